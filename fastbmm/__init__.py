@@ -1,0 +1,23 @@
+"""fastbmm: torch.bmm's batched matrix product for NumPy arrays, on the CPU.
+
+>>> import numpy as np, fastbmm
+>>> a = np.ones((2, 1, 10), np.float32); b = np.ones((2, 10, 4), np.float32)
+>>> fastbmm.bmm(a, b).shape
+(2, 1, 4)
+"""
+
+from ._version import __version__
+from ._errors import DtypeError, ShapeError, UnsupportedDtypeError
+from ._bmm import bmm, get_num_threads, set_num_threads
+from ._config import show_config
+
+__all__ = [
+    "bmm",
+    "set_num_threads",
+    "get_num_threads",
+    "show_config",
+    "ShapeError",
+    "DtypeError",
+    "UnsupportedDtypeError",
+    "__version__",
+]

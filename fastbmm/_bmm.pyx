@@ -1,0 +1,277 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""The Cython driver: from validated NumPy arrays to the C engine's tasks.
+
+bmm() validates (``_validation``), allocates the result, describes the three
+operands to the engine as pointers plus byte strides, lets the engine plan its
+tasks, then runs them under ``prange`` with the GIL released, each OpenMP
+thread on its own slice of one scratch allocation made beforehand.
+"""
+
+cimport numpy as cnp
+from cython.parallel cimport parallel, prange
+from libc.stdint cimport int64_t, uintptr_t
+from libc.stdlib cimport free, malloc
+
+from ._engine cimport (FBMM_ALIGN, FBMM_F16, FBMM_F32, FBMM_F64, FBMM_C64, FBMM_C128,
+                       fbmm_cpu_features, fbmm_engine, fbmm_engine_at,
+                       fbmm_engine_supported, fbmm_num_engines, fbmm_operand,
+                       fbmm_problem)
+from ._openmp_helpers cimport FASTBMM_OPENMP, omp_get_max_threads, omp_get_thread_num
+from ._validation cimport as_operand, as_out, check_bmm, overlaps
+
+import os
+
+import numpy as np
+
+cnp.import_array()
+
+# --------------------------------------------------------------------------
+# Kernel variant
+
+cdef const fbmm_engine *_engine = NULL
+
+
+def compiled_kernels():
+    """Names of the engine variants built into this module, best first."""
+    return [fbmm_engine_at(i).name.decode() for i in range(fbmm_num_engines())]
+
+
+def available_kernels():
+    """Names of the compiled variants this CPU can run, best first."""
+    return [fbmm_engine_at(i).name.decode() for i in range(fbmm_num_engines())
+            if fbmm_engine_supported(fbmm_engine_at(i))]
+
+
+def get_kernel():
+    """Name of the variant in use."""
+    return _engine.name.decode()
+
+
+def set_kernel(name):
+    """Force a variant (for tests and comparisons); it must run on this CPU."""
+    global _engine
+    cdef int i
+    for i in range(fbmm_num_engines()):
+        if fbmm_engine_at(i).name.decode() == name:
+            if not fbmm_engine_supported(fbmm_engine_at(i)):
+                raise RuntimeError(
+                    f"fastbmm: kernel {name!r} was compiled in but this CPU cannot run it "
+                    f"(CPU features: {cpu_features()})")
+            _engine = fbmm_engine_at(i)
+            return
+    raise ValueError(f"fastbmm: unknown kernel {name!r}; compiled: {compiled_kernels()}")
+
+
+def cpu_features():
+    return fbmm_cpu_features().decode()
+
+
+def block_sizes():
+    """Register and cache block sizes of the variant in use (see src/block_sizes.h)."""
+    def b(x):
+        return {"MR": x["mr"], "NR": x["nr"], "KC": x["kc"], "MC": x["mc"], "NC": x["nc"]}
+    return {"small_max": _engine.small_max, "f32": b(_engine.f32), "f64": b(_engine.f64),
+            "u32": b(_engine.u32), "u64": b(_engine.u64)}
+
+
+def _select_best_kernel():
+    global _engine
+    cdef int i
+    for i in range(fbmm_num_engines()):
+        if fbmm_engine_supported(fbmm_engine_at(i)):
+            _engine = fbmm_engine_at(i)
+            return
+    # The baseline variant runs on any CPU the module was built for.
+    raise ImportError("fastbmm: no compiled kernel variant runs on this CPU")
+
+
+_select_best_kernel()
+
+# --------------------------------------------------------------------------
+# Threads
+
+cdef int _num_threads = 0          # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
+cdef bint _forked_child = False    # set in a child created by fork()
+
+
+def openmp_enabled():
+    return bool(FASTBMM_OPENMP)
+
+
+def set_num_threads(n):
+    """Use ``n`` threads for later calls (from any Python thread).
+
+    Parameters
+    ----------
+    n : int
+        A positive number of threads.
+    """
+    global _num_threads
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"set_num_threads(): n must be a positive int, not {type(n).__name__}")
+    if n < 1:
+        raise ValueError(f"set_num_threads(): n must be a positive int, got {n}")
+    if n > 4096:
+        raise ValueError(f"set_num_threads(): n={n} is beyond any sensible thread count (max 4096)")
+    _num_threads = n
+
+
+def get_num_threads():
+    """Number of threads the next call may use."""
+    return _effective_threads()
+
+
+cdef inline int _effective_threads() noexcept:
+    if _forked_child:
+        return 1
+    if _num_threads > 0:
+        return _num_threads
+    return omp_get_max_threads()
+
+
+def _after_fork_in_child():
+    # GNU OpenMP's thread pool does not survive fork(): a parallel region in
+    # the child waits forever for the parent's worker threads. The child
+    # therefore runs every call serially, never entering an OpenMP region.
+    global _forked_child
+    _forked_child = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+# --------------------------------------------------------------------------
+# bmm
+
+
+cdef inline void _describe(fbmm_operand *op, cnp.ndarray x) noexcept:
+    cdef cnp.npy_intp *s = cnp.PyArray_STRIDES(x)
+    op.data = <char *>cnp.PyArray_DATA(x)
+    op.sb = s[0]
+    op.sr = s[1]
+    op.sc = s[2]
+
+
+cdef inline cnp.ndarray _native(cnp.ndarray x):
+    # Byte-swapped data: one native copy, since the kernels' loads assume
+    # native byte order (rare in practice; everything else is read in place).
+    if cnp.PyArray_ISBYTESWAPPED(x):
+        return <cnp.ndarray>np.ascontiguousarray(x, dtype=(<object>x).dtype.newbyteorder("="))
+    return x
+
+
+cdef int _run(fbmm_problem *P) except -1:
+    """Plan and run the tasks of P: serially, or under prange."""
+    cdef const fbmm_engine *eng = _engine
+    eng.plan(P, _effective_threads())
+    cdef int nthreads = P.threads
+    cdef size_t per_thread = P.scratch_bytes
+    cdef char *raw = NULL
+    cdef char *base = NULL
+    cdef char *scratch
+    cdef int64_t t, ntasks = P.ntasks
+    if per_thread:
+        # One allocation per call, with the GIL held; each thread takes its slice.
+        raw = <char *>malloc(per_thread * nthreads + FBMM_ALIGN)
+        if raw == NULL:
+            raise MemoryError(f"fastbmm: cannot allocate {per_thread * nthreads} bytes of scratch")
+        base = <char *>((<uintptr_t>raw + FBMM_ALIGN - 1) // FBMM_ALIGN * FBMM_ALIGN)
+    try:
+        if nthreads == 1:
+            with nogil:
+                for t in range(ntasks):
+                    eng.run_task(P, t, base)
+        else:
+            with nogil, parallel(num_threads=nthreads):
+                scratch = base + <size_t>omp_get_thread_num() * per_thread
+                for t in prange(ntasks, schedule="static"):
+                    eng.run_task(P, t, scratch)
+    finally:
+        free(raw)
+    return 0
+
+
+def bmm(input, mat2, *, out=None):
+    """Batched matrix product, with torch.bmm's contract, on NumPy arrays.
+
+    For every batch index ``i``,
+
+    .. math:: \\mathrm{out}_i = \\mathrm{input}_i \\, \\mathrm{mat2}_i,
+              \\qquad \\mathrm{out}_{i,r,c} = \\sum_{k=0}^{m-1}
+              \\mathrm{input}_{i,r,k} \\, \\mathrm{mat2}_{i,k,c}
+
+    Parameters
+    ----------
+    input : ndarray, shape (b, n, m)
+    mat2 : ndarray, shape (b, m, p)
+        Same dtype as ``input`` (no promotion): float16 (summed in float32 and
+        rounded once), float32, float64, complex64, complex128, int8, uint8,
+        int16, int32 or int64 (integer sums wrap around as in C). Any strides:
+        transposed views, negative or zero strides, misaligned or byte-swapped
+        data are all read correctly.
+    out : ndarray, shape (b, n, p), optional
+        Written in place, through its strides, and returned. It may alias
+        ``input`` or ``mat2`` (the product is formed first, then copied in).
+
+    Returns
+    -------
+    ndarray, shape (b, n, p)
+        ``out``, or a new C-contiguous array of the operands' dtype.
+
+    Raises
+    ------
+    TypeError
+        An argument is not an ndarray (or is a masked array).
+    ShapeError (RuntimeError, ValueError)
+        torch.bmm's shape errors, with its messages; out= of the wrong shape.
+    DtypeError (RuntimeError, TypeError)
+        Operands (or out=) of different dtypes, with torch's messages.
+    UnsupportedDtypeError (NotImplementedError, TypeError)
+        bool, unsigned 16/32/64-bit, and dtypes torch has no tensor for.
+    ValueError
+        out= read-only, or with overlapping elements.
+    """
+    cdef cnp.ndarray a = as_operand(input, "input", 1)
+    cdef cnp.ndarray b = as_operand(mat2, "mat2", 2)
+    cdef cnp.ndarray o = None if out is None else as_out(out)
+    cdef int code = check_bmm(a, b, o)
+    cdef cnp.npy_intp dims[3]
+    dims[0] = cnp.PyArray_DIM(a, 0)
+    dims[1] = cnp.PyArray_DIM(a, 1)
+    dims[2] = cnp.PyArray_DIM(b, 2)
+    cdef cnp.ndarray target
+    if o is None:
+        target = cnp.PyArray_EMPTY(3, dims, cnp.PyArray_TYPE(b), 0)
+    elif (cnp.PyArray_ISBYTESWAPPED(o) or overlaps(o, a) or overlaps(o, b)):
+        # out= aliases an input, or is byte-swapped: form the product apart,
+        # then let NumPy copy it in through out's strides.
+        target = cnp.PyArray_EMPTY(3, dims, cnp.PyArray_TYPE(b), 0)
+    else:
+        target = o
+    if cnp.PyArray_SIZE(target) != 0:
+        if cnp.PyArray_DIM(a, 2) == 0:
+            target.fill(0)      # an empty sum: zeros, also over a dirty out=
+        else:
+            a = _native(a)
+            b = _native(b)
+            _compute(a, b, target, code)
+    if o is None:
+        return target
+    if target is not o:
+        o[...] = target
+    return out
+
+
+cdef int _compute(cnp.ndarray a, cnp.ndarray b, cnp.ndarray c, int code) except -1:
+    cdef fbmm_problem P
+    P.dtype = code
+    P.batch = cnp.PyArray_DIM(a, 0)
+    P.n = cnp.PyArray_DIM(a, 1)
+    P.m = cnp.PyArray_DIM(a, 2)
+    P.p = cnp.PyArray_DIM(b, 2)
+    _describe(&P.a, a)
+    _describe(&P.b, b)
+    _describe(&P.c, c)
+    # A zero batch stride (np.broadcast_to over the batch) is fine for inputs:
+    # they are only read. For dims of size 1 the stride is never used.
+    return _run(&P)

@@ -1,0 +1,49 @@
+"""show_config(): what this build of fastbmm is and what it runs on."""
+
+import platform
+import sys
+
+from . import _bmm
+from ._version import __version__
+
+
+def show_config(mode="stdout"):
+    """Print (or return) the build and run-time configuration.
+
+    Parameters
+    ----------
+    mode : {"stdout", "dicts"}
+        ``"stdout"`` prints a short report; ``"dicts"`` returns it as a dict
+        with keys ``version``, ``openmp``, ``num_threads``, ``kernel``,
+        ``available_kernels``, ``compiled_kernels``, ``block_sizes``, ``cpu``.
+    """
+    info = {
+        "version": __version__,
+        "openmp": _bmm.openmp_enabled(),
+        "num_threads": _bmm.get_num_threads(),
+        "kernel": _bmm.get_kernel(),
+        "available_kernels": _bmm.available_kernels(),
+        "compiled_kernels": _bmm.compiled_kernels(),
+        "block_sizes": _bmm.block_sizes(),
+        "cpu": {
+            "machine": platform.machine(),
+            "features": _bmm.cpu_features().split(),
+        },
+        "python": sys.version.split()[0],
+    }
+    if mode == "dicts":
+        return info
+    if mode != "stdout":
+        raise ValueError(f"show_config(): mode must be 'stdout' or 'dicts', got {mode!r}")
+    bs = info["block_sizes"]
+    print(f"fastbmm {info['version']} (Python {info['python']})")
+    print(f"  OpenMP:            {'yes' if info['openmp'] else 'no (serial build)'}")
+    print(f"  threads:           {info['num_threads']}")
+    print(f"  kernel in use:     {info['kernel']}")
+    print(f"  runnable here:     {', '.join(info['available_kernels'])}")
+    print(f"  compiled in:       {', '.join(info['compiled_kernels'])}")
+    print(f"  CPU:               {info['cpu']['machine']}: {' '.join(info['cpu']['features'])}")
+    print(f"  f32 tile MRxNR:    {bs['f32']['MR']}x{bs['f32']['NR']}, "
+          f"KC={bs['f32']['KC']} MC={bs['f32']['MC']} NC={bs['f32']['NC']}; "
+          f"small path up to {bs['small_max']}")
+    return None

@@ -1,0 +1,46 @@
+# Declarations of the C engine (src/fastbmm.h) for the Cython layer.
+from libc.stdint cimport int64_t
+
+cdef extern from "src/fastbmm.h" nogil:
+    enum:
+        FBMM_F16
+        FBMM_F32
+        FBMM_F64
+        FBMM_C64
+        FBMM_C128
+        FBMM_I8
+        FBMM_U8
+        FBMM_I16
+        FBMM_I32
+        FBMM_I64
+        FBMM_PATH_SMALL
+        FBMM_PATH_PACKED
+        FBMM_ALIGN
+
+    ctypedef struct fbmm_operand:
+        char *data
+        int64_t sb, sr, sc
+
+    ctypedef struct fbmm_problem:
+        int dtype
+        int64_t batch, n, m, p
+        fbmm_operand a, b, c
+        int path
+        int64_t batch_chunk, row_tile, col_tile, row_tiles, col_tiles, ntasks
+        int threads
+        size_t scratch_bytes
+
+    ctypedef struct fbmm_blocking:
+        int64_t mr, nr, kc, mc, nc
+
+    ctypedef struct fbmm_engine:
+        const char *name
+        int64_t small_max
+        fbmm_blocking f32, f64, u32, u64
+        void (*plan)(fbmm_problem *prob, int nthreads) noexcept nogil
+        void (*run_task)(const fbmm_problem *prob, int64_t t, void *scratch) noexcept nogil
+
+    int fbmm_num_engines()
+    const fbmm_engine *fbmm_engine_at(int i)
+    int fbmm_engine_supported(const fbmm_engine *e)
+    const char *fbmm_cpu_features()

@@ -1,0 +1,130 @@
+"""Exception classes and torch-compatible message builders.
+
+torch.bmm raises ``RuntimeError`` for both shape and dtype problems, while NumPy
+code habitually catches ``ValueError`` (shapes) and ``TypeError`` (dtypes). Each
+class here subclasses both, so either kind of caller catches fastbmm's errors the
+way it already does.
+
+Only the error path imports this module's helpers, so nothing here is on the hot
+path of a successful call.
+"""
+
+import numpy as np
+
+__all__ = ["ShapeError", "DtypeError", "UnsupportedDtypeError"]
+
+
+class ShapeError(RuntimeError, ValueError):
+    """Operands (or out=) whose shapes torch.bmm would refuse."""
+
+
+class DtypeError(RuntimeError, TypeError):
+    """Operands (or out=) whose dtypes do not match."""
+
+
+class UnsupportedDtypeError(NotImplementedError, TypeError):
+    """A dtype that torch.bmm does not implement, or that torch has no tensor for."""
+
+
+# torch's scalar type names ("expected scalar type Float but found Double").
+TORCH_SCALAR_NAMES = {
+    np.dtype(np.float16): "Half",
+    np.dtype(np.float32): "Float",
+    np.dtype(np.float64): "Double",
+    np.dtype(np.complex64): "ComplexFloat",
+    np.dtype(np.complex128): "ComplexDouble",
+    np.dtype(np.int8): "Char",
+    np.dtype(np.uint8): "Byte",
+    np.dtype(np.int16): "Short",
+    np.dtype(np.int32): "Int",
+    np.dtype(np.int64): "Long",
+    np.dtype(np.bool_): "Bool",
+    np.dtype(np.uint16): "UInt16",
+    np.dtype(np.uint32): "UInt32",
+    np.dtype(np.uint64): "UInt64",
+}
+
+# The C++ type names torch prints for a wrong out= dtype
+# ("Expected out tensor to have dtype float, but got double instead").
+TORCH_CPP_NAMES = {
+    np.dtype(np.float16): "c10::Half",
+    np.dtype(np.float32): "float",
+    np.dtype(np.float64): "double",
+    np.dtype(np.complex64): "c10::complex<float>",
+    np.dtype(np.complex128): "c10::complex<double>",
+    np.dtype(np.int8): "signed char",
+    np.dtype(np.uint8): "unsigned char",
+    np.dtype(np.int16): "short int",
+    np.dtype(np.int32): "int",
+    np.dtype(np.int64): "long int",
+    np.dtype(np.bool_): "bool",
+    np.dtype(np.uint16): "short unsigned int",
+    np.dtype(np.uint32): "unsigned int",
+    np.dtype(np.uint64): "long unsigned int",
+}
+
+
+def _native(dtype):
+    # Byte order is a storage detail: '>f4' is still torch's Float.
+    return dtype.newbyteorder("=") if dtype.byteorder not in "=|" else dtype
+
+
+def scalar_name(dtype):
+    """torch's name for ``dtype``, or NumPy's when torch has no such tensor type."""
+    return TORCH_SCALAR_NAMES.get(_native(dtype), str(dtype))
+
+
+def cpp_name(dtype):
+    return TORCH_CPP_NAMES.get(_native(dtype), str(dtype))
+
+
+def not_an_array(fname, argname, position, obj):
+    return TypeError(
+        f"{fname}(): argument '{argname}' (position {position}) must be ndarray, "
+        f"not {type(obj).__name__}"
+    )
+
+
+def not_3d(which):
+    return ShapeError(f"{which} must be a 3D tensor")
+
+
+def batch2_size(a_shape, b_shape):
+    return ShapeError(
+        "Expected size for first two dimensions of batch2 tensor to be: "
+        f"[{a_shape[0]}, {a_shape[2]}] but got: [{b_shape[0]}, {b_shape[1]}]."
+    )
+
+
+def dtype_mismatch(expected, found):
+    return DtypeError(
+        f"expected scalar type {scalar_name(expected)} but found {scalar_name(found)}"
+    )
+
+
+def unsupported_dtype(fname, dtype):
+    dtype = np.dtype(dtype)
+    if _native(dtype) in TORCH_SCALAR_NAMES:
+        # A dtype torch has a tensor for but no bmm kernel (bool, uint16/32/64).
+        return UnsupportedDtypeError(
+            f'"{fname}" not implemented for \'{scalar_name(dtype)}\''
+        )
+    return UnsupportedDtypeError(
+        f"{fname}(): dtype {dtype!s} is not supported (torch has no tensor type for it); "
+        "supported: float16, float32, float64, complex64, complex128, "
+        "int8, uint8, int16, int32, int64"
+    )
+
+
+def out_dtype(expected, got):
+    return DtypeError(
+        f"Expected out tensor to have dtype {cpp_name(expected)}, "
+        f"but got {cpp_name(got)} instead"
+    )
+
+
+def out_shape(expected, got):
+    return ShapeError(
+        f"Expected out to have shape {tuple(expected)} but got {tuple(got)}: "
+        "torch would resize out=, but a NumPy array cannot be resized in place"
+    )

@@ -1,0 +1,197 @@
+# cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
+"""Argument checks for bmm, in torch.bmm's order and with torch.bmm's texts.
+
+Everything here runs with the GIL held and before any output is touched, so a
+bad call raises without writing anything. The checks are C-level attribute
+reads on the arrays; the messages are built in ``_errors`` only when a check
+fails, which keeps a successful call's overhead small.
+
+torch's order, observed with torch 2.13:
+  1. non-tensor arguments (TypeError), 2. rank of input, then of mat2,
+  3. out's dtype against mat2's, 4. batch and inner sizes,
+  5. input's dtype implemented, then mat2's dtype equal to input's.
+fastbmm's own checks come last: 6. out's shape (torch would resize it),
+7. out writeable, 8. out free of self-overlap.
+"""
+
+cimport numpy as cnp
+from libc.stdint cimport int64_t
+from ._engine cimport (FBMM_F16, FBMM_F32, FBMM_F64, FBMM_C64, FBMM_C128,
+                       FBMM_I8, FBMM_U8, FBMM_I16, FBMM_I32, FBMM_I64)
+
+import numpy as np
+from . import _errors
+
+cnp.import_array()
+
+
+cdef cnp.ndarray as_operand(object x, str argname, int position):
+    """The ndarray behind an input argument, or torch's TypeError."""
+    if type(x) is cnp.ndarray:
+        return <cnp.ndarray>x
+    if cnp.PyArray_Check(x):
+        _refuse_masked(x, argname)
+        # Other subclasses (np.matrix, memmap, ...) are read as plain arrays.
+        return <cnp.ndarray>x.view(cnp.ndarray)
+    raise _errors.not_an_array("bmm", argname, position, x)
+
+
+cdef cnp.ndarray as_out(object out):
+    if type(out) is cnp.ndarray:
+        return <cnp.ndarray>out
+    if cnp.PyArray_Check(out):
+        _refuse_masked(out, "out")
+        # A subclass's view shares its memory: writing the view writes out.
+        return <cnp.ndarray>out.view(cnp.ndarray)
+    raise TypeError(f"bmm(): argument 'out' must be ndarray, not {type(out).__name__}")
+
+
+cdef _refuse_masked(object x, str argname):
+    from numpy.ma import MaskedArray
+    if isinstance(x, MaskedArray):
+        raise TypeError(
+            f"bmm(): argument '{argname}' is a masked array; fastbmm ignores no mask "
+            "silently: pass x.filled(fill_value) or np.asarray(x) explicitly")
+
+
+cdef int dtype_code(cnp.ndarray x) noexcept:
+    """The engine's dtype code for x's element type, -1 if unsupported.
+
+    Integer type numbers are mapped by size: NumPy's LONG is 8 bytes on Linux
+    but 4 on Windows, and LONGLONG is a second name for int64.
+    """
+    cdef int t = cnp.PyArray_TYPE(x)
+    cdef Py_ssize_t size = cnp.PyArray_ITEMSIZE(x)
+    if t == cnp.NPY_FLOAT:
+        return FBMM_F32
+    if t == cnp.NPY_DOUBLE:
+        return FBMM_F64
+    if t == cnp.NPY_FLOAT16:
+        return FBMM_F16
+    if t == cnp.NPY_CFLOAT:
+        return FBMM_C64
+    if t == cnp.NPY_CDOUBLE:
+        return FBMM_C128
+    if t == cnp.NPY_BYTE:
+        return FBMM_I8
+    if t == cnp.NPY_UBYTE:
+        return FBMM_U8
+    if t == cnp.NPY_SHORT or t == cnp.NPY_INT or t == cnp.NPY_LONG or t == cnp.NPY_LONGLONG:
+        if size == 2:
+            return FBMM_I16
+        if size == 4:
+            return FBMM_I32
+        if size == 8:
+            return FBMM_I64
+    return -1
+
+
+cdef inline bint same_scalar_type(cnp.ndarray x, cnp.ndarray y):
+    """Same element type, whatever the byte order ('>f4' is still torch's Float)."""
+    cdef int cx = dtype_code(x), cy = dtype_code(y)
+    if cx >= 0 or cy >= 0:
+        return cx == cy
+    dx, dy = x.dtype, y.dtype
+    return dx.newbyteorder("=") == dy.newbyteorder("=")
+
+
+cdef int check_bmm(cnp.ndarray a, cnp.ndarray b, cnp.ndarray out) except -1:
+    """Raise what torch.bmm raises for these operands; return the dtype code."""
+    if cnp.PyArray_NDIM(a) != 3:
+        raise _errors.not_3d("batch1")
+    if cnp.PyArray_NDIM(b) != 3:
+        raise _errors.not_3d("batch2")
+    if out is not None and not same_scalar_type(out, b):
+        raise _errors.out_dtype(b.dtype, out.dtype)
+    cdef cnp.npy_intp *sa = cnp.PyArray_DIMS(a)
+    cdef cnp.npy_intp *sb = cnp.PyArray_DIMS(b)
+    if sb[0] != sa[0] or sb[1] != sa[2]:
+        raise _errors.batch2_size((<object>a).shape, (<object>b).shape)
+    cdef int code = dtype_code(a)
+    if code < 0:
+        raise _errors.unsupported_dtype("bmm", a.dtype)
+    if dtype_code(b) != code:
+        raise _errors.dtype_mismatch(a.dtype, b.dtype)
+    if out is None:
+        return code
+    cdef cnp.npy_intp *so = cnp.PyArray_DIMS(out)
+    if cnp.PyArray_NDIM(out) != 3 or so[0] != sa[0] or so[1] != sa[1] or so[2] != sb[2]:
+        raise _errors.out_shape((sa[0], sa[1], sb[2]), (<object>out).shape)
+    if not cnp.PyArray_ISWRITEABLE(out):
+        raise ValueError("bmm(): out= is read-only")
+    if self_overlapping(out):
+        raise ValueError(
+            "bmm(): out= has overlapping elements (a zero or overlapping stride, as from "
+            f"np.broadcast_to or as_strided: strides {(<object>out).strides}); results written "
+            "through it would clobber each other")
+    return code
+
+
+cdef bint self_overlapping(cnp.ndarray x) noexcept:
+    """True unless x's elements provably occupy disjoint memory.
+
+    The test is the usual sufficient one: sorted by |stride|, each axis must
+    step past everything the smaller axes span. It never misses an overlap; it
+    may refuse an exotic interleaved view that does not overlap, which is the
+    safe side for an output.
+    """
+    cdef int nd = cnp.PyArray_NDIM(x), i, j, k
+    cdef cnp.npy_intp *shape = cnp.PyArray_DIMS(x)
+    cdef cnp.npy_intp *strides = cnp.PyArray_STRIDES(x)
+    cdef int64_t extent, s, order[32]
+    cdef int n = 0
+    if cnp.PyArray_SIZE(x) <= 1:
+        return False
+    for i in range(nd):
+        if shape[i] > 1:
+            order[n] = i
+            n += 1
+    # insertion sort of the axes by |stride| (nd <= 32)
+    for i in range(1, n):
+        k = <int>order[i]
+        j = i - 1
+        while j >= 0 and _abs(strides[order[j]]) > _abs(strides[k]):
+            order[j + 1] = order[j]
+            j -= 1
+        order[j + 1] = k
+    extent = cnp.PyArray_ITEMSIZE(x)
+    for i in range(n):
+        s = _abs(strides[order[i]])
+        if s < extent:
+            return True
+        extent = s * (shape[order[i]] - 1) + extent
+    return False
+
+
+cdef inline int64_t _abs(int64_t v) noexcept:
+    return -v if v < 0 else v
+
+
+cdef inline void _bounds(cnp.ndarray x, char **lo, char **hi) noexcept:
+    """[lo, hi): the bytes x's elements can touch."""
+    cdef int i
+    cdef char *low = <char *>cnp.PyArray_DATA(x)
+    cdef char *high
+    high = low
+    cdef cnp.npy_intp *shape = cnp.PyArray_DIMS(x)
+    cdef cnp.npy_intp *strides = cnp.PyArray_STRIDES(x)
+    for i in range(cnp.PyArray_NDIM(x)):
+        if strides[i] < 0:
+            low += strides[i] * (shape[i] - 1)
+        else:
+            high += strides[i] * (shape[i] - 1)
+    lo[0] = low
+    hi[0] = high + cnp.PyArray_ITEMSIZE(x)
+
+
+cdef bint overlaps(cnp.ndarray x, cnp.ndarray y) noexcept:
+    """May x and y share memory? (bounds test, like np.may_share_memory)"""
+    cdef char *xl
+    cdef char *xh
+    cdef char *yl
+    cdef char *yh
+    if cnp.PyArray_SIZE(x) == 0 or cnp.PyArray_SIZE(y) == 0:
+        return False
+    _bounds(x, &xl, &xh)
+    _bounds(y, &yl, &yh)
+    return xl < yh and yl < xh

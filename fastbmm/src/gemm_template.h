@@ -1,0 +1,253 @@
+/*
+ * gemm_template.h -- one accumulator family of the packed engine: the
+ * register-blocked microkernel and the Goto/BLIS loop nest around it.
+ *
+ * Included once per family by engine_template.h, with
+ *   ACC     name suffix (f32, f64, u32, u64)
+ *   ACC_T   the accumulator type: float, double, uint32_t, uint64_t
+ *   MR      rows of the register tile
+ * NR is FBMM_NV vectors of FBMM_VBYTES bytes. Written with GCC/Clang vector
+ * extensions, so the same source becomes AVX-512, AVX2, SSE2 or NEON code
+ * depending only on the flags its engine_*.c is compiled with.
+ *
+ * Integers accumulate in unsigned 32/64-bit lanes: arithmetic mod 2^32 (or
+ * 2^64) is exactly what C's two's-complement wrap-around gives in any narrower
+ * result type, and unsigned overflow is defined behaviour (signed is not).
+ */
+
+#define FBMM_CAT_(a, b) a##_##b
+#define FBMM_CAT(a, b) FBMM_CAT_(a, b)
+#define FBMM_NAME(x) FBMM_CAT(x, ACC)
+
+#define VL ((int64_t)(FBMM_VBYTES / sizeof(ACC_T)))   /* lanes per vector */
+#define NR (FBMM_NV * VL)
+
+typedef ACC_T FBMM_NAME(vec) __attribute__((vector_size(FBMM_VBYTES)));
+#define VEC_T FBMM_NAME(vec)
+
+/* How one dtype enters and leaves this family (see kinds.h). */
+typedef struct {
+    /* pack rows [0, mc) x logical columns [k0, k0 + kc) of A into MR-row slivers */
+    void (*pack_a)(ACC_T *dst, const char *a, int64_t sr, int64_t sc,
+                   int64_t mc, int64_t k0, int64_t kc);
+    /* pack logical rows [k0, k0 + kc) x columns [j0, j0 + nc) of B into NR-column slivers */
+    void (*pack_b)(ACC_T *dst, const char *b, int64_t sr, int64_t sc,
+                   int64_t k0, int64_t kc, int64_t j0, int64_t nc);
+    /* write (first) or add an mr x nr tile (row stride NR) at C's tile origin */
+    void (*store)(char *c, int64_t sr, int64_t sc, const ACC_T *tile,
+                  int64_t mr, int64_t nr, int first);
+    int cplx;        /* 1m complex: logical K = 2m, logical columns = 2p */
+    int same_repr;   /* the dtype's elements are ACC_T bits (complex: pairs of them) */
+    int staged;      /* the dtype is narrower than ACC_T and must not round per panel (f16) */
+} FBMM_NAME(dtype_ops);
+
+/* Writing the tile of an accumulator-typed, native C (the staging buffer). */
+static void FBMM_NAME(store_native)(char *c, int64_t sr, int64_t sc, const ACC_T *tile,
+                                    int64_t mr, int64_t nr, int first)
+{
+    for (int64_t i = 0; i < mr; i++) {
+        for (int64_t j = 0; j < nr; j++) {
+            ACC_T v = tile[i * NR + j];
+            char *q = c + i * sr + j * sc;
+            if (!first) {
+                ACC_T old;
+                memcpy(&old, q, sizeof old);
+                v = old + v;
+            }
+            memcpy(q, &v, sizeof v);
+        }
+    }
+}
+
+/*
+ * The microkernel: C[0:MR, 0:NR] (=|+=) A[0:MR, 0:kc] @ Bp[0:kc, 0:NR].
+ * A is read in place with element strides (a_rs, a_cs): (1, MR) for a packed
+ * sliver, the operand's own strides when it is used unpacked. Bp is a packed
+ * sliver: NR contiguous, aligned values per k.
+ * `direct`: a full tile whose rows are NR contiguous ACC_T values in memory;
+ * otherwise the tile goes through `store` (edges, other dtypes, strides).
+ */
+static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
+    int64_t kc, const ACC_T *restrict a, int64_t a_rs, int64_t a_cs,
+    const ACC_T *restrict bp, char *c, int64_t c_sr, int64_t c_sc,
+    int direct, int first, int64_t mr, int64_t nr,
+    void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int))
+{
+    VEC_T acc[MR][FBMM_NV];
+    FBMM_UNROLL
+    for (int r = 0; r < MR; r++) {
+        FBMM_UNROLL
+        for (int v = 0; v < FBMM_NV; v++) acc[r][v] = (VEC_T){0};
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        VEC_T bv[FBMM_NV];
+        FBMM_UNROLL
+        for (int v = 0; v < FBMM_NV; v++) bv[v] = *(const VEC_T *)(bp + k * NR + v * VL);
+        FBMM_UNROLL
+        for (int r = 0; r < MR; r++) {
+            ACC_T ar = a[r * a_rs + k * a_cs];
+            FBMM_UNROLL
+            for (int v = 0; v < FBMM_NV; v++) acc[r][v] += ar * bv[v];
+        }
+    }
+    if (direct) {
+        FBMM_UNROLL
+        for (int r = 0; r < MR; r++) {
+            char *row = c + r * c_sr;
+            FBMM_UNROLL
+            for (int v = 0; v < FBMM_NV; v++) {
+                VEC_T x = acc[r][v];
+                if (!first) {
+                    VEC_T old;
+                    memcpy(&old, row + v * FBMM_VBYTES, sizeof old);
+                    x += old;
+                }
+                memcpy(row + v * FBMM_VBYTES, &x, sizeof x);
+            }
+        }
+    } else {
+        ACC_T tile[MR * NR] __attribute__((aligned(FBMM_VBYTES)));
+        FBMM_UNROLL
+        for (int r = 0; r < MR; r++) {
+            FBMM_UNROLL
+            for (int v = 0; v < FBMM_NV; v++) *(VEC_T *)(tile + r * NR + v * VL) = acc[r][v];
+        }
+        store(c, c_sr, c_sc, tile, mr, nr, first);
+    }
+}
+
+/* A packed: constant strides, so every A offset folds into the addressing. */
+static void FBMM_NAME(microkernel_packed)(
+    int64_t kc, const ACC_T *a, const ACC_T *bp, char *c, int64_t c_sr, int64_t c_sc,
+    int direct, int first, int64_t mr, int64_t nr,
+    void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int))
+{
+    FBMM_NAME(microkernel_body)(kc, a, 1, MR, bp, c, c_sr, c_sc, direct, first, mr, nr, store);
+}
+
+/* A unpacked: rows of A are read where they lie (float/double sources). */
+static void FBMM_NAME(microkernel_strided)(
+    int64_t kc, const ACC_T *a, int64_t a_rs, int64_t a_cs, const ACC_T *bp,
+    char *c, int64_t c_sr, int64_t c_sc, int direct, int first, int64_t mr, int64_t nr,
+    void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int))
+{
+    FBMM_NAME(microkernel_body)(kc, a, a_rs, a_cs, bp, c, c_sr, c_sc, direct, first, mr, nr, store);
+}
+
+/* Bytes of scratch one thread needs for tiles of at most rows x cols (logical). */
+static size_t FBMM_NAME(scratch_bytes)(const FBMM_NAME(dtype_ops) *kd, int64_t rows, int64_t K, int64_t cols)
+{
+    int64_t kc = K < FBMM_KC ? K : FBMM_KC;
+    int64_t nc = cols < FBMM_NC ? cols : FBMM_NC;
+    int64_t mc = rows < FBMM_MC ? rows : FBMM_MC;
+    nc = (nc + NR - 1) / NR * NR;
+    mc = (mc + MR - 1) / MR * MR;
+    size_t n = (size_t)(kc * nc + mc * kc);
+    if (kd->staged) n += (size_t)(mc * nc);
+    n *= sizeof(ACC_T);
+    return (n + FBMM_ALIGN - 1) / FBMM_ALIGN * FBMM_ALIGN;
+}
+
+/*
+ * C[0:rows, 0:cols] = A[0:rows, 0:K] @ B[0:K, 0:cols] for one tile of one
+ * matrix, in logical (real, for 1m complex) coordinates; a, b, c point at the
+ * tile's origin. The Goto loop nest:
+ *   jc: NC columns   -> pack a KC x NC panel of B (per pc)
+ *   pc: KC depth     -> first panel writes C, later ones add to it
+ *   ic: MC rows      -> pack (or address in place) an MC x KC block of A
+ *   jr, ir           -> MR x NR microkernel calls
+ * Staged kinds (f16) accumulate in an MC x NC float buffer and round to the
+ * output once, after the last panel; the planner keeps their tiles <= MC rows.
+ */
+static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
+                                 const char *a, int64_t a_sr, int64_t a_sc,
+                                 const char *b, int64_t b_sr, int64_t b_sc,
+                                 char *c, int64_t c_sr, int64_t c_sc,
+                                 int64_t rows, int64_t K, int64_t cols, void *scratch)
+{
+    const int64_t esz = (int64_t)sizeof(ACC_T);
+    int64_t kc_max = K < FBMM_KC ? K : FBMM_KC;
+    int64_t nc_max = cols < FBMM_NC ? cols : FBMM_NC;
+    int64_t mc_max = rows < FBMM_MC ? rows : FBMM_MC;
+    nc_max = (nc_max + NR - 1) / NR * NR;
+    mc_max = (mc_max + MR - 1) / MR * MR;
+    ACC_T *bp = (ACC_T *)scratch;
+    ACC_T *ap = bp + kc_max * nc_max;
+    ACC_T *stage = ap + mc_max * kc_max;
+
+    /* Logical column jj of C/B is at byte offset col_off(jj) (1m: pairs share an element). */
+    const int64_t cdiv = kd->cplx ? 2 : 1;
+
+    /* A read in place: same bits as ACC_T, aligned, strides whole elements
+     * (1m: the real/imag pairs of a row must be adjacent). */
+    int64_t a_rs = 0, a_cs = 0;
+    int a_direct = kd->same_repr && ((uintptr_t)a % sizeof(ACC_T)) == 0 && a_sr % esz == 0;
+    if (a_direct) {
+        a_rs = a_sr / esz;
+        if (kd->cplx) { a_direct = (a_sc == 2 * esz); a_cs = 1; }
+        else { a_direct = (a_sc % esz == 0); a_cs = a_sc / esz; }
+    }
+    /* C written by vector stores: same bits and unit (logical) column stride. */
+    const int c_direct = kd->same_repr && !kd->staged &&
+                         (kd->cplx ? c_sc == 2 * esz : c_sc == esz);
+
+    for (int64_t jc = 0; jc < cols; jc += FBMM_NC) {
+        int64_t nc = cols - jc < FBMM_NC ? cols - jc : FBMM_NC;
+        for (int64_t pc = 0; pc < K; pc += FBMM_KC) {
+            int64_t kc = K - pc < FBMM_KC ? K - pc : FBMM_KC;
+            int first = (pc == 0);
+            kd->pack_b(bp, b, b_sr, b_sc, pc, kc, jc, nc);
+            for (int64_t ic = 0; ic < rows; ic += FBMM_MC) {
+                int64_t mc = rows - ic < FBMM_MC ? rows - ic : FBMM_MC;
+                const ACC_T *ablk;
+                if (a_direct) {
+                    ablk = (const ACC_T *)(a + ic * a_sr) + pc * a_cs;
+                } else {
+                    kd->pack_a(ap, a + ic * a_sr, a_sr, a_sc, mc, pc, kc);
+                    ablk = ap;
+                }
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    int64_t nr = nc - jr < NR ? nc - jr : NR;
+                    const ACC_T *bsl = bp + jr * kc;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        int64_t mr = mc - ir < MR ? mc - ir : MR;
+                        int full = (mr == MR && nr == NR);
+                        if (kd->staged) {
+                            char *t = (char *)(stage + (ic + ir) * nc_max + jr);
+                            FBMM_NAME(microkernel_packed)(
+                                kc, ablk + ir * kc, bsl, t, nc_max * esz, esz,
+                                full, first, mr, nr, FBMM_NAME(store_native));
+                        } else {
+                            char *t = c + (ic + ir) * c_sr + ((jc + jr) / cdiv) * c_sc;
+                            if (a_direct)
+                                FBMM_NAME(microkernel_strided)(
+                                    kc, ablk + ir * a_rs, a_rs, a_cs, bsl, t, c_sr, c_sc,
+                                    full && c_direct, first, mr, nr, kd->store);
+                            else
+                                FBMM_NAME(microkernel_packed)(
+                                    kc, ablk + ir * kc, bsl, t, c_sr, c_sc,
+                                    full && c_direct, first, mr, nr, kd->store);
+                        }
+                    }
+                }
+            }
+        }
+        if (kd->staged) {
+            /* One rounding per element, after the whole depth K. */
+            for (int64_t i = 0; i < rows; i += MR) {
+                int64_t mr = rows - i < MR ? rows - i : MR;
+                for (int64_t j = 0; j < nc; j += NR) {
+                    int64_t nr = nc - j < NR ? nc - j : NR;
+                    ACC_T tile[MR * NR];
+                    for (int64_t r = 0; r < mr; r++)
+                        memcpy(tile + r * NR, stage + (i + r) * nc_max + j, (size_t)nr * sizeof(ACC_T));
+                    kd->store(c + i * c_sr + ((jc + j) / cdiv) * c_sc, c_sr, c_sc, tile, mr, nr, 1);
+                }
+            }
+        }
+    }
+}
+
+#undef VEC_T
+#undef VL
+#undef NR

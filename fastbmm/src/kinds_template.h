@@ -1,0 +1,200 @@
+/*
+ * kinds_template.h -- how each dtype enters and leaves an accumulator family:
+ * packing (which absorbs any stride, misalignment and the widening of f16 and
+ * small integers), tile stores (narrowing, strides, accumulation), and the
+ * unpacked small-matrix loops.
+ *
+ * Instantiated inside a family (ACC, ACC_T, MR defined; NR as in
+ * gemm_template.h) by the macros below:
+ *   FBMM_REAL_KIND(name, SRC_T, LOAD, STORE_T, NARROW, same_repr, staged)
+ *   FBMM_COMPLEX_KIND(name, REAL_T)
+ * LOAD(p) reads one element at char *p and widens it to ACC_T; NARROW(x)
+ * turns an ACC_T into the STORE_T bits that are written.
+ */
+
+#define FBMM_VL ((int64_t)(FBMM_VBYTES / sizeof(ACC_T)))
+#define FBMM_NR (FBMM_NV * FBMM_VL)
+
+#define FBMM_REAL_KIND(NAME, SRC_T, LOAD, STORE_T, NARROW, SAME_REPR, STAGED)            \
+static void pack_a_##NAME(ACC_T *dst, const char *a, int64_t sr, int64_t sc,             \
+                          int64_t mc, int64_t k0, int64_t kc)                             \
+{                                                                                         \
+    for (int64_t i0 = 0; i0 < mc; i0 += MR) {                                             \
+        int64_t mr = mc - i0 < MR ? mc - i0 : MR;                                         \
+        const char *base = a + i0 * sr + k0 * sc;                                         \
+        for (int64_t k = 0; k < kc; k++) {                                                \
+            const char *col = base + k * sc;                                              \
+            ACC_T *d = dst + k * MR;                                                      \
+            for (int64_t r = 0; r < mr; r++) d[r] = LOAD(col + r * sr);                   \
+            for (int64_t r = mr; r < MR; r++) d[r] = 0;                                   \
+        }                                                                                 \
+        dst += kc * MR;                                                                   \
+    }                                                                                     \
+}                                                                                         \
+static void pack_b_##NAME(ACC_T *dst, const char *b, int64_t sr, int64_t sc,             \
+                          int64_t k0, int64_t kc, int64_t j0, int64_t nc)                 \
+{                                                                                         \
+    for (int64_t jb = 0; jb < nc; jb += FBMM_NR) {                                        \
+        int64_t nr = nc - jb < FBMM_NR ? nc - jb : FBMM_NR;                               \
+        const char *base = b + k0 * sr + (j0 + jb) * sc;                                  \
+        if (SAME_REPR && sc == (int64_t)sizeof(SRC_T)) {                                  \
+            /* rows of B are contiguous: one copy per row */                              \
+            for (int64_t k = 0; k < kc; k++) {                                            \
+                ACC_T *d = dst + k * FBMM_NR;                                             \
+                memcpy(d, base + k * sr, (size_t)nr * sizeof(ACC_T));                     \
+                for (int64_t j = nr; j < FBMM_NR; j++) d[j] = 0;                          \
+            }                                                                             \
+        } else if ((sr < 0 ? -sr : sr) <= (sc < 0 ? -sc : sc)) {                          \
+            /* columns are the short stride (a transposed view): walk down them */        \
+            for (int64_t j = 0; j < nr; j++) {                                            \
+                const char *col = base + j * sc;                                          \
+                for (int64_t k = 0; k < kc; k++) dst[k * FBMM_NR + j] = LOAD(col + k * sr);\
+            }                                                                             \
+            for (int64_t k = 0; k < kc; k++)                                              \
+                for (int64_t j = nr; j < FBMM_NR; j++) dst[k * FBMM_NR + j] = 0;          \
+        } else {                                                                          \
+            for (int64_t k = 0; k < kc; k++) {                                            \
+                const char *row = base + k * sr;                                          \
+                ACC_T *d = dst + k * FBMM_NR;                                             \
+                for (int64_t j = 0; j < nr; j++) d[j] = LOAD(row + j * sc);               \
+                for (int64_t j = nr; j < FBMM_NR; j++) d[j] = 0;                          \
+            }                                                                             \
+        }                                                                                 \
+        dst += kc * FBMM_NR;                                                              \
+    }                                                                                     \
+}                                                                                         \
+static void store_##NAME(char *c, int64_t sr, int64_t sc, const ACC_T *tile,             \
+                         int64_t mr, int64_t nr, int first)                               \
+{                                                                                         \
+    for (int64_t i = 0; i < mr; i++) {                                                    \
+        for (int64_t j = 0; j < nr; j++) {                                                \
+            char *q = c + i * sr + j * sc;                                                \
+            ACC_T v = tile[i * FBMM_NR + j];                                              \
+            if (!first) v = (ACC_T)(v + LOAD(q));                                         \
+            STORE_T bits = NARROW(v);                                                     \
+            memcpy(q, &bits, sizeof bits);                                                \
+        }                                                                                 \
+    }                                                                                     \
+}                                                                                         \
+/* Whole small matrices, no packing: batch entries [b0, b1). */                          \
+static void small_##NAME(const fbmm_problem *P, int64_t b0, int64_t b1)                  \
+{                                                                                         \
+    const int64_t n = P->n, m = P->m, p = P->p;                                           \
+    for (int64_t bi = b0; bi < b1; bi++) {                                                \
+        const char *A = P->a.data + bi * P->a.sb;                                         \
+        const char *B = P->b.data + bi * P->b.sb;                                         \
+        char *C = P->c.data + bi * P->c.sb;                                               \
+        for (int64_t i = 0; i < n; i++) {                                                 \
+            ACC_T acc[FBMM_SMALL_MAX];                                                    \
+            for (int64_t j = 0; j < p; j++) acc[j] = 0;                                   \
+            for (int64_t k = 0; k < m; k++) {                                             \
+                ACC_T aik = LOAD(A + i * P->a.sr + k * P->a.sc);                          \
+                const char *brow = B + k * P->b.sr;                                       \
+                for (int64_t j = 0; j < p; j++)                                           \
+                    acc[j] = (ACC_T)(acc[j] + aik * LOAD(brow + j * P->b.sc));            \
+            }                                                                             \
+            for (int64_t j = 0; j < p; j++) {                                             \
+                STORE_T bits = NARROW(acc[j]);                                            \
+                memcpy(C + i * P->c.sr + j * P->c.sc, &bits, sizeof bits);                \
+            }                                                                             \
+        }                                                                                 \
+    }                                                                                     \
+}                                                                                         \
+static const FBMM_NAME(dtype_ops) ops_##NAME = {                                              \
+    pack_a_##NAME, pack_b_##NAME, store_##NAME, 0, SAME_REPR, STAGED };
+
+/*
+ * Complex as a real product twice as wide and deep (BLIS's "1m" method):
+ *   A' = [a_re a_im] per element (n x 2m): exactly A's interleaved memory;
+ *   B'[2k..2k+1, 2j..2j+1] = [[ re, im], [-im, re]] of B[k, j];
+ *   C' = A' @ B' (n x 2p) holds re, im of C interleaved: C's own memory.
+ * Each complex multiply-add costs its 8 real flops, none wasted, and the real
+ * microkernel does all of it. Logical k0, kc, j0, nc are always even (KC and NR
+ * are even).
+ */
+#define FBMM_COMPLEX_KIND(NAME, REAL_T)                                                   \
+static void pack_a_##NAME(ACC_T *dst, const char *a, int64_t sr, int64_t sc,             \
+                          int64_t mc, int64_t k0, int64_t kc)                             \
+{                                                                                         \
+    for (int64_t i0 = 0; i0 < mc; i0 += MR) {                                             \
+        int64_t mr = mc - i0 < MR ? mc - i0 : MR;                                         \
+        const char *base = a + i0 * sr + (k0 / 2) * sc;                                   \
+        for (int64_t k = 0; k < kc / 2; k++) {                                            \
+            const char *col = base + k * sc;                                              \
+            ACC_T *d0 = dst + (2 * k) * MR, *d1 = d0 + MR;                                \
+            for (int64_t r = 0; r < mr; r++) {                                            \
+                REAL_T z[2];                                                              \
+                memcpy(z, col + r * sr, sizeof z);                                        \
+                d0[r] = z[0]; d1[r] = z[1];                                               \
+            }                                                                             \
+            for (int64_t r = mr; r < MR; r++) { d0[r] = 0; d1[r] = 0; }                   \
+        }                                                                                 \
+        dst += kc * MR;                                                                   \
+    }                                                                                     \
+}                                                                                         \
+static void pack_b_##NAME(ACC_T *dst, const char *b, int64_t sr, int64_t sc,             \
+                          int64_t k0, int64_t kc, int64_t j0, int64_t nc)                 \
+{                                                                                         \
+    for (int64_t jb = 0; jb < nc; jb += FBMM_NR) {                                        \
+        int64_t nr = nc - jb < FBMM_NR ? nc - jb : FBMM_NR;                               \
+        const char *base = b + (k0 / 2) * sr + ((j0 + jb) / 2) * sc;                      \
+        for (int64_t k = 0; k < kc / 2; k++) {                                            \
+            const char *row = base + k * sr;                                              \
+            ACC_T *d0 = dst + (2 * k) * FBMM_NR, *d1 = d0 + FBMM_NR;                      \
+            for (int64_t j = 0; j < nr / 2; j++) {                                        \
+                REAL_T z[2];                                                              \
+                memcpy(z, row + j * sc, sizeof z);                                        \
+                d0[2 * j] = z[0];  d0[2 * j + 1] = z[1];                                  \
+                d1[2 * j] = -z[1]; d1[2 * j + 1] = z[0];                                  \
+            }                                                                             \
+            for (int64_t j = nr; j < FBMM_NR; j++) { d0[j] = 0; d1[j] = 0; }              \
+        }                                                                                 \
+        dst += kc * FBMM_NR;                                                              \
+    }                                                                                     \
+}                                                                                         \
+static void store_##NAME(char *c, int64_t sr, int64_t sc, const ACC_T *tile,             \
+                         int64_t mr, int64_t nr, int first)                               \
+{                                                                                         \
+    for (int64_t i = 0; i < mr; i++) {                                                    \
+        for (int64_t j = 0; j < nr / 2; j++) {                                            \
+            char *q = c + i * sr + j * sc;                                                \
+            REAL_T z[2] = { tile[i * FBMM_NR + 2 * j], tile[i * FBMM_NR + 2 * j + 1] };   \
+            if (!first) {                                                                 \
+                REAL_T o[2];                                                              \
+                memcpy(o, q, sizeof o);                                                   \
+                z[0] += o[0]; z[1] += o[1];                                               \
+            }                                                                             \
+            memcpy(q, z, sizeof z);                                                       \
+        }                                                                                 \
+    }                                                                                     \
+}                                                                                         \
+static void small_##NAME(const fbmm_problem *P, int64_t b0, int64_t b1)                  \
+{                                                                                         \
+    const int64_t n = P->n, m = P->m, p = P->p;                                           \
+    for (int64_t bi = b0; bi < b1; bi++) {                                                \
+        const char *A = P->a.data + bi * P->a.sb;                                         \
+        const char *B = P->b.data + bi * P->b.sb;                                         \
+        char *C = P->c.data + bi * P->c.sb;                                               \
+        for (int64_t i = 0; i < n; i++) {                                                 \
+            REAL_T re[FBMM_SMALL_MAX], im[FBMM_SMALL_MAX];                                \
+            for (int64_t j = 0; j < p; j++) { re[j] = 0; im[j] = 0; }                     \
+            for (int64_t k = 0; k < m; k++) {                                             \
+                REAL_T x[2];                                                              \
+                memcpy(x, A + i * P->a.sr + k * P->a.sc, sizeof x);                       \
+                const char *brow = B + k * P->b.sr;                                       \
+                for (int64_t j = 0; j < p; j++) {                                         \
+                    REAL_T y[2];                                                          \
+                    memcpy(y, brow + j * P->b.sc, sizeof y);                              \
+                    re[j] += x[0] * y[0] - x[1] * y[1];                                   \
+                    im[j] += x[0] * y[1] + x[1] * y[0];                                   \
+                }                                                                         \
+            }                                                                             \
+            for (int64_t j = 0; j < p; j++) {                                             \
+                REAL_T z[2] = { re[j], im[j] };                                           \
+                memcpy(C + i * P->c.sr + j * P->c.sc, z, sizeof z);                       \
+            }                                                                             \
+        }                                                                                 \
+    }                                                                                     \
+}                                                                                         \
+static const FBMM_NAME(dtype_ops) ops_##NAME = {                                              \
+    pack_a_##NAME, pack_b_##NAME, store_##NAME, 1, 1, 0 };

@@ -1,0 +1,119 @@
+"""Build of fastbmm's compiled core.
+
+Three things happen here beyond a plain Cython build:
+
+* OpenMP is detected by compiling a test program with -fopenmp. Without it the
+  package still builds, serially, with a warning (the Cython ``prange`` loops
+  and the stand-ins in ``_openmp_helpers.pxd`` then compile to plain loops).
+* Each ISA variant of the engine (``fastbmm/src/engine_<isa>.c``) is compiled
+  with that ISA's flags and no other file is. The default build never uses
+  -march=native; the variant is chosen at import time from the CPU's features.
+  FASTBMM_MARCH_NATIVE=1 in the environment opts into -march=native for a
+  private build.
+* Variants the compiler cannot build are left out (and reported), so an old
+  compiler still produces a working package with the baseline kernels.
+"""
+
+import os
+import platform
+import sys
+import tempfile
+
+import numpy as np
+from Cython.Build import cythonize
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+from distutils.errors import CompileError, LinkError
+
+X86_64 = platform.machine().lower() in ("x86_64", "amd64")
+
+# engine variant -> the flags its source file (and only it) is compiled with
+ISA_FLAGS = {
+    "avx512": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mfma", "-mf16c"],
+    "avx2": ["-mavx2", "-mfma", "-mf16c"],
+    "baseline": [],
+}
+
+COMMON_FLAGS = ["-O3", "-fno-strict-aliasing"]
+
+
+def _try_compile(compiler, code, flags, link=False, link_flags=()):
+    with tempfile.TemporaryDirectory() as tmp:
+        src = os.path.join(tmp, "probe.c")
+        with open(src, "w") as f:
+            f.write(code)
+        try:
+            objs = compiler.compile([src], output_dir=tmp, extra_postargs=list(flags))
+            if link:
+                compiler.link_executable(objs, os.path.join(tmp, "probe"),
+                                         extra_postargs=list(link_flags))
+        except (CompileError, LinkError):
+            return False
+    return True
+
+
+class BuildExt(build_ext):
+    def build_extensions(self):
+        cc = self.compiler
+        if cc.compiler_type == "msvc":
+            sys.exit("fastbmm needs GCC or Clang (its kernels use GCC/Clang vector extensions)")
+
+        openmp = _try_compile(
+            cc, "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n",
+            ["-fopenmp"], link=True, link_flags=["-fopenmp"])
+        if not openmp:
+            print("WARNING: fastbmm: the compiler has no OpenMP; building a serial package",
+                  file=sys.stderr)
+
+        variants = {}
+        for isa, flags in ISA_FLAGS.items():
+            if isa != "baseline" and not X86_64:
+                continue
+            if _try_compile(cc, "int main(void){return 0;}\n", flags):
+                variants[isa] = flags
+            else:
+                print(f"WARNING: fastbmm: compiler cannot build the {isa} kernels; left out",
+                      file=sys.stderr)
+        print(f"fastbmm: kernel variants: {', '.join(variants)}; OpenMP: {openmp}")
+
+        native = os.environ.get("FASTBMM_MARCH_NATIVE") == "1"
+        for ext in self.extensions:
+            ext.extra_compile_args = COMMON_FLAGS + (["-fopenmp"] if openmp else []) + \
+                (["-march=native"] if native else [])
+            ext.extra_link_args = ["-fopenmp"] if openmp else []
+            ext.define_macros = list(ext.define_macros or []) + [
+                (f"FBMM_HAVE_{isa.upper()}", "1") for isa in variants if isa != "baseline"]
+
+        # Per-file flags: wrap the compiler's single-file step.
+        original = cc._compile
+
+        def _compile(obj, src, ext, cc_args, extra_postargs, pp_opts):
+            name = os.path.basename(src)
+            extra = []
+            if name.startswith("engine_") and name.endswith(".c"):
+                extra = variants.get(name[len("engine_"):-2], [])
+            return original(obj, src, ext, cc_args, list(extra_postargs) + extra, pp_opts)
+
+        cc._compile = _compile
+        try:
+            super().build_extensions()
+        finally:
+            cc._compile = original
+
+
+SRC = "fastbmm/src"
+engine_sources = [f"{SRC}/engine_{isa}.c" for isa in ISA_FLAGS] + [f"{SRC}/dispatch.c"]
+numpy_macros = [("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")]
+
+extensions = [
+    Extension("fastbmm._bmm", ["fastbmm/_bmm.pyx"] + engine_sources,
+              include_dirs=[np.get_include(), SRC], define_macros=numpy_macros),
+    Extension("fastbmm._validation", ["fastbmm/_validation.pyx"],
+              include_dirs=[np.get_include(), SRC], define_macros=numpy_macros),
+]
+
+setup(
+    ext_modules=cythonize(extensions, language_level=3,
+                          compiler_directives={"boundscheck": False, "wraparound": False}),
+    cmdclass={"build_ext": BuildExt},
+)

@@ -1,0 +1,358 @@
+"""Independent reference results, tolerances and array-layout builders for the tests.
+
+Nothing here calls fastbmm: every expected value is computed by NumPy in a wider
+type (floats) or with modular arithmetic (integers).
+"""
+
+import numpy as np
+
+FLOAT_DTYPES = [np.dtype(t) for t in (np.float16, np.float32, np.float64)]
+COMPLEX_DTYPES = [np.dtype(t) for t in (np.complex64, np.complex128)]
+INT_DTYPES = [np.dtype(t) for t in (np.int8, np.uint8, np.int16, np.int32, np.int64)]
+SUPPORTED_DTYPES = FLOAT_DTYPES + COMPLEX_DTYPES + INT_DTYPES
+REFUSED_DTYPES = [np.dtype(t) for t in (np.bool_, np.uint16, np.uint32, np.uint64)]
+
+TORCH_SCALAR_NAMES = {
+    "float16": "Half", "float32": "Float", "float64": "Double",
+    "complex64": "ComplexFloat", "complex128": "ComplexDouble",
+    "int8": "Char", "uint8": "Byte", "int16": "Short", "int32": "Int", "int64": "Long",
+    "bool": "Bool", "uint16": "UInt16", "uint32": "UInt32", "uint64": "UInt64",
+}
+TORCH_CPP_NAMES = {
+    "float16": "c10::Half", "float32": "float", "float64": "double",
+    "complex64": "c10::complex<float>", "complex128": "c10::complex<double>",
+    "int8": "signed char", "uint8": "unsigned char", "int16": "short int",
+    "int32": "int", "int64": "long int",
+}
+
+# Unit roundoff of each float type.
+_U16, _U32, _U64 = 2.0 ** -11, 2.0 ** -24, 2.0 ** -53
+
+
+def native(dtype):
+    dtype = np.dtype(dtype)
+    return dtype.newbyteorder("=") if dtype.byteorder not in "=|" else dtype
+
+
+def _as_native(x):
+    return np.asarray(x).astype(native(x.dtype), copy=True)
+
+
+def reference_bmm(a, b, out_dtype=None):
+    """Expected value of bmm(a, b) (any layout, any byte order) as a native ``out_dtype`` array."""
+    a, b = _as_native(a), _as_native(b)
+    dt = native(out_dtype if out_dtype is not None else a.dtype)
+    shape = (a.shape[0], a.shape[1], b.shape[2])
+    if dt.kind in "iu":
+        # Exact modulo 2**64 (unsigned arithmetic is defined to wrap), then the cast
+        # to the narrower type wraps modulo 2**bits: two's-complement semantics.
+        r = np.matmul(a.astype(np.uint64), b.astype(np.uint64))
+        return r.reshape(shape).astype(dt)
+    if dt == np.float16:
+        # float16 inputs are exact in float64; round the (essentially exact) sum once.
+        r = np.matmul(a.astype(np.float64), b.astype(np.float64))
+        return r.reshape(shape).astype(np.float16)
+    if dt == np.float32:
+        return np.matmul(a.astype(np.float64), b.astype(np.float64)).reshape(shape)
+    if dt == np.float64:
+        return np.matmul(a.astype(np.longdouble), b.astype(np.longdouble)).reshape(shape)
+    if dt.kind == "c":
+        return np.matmul(a.astype(np.clongdouble), b.astype(np.clongdouble)).reshape(shape)
+    raise TypeError(f"no reference for {dt}")
+
+
+def abs_bound(a, b):
+    """|a| @ |b| in float64: the scale against which summation error is measured.
+
+    Measuring error against this (not against |a @ b|) means cancellation in the
+    exact result cannot produce false failures.
+    """
+    a, b = _as_native(a), _as_native(b)
+    return np.matmul(np.abs(a).astype(np.float64), np.abs(b).astype(np.float64))
+
+
+def tolerance(dtype, a, b, ref):
+    """Elementwise absolute tolerance for bmm(a, b) of ``dtype`` against ``ref``.
+
+    Rigorous worst-case bounds for any summation order (with or without FMA),
+    times a safety factor of 2: error <= m*u*(|a|@|b|) for the sum, plus the
+    final rounding to ``dtype``. Integers are exact (tolerance 0).
+    """
+    dt = native(dtype)
+    m = a.shape[2]
+    if dt.kind in "iu":
+        return np.zeros(ref.shape)
+    s = abs_bound(a, b)
+    mag = np.abs(ref.astype(np.complex128 if dt.kind == "c" else np.float64))
+    if dt == np.float16:
+        # float32 accumulation (products of halves are exact in float32), then one
+        # rounding to half: sum error + up to one half-ulp step each side.
+        return 2 * (m + 1) * _U32 * s + 4 * _U16 * mag + 2.0 ** -24
+    if dt == np.float32:
+        return 2 * (m + 1) * _U32 * s + 2 * _U32 * mag + 1e-37
+    if dt == np.float64:
+        return 2 * (m + 1) * _U64 * s + 2 * _U64 * mag + 1e-300
+    if dt == np.complex64:
+        return 4 * (m + 2) * _U32 * s + 4 * _U32 * mag + 1e-37
+    if dt == np.complex128:
+        return 4 * (m + 2) * _U64 * s + 4 * _U64 * mag + 1e-300
+    raise TypeError(dt)
+
+
+def assert_bmm_close(got, a, b, ref=None, dtype=None, factor=1.0, what="fastbmm"):
+    """Assert ``got`` equals the reference bmm(a, b) within the dtype's tolerance."""
+    dt = native(dtype if dtype is not None else a.dtype)
+    if ref is None:
+        ref = reference_bmm(a, b, dt)
+    got = _as_native(got)
+    assert got.shape == ref.shape, f"{what}: shape {got.shape} != {ref.shape}"
+    if dt.kind in "iu":
+        if not np.array_equal(got, ref.astype(dt)):
+            bad = np.argwhere(got != ref.astype(dt))
+            i = tuple(bad[0])
+            raise AssertionError(
+                f"{what}: {len(bad)} of {got.size} {dt} elements differ; first at {i}: "
+                f"got {got[i]!r}, expected {ref[i]!r}"
+            )
+        return
+    if got.size == 0:
+        return
+    tol = tolerance(dt, a, b, ref) * factor
+    ref_c = ref.astype(np.complex128) if dt.kind == "c" else ref.astype(np.float64)
+    got_c = got.astype(np.complex128) if dt.kind == "c" else got.astype(np.float64)
+    err = np.abs(got_c - ref_c)
+    # Non-finite values must match exactly (NaN where NaN, same-signed Inf).
+    finite = np.isfinite(ref_c)
+    same_nonfinite = (np.isnan(got_c) & np.isnan(ref_c)) | (got_c == ref_c)
+    ok = np.where(finite, err <= tol, same_nonfinite)
+    if not ok.all():
+        bad = np.argwhere(~ok)
+        i = tuple(bad[0])
+        raise AssertionError(
+            f"{what}: {len(bad)} of {got.size} {dt} elements out of tolerance; first at {i}: "
+            f"got {got_c[i]!r}, expected {ref_c[i]!r}, |err| {err[i]:.3g} > tol {tol[i]:.3g}"
+        )
+
+
+def torch_bmm(a, b):
+    """torch.bmm on contiguous native copies of a and b, as a NumPy array."""
+    import torch
+
+    ta = torch.from_numpy(np.ascontiguousarray(_as_native(a)))
+    tb = torch.from_numpy(np.ascontiguousarray(_as_native(b)))
+    return torch.bmm(ta, tb).numpy()
+
+
+def torch_available():
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+# ----------------------------------------------------------------------------
+# Random data and memory layouts.
+# ----------------------------------------------------------------------------
+
+
+def random_values(rng, shape, dtype):
+    """Random values of ``dtype`` (native order) spanning the type's interesting range."""
+    dt = native(dtype)
+    if dt.kind in "iu":
+        info = np.iinfo(dt)
+        # Full range: products overflow and wrap, which the reference models exactly.
+        return rng.integers(info.min, info.max, size=shape, dtype=dt, endpoint=True)
+    if dt.kind == "c":
+        re = rng.uniform(-1, 1, size=shape)
+        im = rng.uniform(-1, 1, size=shape)
+        return (re + 1j * im).astype(dt)
+    return rng.uniform(-1, 1, size=shape).astype(dt)
+
+
+def _c(rng, shape, dtype, gen=random_values):
+    x = gen(rng, shape, dtype)
+    return x, x
+
+
+def _transposed(rng, shape, dtype, gen=random_values):
+    # The attention case: k.transpose(0, 2, 1) of a contiguous (b, c, r) array.
+    b, r, c = shape
+    base = gen(rng, (b, c, r), dtype)
+    return base.transpose(0, 2, 1), base
+
+
+def _fortran(rng, shape, dtype, gen=random_values):
+    base = np.asfortranarray(gen(rng, shape, dtype))
+    return base, base
+
+
+def _negative(rng, shape, dtype, gen=random_values):
+    base = gen(rng, shape, dtype)
+    return base[::-1, ::-1, ::-1], base
+
+
+def _broadcast_batch(rng, shape, dtype, gen=random_values):
+    base = gen(rng, (1,) + tuple(shape[1:]), dtype)
+    return np.broadcast_to(base, shape), base
+
+
+def _broadcast_col(rng, shape, dtype, gen=random_values):
+    base = gen(rng, tuple(shape[:2]) + (1,), dtype)
+    return np.broadcast_to(base, shape), base
+
+
+def _every_other(rng, shape, dtype, gen=random_values):
+    b, r, c = shape
+    base = gen(rng, (2 * b, 2 * r + 1, 2 * c), dtype)
+    return base[1::2, 1::2, ::2], base
+
+
+def _misaligned(rng, shape, dtype, gen=random_values):
+    dt = native(dtype)
+    buf = np.zeros(int(np.prod(shape)) * dt.itemsize + 1, dtype=np.uint8)
+    x = np.ndarray(shape, dtype=dt, buffer=buf, offset=1)
+    x[...] = gen(rng, shape, dt)
+    return x, buf
+
+
+def _readonly(rng, shape, dtype, gen=random_values):
+    x = gen(rng, shape, dtype)
+    x.flags.writeable = False
+    return x, x
+
+
+def _byteswapped(rng, shape, dtype, gen=random_values):
+    x = gen(rng, shape, dtype).astype(native(dtype).newbyteorder())
+    return x, x
+
+
+def _byteswapped_transposed(rng, shape, dtype, gen=random_values):
+    x, base = _transposed(rng, shape, dtype, gen)
+    base = base.astype(native(dtype).newbyteorder())
+    return base.transpose(0, 2, 1), base
+
+
+INPUT_LAYOUTS = {
+    "C": _c,
+    "transposed": _transposed,
+    "fortran": _fortran,
+    "negative": _negative,
+    "broadcast_batch": _broadcast_batch,
+    "broadcast_col": _broadcast_col,
+    "every_other": _every_other,
+    "misaligned": _misaligned,
+    "readonly": _readonly,
+    "byteswapped": _byteswapped,
+    "byteswapped_transposed": _byteswapped_transposed,
+}
+
+
+def make_input(layout, rng, shape, dtype, gen=None):
+    """Return (array, owner): an array of ``shape`` in ``layout`` and the buffer that holds it.
+
+    ``gen(rng, shape, dtype)`` makes the values (default: random_values)."""
+    return INPUT_LAYOUTS[layout](rng, tuple(shape), dtype, gen or random_values)
+
+
+# out= layouts: every one writable and not self-overlapping. Each builder returns
+# (view, parent, mask) where parent holds view's memory filled with a sentinel, and
+# mask marks parent's elements that belong to the view (None: all of them).
+
+
+def sentinel(dtype):
+    dt = native(dtype)
+    if dt.kind in "iu":
+        return np.array(0x5A5A5A5A5A5A5A5A, dtype=np.uint64).astype(dt)
+    if dt.kind == "c":
+        return dt.type(-12345.5 + 777.25j)
+    return dt.type(-12345.5) if dt != np.float16 else dt.type(-1234.5)
+
+
+def _out_c(shape, dtype):
+    parent = np.full(shape, sentinel(dtype), dtype=native(dtype))
+    return parent, parent, None
+
+
+def _out_transposed(shape, dtype):
+    b, r, c = shape
+    parent = np.full((b, c, r), sentinel(dtype), dtype=native(dtype))
+    return parent.transpose(0, 2, 1), parent, None
+
+
+def _out_fortran(shape, dtype):
+    parent = np.asfortranarray(np.full(shape, sentinel(dtype), dtype=native(dtype)))
+    return parent, parent, None
+
+
+def _out_negative(shape, dtype):
+    parent = np.full(shape, sentinel(dtype), dtype=native(dtype))
+    return parent[::-1, :, ::-1], parent, None
+
+
+def _out_every_other(shape, dtype):
+    b, r, c = shape
+    parent = np.full((b + 1, 2 * r + 1, 3 * c + 2), sentinel(dtype), dtype=native(dtype))
+    sl = (slice(1, None), slice(1, None, 2), slice(2, None, 3))
+    mask = np.zeros(parent.shape, dtype=bool)
+    mask[sl] = True
+    view = parent[sl]
+    assert view.shape == tuple(shape)
+    return view, parent, mask
+
+
+def _out_misaligned(shape, dtype):
+    dt = native(dtype)
+    buf = np.full(int(np.prod(shape)) * dt.itemsize + 2, 0xA5, dtype=np.uint8)
+    view = np.ndarray(shape, dtype=dt, buffer=buf, offset=1)
+    view[...] = sentinel(dt)
+    mask = np.zeros(buf.shape, dtype=bool)
+    mask[1:-1] = True
+    return view, buf, mask
+
+
+def _out_byteswapped(shape, dtype):
+    parent = np.full(shape, sentinel(dtype), dtype=native(dtype).newbyteorder())
+    return parent, parent, None
+
+
+OUT_LAYOUTS = {
+    "C": _out_c,
+    "transposed": _out_transposed,
+    "fortran": _out_fortran,
+    "negative": _out_negative,
+    "every_other": _out_every_other,
+    "misaligned": _out_misaligned,
+    "byteswapped": _out_byteswapped,
+}
+
+
+def make_out(layout, shape, dtype):
+    return OUT_LAYOUTS[layout](tuple(shape), dtype)
+
+
+def snapshot(*arrays):
+    return [np.array(x, copy=True).tobytes() for x in arrays]
+
+
+def block_key(dtype):
+    """Which fastbmm.block_sizes() entry a dtype's kernel uses (best guess by element width)."""
+    dt = native(dtype)
+    if dt in (np.dtype(np.float16), np.dtype(np.float32), np.dtype(np.complex64)):
+        return "f32"
+    if dt in (np.dtype(np.float64), np.dtype(np.complex128)):
+        return "f64"
+    if dt == np.int64:
+        return "u64"
+    return "u32"
+
+
+def small_int_values(rng, shape, dtype):
+    """Small integers stored in ``dtype``: float sums of them are exact, so any
+    correct float kernel must match the reference bit for bit."""
+    dt = native(dtype)
+    lo = 0 if dt.kind == "u" else -4
+    x = rng.integers(lo, 5, size=shape)
+    if dt.kind == "c":
+        x = x + 1j * rng.integers(lo, 5, size=shape)
+    return x.astype(dt)

@@ -1,0 +1,68 @@
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+import fastbmm
+import fastbmm._bmm as _bmm
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=60,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile(
+    "long",
+    max_examples=2000,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.load_profile(os.environ.get("FASTBMM_HYPOTHESIS_PROFILE", "ci"))
+
+KERNELS = list(_bmm.available_kernels())
+THREAD_COUNTS = [1, 2, 8]
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "torch: compares against torch.bmm (skipped without torch)")
+
+
+@pytest.fixture(params=KERNELS)
+def kernel(request):
+    """Force each runnable kernel variant in turn; restore the previous one afterwards."""
+    previous = _bmm.get_kernel()
+    _bmm.set_kernel(request.param)
+    assert _bmm.get_kernel() == request.param
+    try:
+        yield request.param
+    finally:
+        _bmm.set_kernel(previous)
+
+
+@pytest.fixture(params=THREAD_COUNTS)
+def nthreads(request):
+    """Run with 1, 2 and 8 threads; restore the previous count afterwards."""
+    previous = fastbmm.get_num_threads()
+    fastbmm.set_num_threads(request.param)
+    try:
+        yield request.param
+    finally:
+        fastbmm.set_num_threads(previous)
+
+
+@pytest.fixture
+def torch():
+    return pytest.importorskip("torch")
+
+
+@pytest.fixture
+def rng(request):
+    # Deterministic per test id, so failures reproduce.
+    import zlib
+
+    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))

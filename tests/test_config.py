@@ -1,0 +1,109 @@
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import fastbmm
+import fastbmm._bmm as _bmm
+
+KEYS = {"version", "openmp", "num_threads", "kernel", "available_kernels", "compiled_kernels", "cpu"}
+
+
+def test_show_config_dicts_keys_and_types():
+    cfg = fastbmm.show_config(mode="dicts")
+    assert isinstance(cfg, dict)
+    assert set(cfg) == KEYS
+    assert isinstance(cfg["version"], str) and cfg["version"]
+    assert isinstance(cfg["openmp"], bool)
+    assert isinstance(cfg["num_threads"], int) and cfg["num_threads"] >= 1
+    assert isinstance(cfg["kernel"], str)
+    assert isinstance(cfg["cpu"], dict)
+    assert list(cfg["available_kernels"]) and list(cfg["compiled_kernels"])
+
+
+def test_show_config_dicts_consistent_with_api():
+    cfg = fastbmm.show_config(mode="dicts")
+    assert cfg["num_threads"] == fastbmm.get_num_threads()
+    assert list(cfg["available_kernels"]) == list(_bmm.available_kernels())
+    assert cfg["kernel"] in cfg["available_kernels"]
+    assert cfg["kernel"] == _bmm.get_kernel()
+    assert set(cfg["available_kernels"]) <= set(cfg["compiled_kernels"])
+    if hasattr(fastbmm, "__version__"):
+        assert cfg["version"] == fastbmm.__version__
+
+
+def test_default_kernel_is_best_available():
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = subprocess.run(
+        [sys.executable, "-c",
+         "import fastbmm, fastbmm._bmm as b; print(b.get_kernel(), b.available_kernels()[0])"],
+        capture_output=True, text=True, timeout=120, cwd=repo,
+    )
+    assert out.returncode == 0, out.stderr
+    kernel, best = out.stdout.split()
+    assert kernel == best
+
+
+def test_openmp_flag_matches_thread_control():
+    cfg = fastbmm.show_config(mode="dicts")
+    if not cfg["openmp"]:
+        pytest.skip("built without OpenMP")
+    previous = fastbmm.get_num_threads()
+    try:
+        fastbmm.set_num_threads(3)
+        assert fastbmm.show_config(mode="dicts")["num_threads"] == 3
+    finally:
+        fastbmm.set_num_threads(previous)
+
+
+def test_show_config_reports_forced_kernel(kernel):
+    cfg = fastbmm.show_config(mode="dicts")
+    assert cfg["kernel"] == kernel
+    assert kernel in cfg["available_kernels"]
+
+
+def test_show_config_stdout(capsys, kernel):
+    ret = fastbmm.show_config()
+    assert ret is None
+    text = capsys.readouterr().out
+    cfg = fastbmm.show_config(mode="dicts")
+    assert cfg["version"] in text
+    assert "openmp" in text.lower()
+    assert str(cfg["num_threads"]) in text
+    assert kernel in text
+    assert "thread" in text.lower() and "kernel" in text.lower()
+
+
+def test_set_kernel_rejects_unknown():
+    previous = _bmm.get_kernel()
+    with pytest.raises((ValueError, KeyError, RuntimeError)):
+        _bmm.set_kernel("no-such-kernel")
+    assert _bmm.get_kernel() == previous
+
+
+def test_block_sizes_shape(kernel):
+    bs = _bmm.block_sizes()
+    assert isinstance(bs["small_max"], int) and bs["small_max"] >= 1
+    for fam in ("f32", "f64", "u32", "u64"):
+        for k in ("MR", "NR", "KC", "MC", "NC"):
+            assert isinstance(bs[fam][k], int) and bs[fam][k] >= 1, (fam, k)
+        assert bs[fam]["MC"] >= bs[fam]["MR"] and bs[fam]["NC"] >= bs[fam]["NR"]
+
+
+def test_every_kernel_gives_the_same_integer_answer():
+    """Forcing each kernel changes the code path, not the (exact) integer result."""
+    from _reference import random_values, reference_bmm
+
+    rng = np.random.default_rng(3)
+    a = random_values(rng, (3, 21, 35), np.dtype(np.int32))
+    b = random_values(rng, (3, 35, 19), np.dtype(np.int32))
+    expected = reference_bmm(a, b)
+    previous = _bmm.get_kernel()
+    try:
+        for k in _bmm.available_kernels():
+            _bmm.set_kernel(k)
+            assert np.array_equal(fastbmm.bmm(a, b), expected), k
+    finally:
+        _bmm.set_kernel(previous)

@@ -75,7 +75,8 @@ def timing_table():
     header = ["shape (b, n, m, p)"] + libraries + [f"vs {library}" for library in others]
     rows = []
     for index, shape in enumerate(TIMING_SHAPES, 1):
-        print(f"[{index}/{len(TIMING_SHAPES)}] timing {shape.dims} ...", file=sys.stderr, flush=True)
+        progress = f"[{index}/{len(TIMING_SHAPES)}] timing {shape.dims} ..."
+        print(progress, file=sys.stderr, flush=True)
         input, mat2 = bench.make_operands(bench.BenchCase(shape, "f32"))
         calls = {library: bench.library_call(library, input, mat2) for library in libraries}
         seconds = bench.time_interleaved(calls, rounds=3, min_time=0.05)

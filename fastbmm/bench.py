@@ -394,14 +394,9 @@ def _numpy_blas_info():
     if threadpoolctl is None:
         return None
     blas = [info for info in threadpoolctl.threadpool_info() if info["user_api"] == "blas"]
-    numpy_root = os.path.dirname(os.path.dirname(os.path.realpath(np.__file__)))
-    bundled = [
-        info
-        for info in blas
-        if os.path.realpath(info["filepath"]).startswith(
-            (os.path.join(numpy_root, "numpy") + os.sep, os.path.join(numpy_root, "numpy.libs") + os.sep)
-        )
-    ]
+    site = os.path.dirname(os.path.dirname(os.path.realpath(np.__file__)))
+    numpy_dirs = tuple(os.path.join(site, name) + os.sep for name in ("numpy", "numpy.libs"))
+    bundled = [info for info in blas if os.path.realpath(info["filepath"]).startswith(numpy_dirs)]
     return bundled or blas
 
 
@@ -435,7 +430,8 @@ def environment_report():
         f"CPU: {_cpu_model()} ({cpu_count})",
         f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
         f"fastbmm {config['version']}: kernel {config['kernel']}, "
-        f"{fastbmm.get_num_threads()} threads" + ("" if config["openmp"] else " (built without OpenMP)"),
+        f"{fastbmm.get_num_threads()} threads"
+        + ("" if config["openmp"] else " (built without OpenMP)"),
     ]
     blas = _numpy_blas_info()
     if blas is None:
@@ -488,7 +484,8 @@ def render_table(header, rows, markdown=False):
     if not markdown:
         return "\n".join("  ".join(cells(row)).rstrip() for row in table)
     rule = [":" + "-" * (widths[0] - 1)] + ["-" * (width - 1) + ":" for width in widths[1:]]
-    return "\n".join("| " + " | ".join(row) + " |" for row in [cells(table[0]), rule] + [cells(row) for row in table[1:]])
+    lines = [cells(table[0]), rule] + [cells(row) for row in table[1:]]
+    return "\n".join("| " + " | ".join(line) + " |" for line in lines)
 
 
 def _format_number(value):
@@ -524,7 +521,7 @@ def run_benchmarks(cases, libraries, rounds, min_time):
         input, mat2 = make_operands(case)
         calls = {library: library_call(library, input, mat2) for library in libraries}
         seconds = time_interleaved(calls, rounds=rounds, min_time=min_time)
-        results.append({library: case.shape.flops / seconds[library] / 1e9 for library in libraries})
+        results.append({name: case.shape.flops / seconds[name] / 1e9 for name in libraries})
     return results
 
 
@@ -583,7 +580,8 @@ def save_plot(path, cases, results, libraries, title):
     axes = figure.subplots()
     width = 0.8 / len(libraries)
     for offset, library in enumerate(libraries):
-        positions = [index + (offset - (len(libraries) - 1) / 2) * width for index in range(len(cases))]
+        shift = (offset - (len(libraries) - 1) / 2) * width
+        positions = [index + shift for index in range(len(cases))]
         axes.bar(positions, [gflops[library] for gflops in results], width, label=library)
     axes.set_xticks(range(len(cases)), [case.label for case in cases], rotation=60, ha="right")
     axes.set_yscale("log")
@@ -609,7 +607,8 @@ def _dtype_list(text):
     unknown = [name for name in names if name not in DTYPES]
     if unknown or not names:
         raise argparse.ArgumentTypeError(
-            f"unknown dtype(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(DTYPES)}"
+            f"unknown dtype(s) {', '.join(unknown) or '(none given)'}; "
+            f"choose from {', '.join(DTYPES)}"
         )
     return names
 
@@ -637,7 +636,8 @@ def main(argv=None):
         "--threads",
         type=_positive_int,
         metavar="N",
-        help="threads for every library (default: fastbmm.get_num_threads(), applied to the others)",
+        help="threads for every library "
+        "(default: fastbmm.get_num_threads(), applied to the others)",
     )
     parser.add_argument(
         "--dtypes",
@@ -648,9 +648,13 @@ def main(argv=None):
         f"{' and '.join(CORE_DTYPES)} run on every shape, the others on "
         + ", ".join("x".join(map(str, dims)) for dims in EXTRA_DTYPE_SHAPES),
     )
-    parser.add_argument("--plot", metavar="FILE", help="save a PNG bar chart of GFLOP/s (needs matplotlib)")
+    parser.add_argument(
+        "--plot", metavar="FILE", help="save a PNG bar chart of GFLOP/s (needs matplotlib)"
+    )
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
-    parser.add_argument("--rounds", type=_positive_int, default=5, help="interleaved rounds (default: 5)")
+    parser.add_argument(
+        "--rounds", type=_positive_int, default=5, help="interleaved rounds (default: 5)"
+    )
     parser.add_argument(
         "--min-time",
         type=float,
@@ -670,8 +674,10 @@ def main(argv=None):
         results = run_benchmarks(cases, libraries, rounds=args.rounds, min_time=args.min_time)
 
     notes = [
-        f"timing: median of {args.rounds} interleaved rounds, each measurement >= {args.min_time} s",
-        "GFLOP/s = `2*b*n*m*p` / time per call; fastbmm/X = fastbmm's GFLOP/s over X's (> 1: fastbmm faster)",
+        f"timing: median of {args.rounds} interleaved rounds, "
+        f"each measurement >= {args.min_time} s",
+        "GFLOP/s = `2*b*n*m*p` / time per call; "
+        "fastbmm/X = fastbmm's GFLOP/s over X's (> 1: fastbmm faster)",
         "shape bxnxmxp: (b, n, m) @ (b, m, p); T: mat2 is a transposed view `k.transpose(0, 2, 1)`",
     ]
     if args.markdown:
@@ -683,7 +689,8 @@ def main(argv=None):
         print()
     print(results_table(cases, results, libraries, markdown=args.markdown))
     if args.plot:
-        save_plot(args.plot, cases, results, libraries, title=f"fastbmm vs {', '.join(libraries[1:])}: {_cpu_model()}")
+        title = f"fastbmm vs {', '.join(libraries[1:])}: {_cpu_model()}"
+        save_plot(args.plot, cases, results, libraries, title=title)
         print(f"plot saved to {args.plot}", file=sys.stderr)
     return 0
 

@@ -14,7 +14,7 @@ KEYS = {"version", "openmp", "num_threads", "kernel", "available_kernels", "comp
 def test_show_config_dicts_keys_and_types():
     cfg = fastbmm.show_config(mode="dicts")
     assert isinstance(cfg, dict)
-    assert set(cfg) == KEYS
+    assert KEYS <= set(cfg), KEYS - set(cfg)
     assert isinstance(cfg["version"], str) and cfg["version"]
     assert isinstance(cfg["openmp"], bool)
     assert isinstance(cfg["num_threads"], int) and cfg["num_threads"] >= 1

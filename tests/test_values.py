@@ -95,7 +95,7 @@ def check(a, b, out=None, owners=()):
         assert r is out
     else:
         assert type(r) is np.ndarray and r.flags.c_contiguous and r.dtype.isnative
-    assert r.dtype == native(a.dtype)
+    assert native(r.dtype) == native(a.dtype)
     assert_bmm_close(r, a, b, ref=ref)
     if HAVE_TORCH:
         t = torch_bmm(a, b)

@@ -200,8 +200,14 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
             for (int64_t ic = 0; ic < rows; ic += FBMM_MC) {
                 int64_t mc = rows - ic < FBMM_MC ? rows - ic : FBMM_MC;
                 const ACC_T *ablk;
+                /* A read in place: the microkernel reads all MR rows, so a last,
+                 * partial sliver (mc % MR rows) is packed, zero-padded, or the
+                 * kernel would read past the operand's end. */
+                const int64_t edge_r = a_direct ? mc % MR : 0;
                 if (a_direct) {
                     ablk = (const ACC_T *)(a + ic * a_sr) + pc * a_cs;
+                    if (edge_r)
+                        kd->pack_a(ap, a + (ic + mc - edge_r) * a_sr, a_sr, a_sc, edge_r, pc, kc);
                 } else {
                     kd->pack_a(ap, a + ic * a_sr, a_sr, a_sc, mc, pc, kc);
                     ablk = ap;
@@ -219,13 +225,13 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                                 full, first, mr, nr, FBMM_NAME(store_native));
                         } else {
                             char *t = c + (ic + ir) * c_sr + ((jc + jr) / cdiv) * c_sc;
-                            if (a_direct)
+                            if (a_direct && mr == MR)
                                 FBMM_NAME(microkernel_strided)(
                                     kc, ablk + ir * a_rs, a_rs, a_cs, bsl, t, c_sr, c_sc,
                                     full && c_direct, first, mr, nr, kd->store);
                             else
                                 FBMM_NAME(microkernel_packed)(
-                                    kc, ablk + ir * kc, bsl, t, c_sr, c_sc,
+                                    kc, a_direct ? ap : ablk + ir * kc, bsl, t, c_sr, c_sc,
                                     full && c_direct, first, mr, nr, kd->store);
                         }
                     }

@@ -103,11 +103,15 @@ class BuildExt(build_ext):
 
 SRC = "fastbmm/src"
 engine_sources = [f"{SRC}/engine_{isa}.c" for isa in ISA_FLAGS] + [f"{SRC}/dispatch.c"]
+# The kernels live in headers included by every engine_<isa>.c: a change to
+# any of them must rebuild the extension.
+engine_headers = sorted(str(p) for p in __import__("pathlib").Path(SRC).glob("*.h"))
 numpy_macros = [("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")]
 
 extensions = [
     Extension("fastbmm._bmm", ["fastbmm/_bmm.pyx"] + engine_sources,
-              include_dirs=[np.get_include(), SRC], define_macros=numpy_macros),
+              include_dirs=[np.get_include(), SRC], define_macros=numpy_macros,
+              depends=engine_headers),
     Extension("fastbmm._validation", ["fastbmm/_validation.pyx"],
               include_dirs=[np.get_include(), SRC], define_macros=numpy_macros),
 ]

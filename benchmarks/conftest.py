@@ -21,7 +21,7 @@ def pytest_configure(config):
 
 
 def pytest_report_header(config):
-    bench.warn_about_openblas_overrides()
+    bench.warn_about_benchmark_conditions()
     with bench.matched_threads():
         return ["fastbmm benchmarks (threads matched to fastbmm's):"] + [
             f"  {line}" for line in bench.environment_report()

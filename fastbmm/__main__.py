@@ -96,7 +96,7 @@ def main():
     int
         0 when every example matched NumPy, else 1.
     """
-    bench.warn_about_openblas_overrides()
+    bench.warn_about_benchmark_conditions()
     all_ok = check_examples()
     print()
     fastbmm.show_config()

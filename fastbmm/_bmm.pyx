@@ -168,7 +168,7 @@ cdef int _run(fbmm_problem *P) except -1:
     cdef size_t per_thread = P.scratch_bytes
     cdef char *raw = NULL
     cdef char *base = NULL
-    cdef char *scratch
+    cdef char *scratch = NULL
     cdef int64_t t, ntasks = P.ntasks
     if per_thread:
         # One allocation per call, with the GIL held; each thread takes its slice.

@@ -52,7 +52,7 @@ __all__ = [
     "time_interleaved",
     "matched_threads",
     "environment_report",
-    "warn_about_openblas_overrides",
+    "warn_about_benchmark_conditions",
     "render_table",
     "run_benchmarks",
     "results_table",
@@ -370,6 +370,13 @@ def matched_threads(num_threads=None):
         yield num_threads
 
 
+def _usable_cpus():
+    """Number of CPUs this process may run on."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
 def _cpu_model():
     """The CPU's model name from /proc/cpuinfo, else what `platform` knows."""
     try:
@@ -424,7 +431,7 @@ def environment_report():
     """
     config = fastbmm.show_config(mode="dicts")
     cpus = os.cpu_count()
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cpus
+    usable = _usable_cpus()
     cpu_count = f"{cpus} logical CPUs" + (f", {usable} usable" if usable != cpus else "")
     lines = [
         f"CPU: {_cpu_model()} ({cpu_count})",
@@ -446,14 +453,28 @@ def environment_report():
     return lines
 
 
-def warn_about_openblas_overrides():
-    """Warn on stderr about set environment variables that slow OpenBLAS down."""
+def warn_about_benchmark_conditions():
+    """Warn on stderr about conditions that make the comparison unfair or noisy.
+
+    These are OpenBLAS overrides in the environment (`OPENBLAS_OVERRIDES`),
+    which slow NumPy's BLAS down, and other processes keeping the CPUs busy
+    (a load average of 1 or more), which makes multithreaded timings erratic.
+    """
     for name in OPENBLAS_OVERRIDES:
         if name in os.environ:
             print(
                 f"warning: {name}={os.environ[name]} is set; it can make numpy's OpenBLAS "
                 f"slower. For a fair comparison, unset it for the benchmark command "
                 f"only, e.g. `env -u {name} python -m fastbmm.bench`.",
+                file=sys.stderr,
+            )
+    if hasattr(os, "getloadavg"):
+        load = os.getloadavg()[0]
+        if load >= 1.0:
+            print(
+                f"warning: the load average is {load:.1f} on {_usable_cpus()} usable CPUs: "
+                "other processes are running, so the timings (above all multithreaded "
+                "ones) will be noisy.",
                 file=sys.stderr,
             )
 
@@ -665,7 +686,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.plot and _optional_import("matplotlib") is None:
         parser.error("--plot needs matplotlib, which is not installed (pip install matplotlib)")
-    warn_about_openblas_overrides()
+    warn_about_benchmark_conditions()
 
     cases = benchmark_cases(quick=args.quick, dtypes=args.dtypes)
     libraries = available_libraries()

@@ -50,6 +50,7 @@ FBMM_REAL_KIND(f16, uint16_t, fbmm_ld_f16, uint16_t, FBMM_TO_HALF, 0, 1)
 FBMM_COMPLEX_KIND(c64, float)
 #undef FBMM_VL
 #undef FBMM_NR
+#undef FBMM_SMALL_NVMAX
 #undef ACC
 #undef ACC_T
 #undef MR
@@ -64,6 +65,7 @@ FBMM_REAL_KIND(f64, double, fbmm_ld_f64, double, FBMM_SAME, 1, 0)
 FBMM_COMPLEX_KIND(c128, double)
 #undef FBMM_VL
 #undef FBMM_NR
+#undef FBMM_SMALL_NVMAX
 #undef ACC
 #undef ACC_T
 #undef MR
@@ -80,6 +82,7 @@ FBMM_REAL_KIND(i16, int16_t, fbmm_ld_i16, uint16_t, FBMM_TO_U16, 0, 0)
 FBMM_REAL_KIND(i32, int32_t, fbmm_ld_i32, uint32_t, FBMM_TO_U32, 1, 0)
 #undef FBMM_VL
 #undef FBMM_NR
+#undef FBMM_SMALL_NVMAX
 #undef ACC
 #undef ACC_T
 #undef MR
@@ -93,6 +96,7 @@ FBMM_REAL_KIND(i32, int32_t, fbmm_ld_i32, uint32_t, FBMM_TO_U32, 1, 0)
 FBMM_REAL_KIND(i64, int64_t, fbmm_ld_i64, uint64_t, FBMM_TO_U64, 1, 0)
 #undef FBMM_VL
 #undef FBMM_NR
+#undef FBMM_SMALL_NVMAX
 #undef ACC
 #undef ACC_T
 #undef MR

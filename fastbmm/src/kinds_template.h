@@ -14,6 +14,7 @@
 
 #define FBMM_VL ((int64_t)(FBMM_VBYTES / sizeof(ACC_T)))
 #define FBMM_NR (FBMM_NV * FBMM_VL)
+#define FBMM_SMALL_NVMAX ((FBMM_SMALL_MAX + FBMM_VL - 1) / FBMM_VL)
 
 #define FBMM_REAL_KIND(NAME, SRC_T, LOAD, STORE_T, NARROW, SAME_REPR, STAGED)            \
 static void pack_a_##NAME(ACC_T *dst, const char *a, int64_t sr, int64_t sc,             \
@@ -76,30 +77,73 @@ static void store_##NAME(char *c, int64_t sr, int64_t sc, const ACC_T *tile,    
         }                                                                                 \
     }                                                                                     \
 }                                                                                         \
-/* Whole small matrices, no packing: batch entries [b0, b1). */                          \
-static void small_##NAME(const fbmm_problem *P, int64_t b0, int64_t b1)                  \
-{                                                                                         \
-    const int64_t n = P->n, m = P->m, p = P->p;                                           \
-    for (int64_t bi = b0; bi < b1; bi++) {                                                \
-        const char *A = P->a.data + bi * P->a.sb;                                         \
-        const char *B = P->b.data + bi * P->b.sb;                                         \
-        char *C = P->c.data + bi * P->c.sb;                                               \
-        for (int64_t i = 0; i < n; i++) {                                                 \
-            ACC_T acc[FBMM_SMALL_MAX];                                                    \
-            for (int64_t j = 0; j < p; j++) acc[j] = 0;                                   \
-            for (int64_t k = 0; k < m; k++) {                                             \
-                ACC_T aik = LOAD(A + i * P->a.sr + k * P->a.sc);                          \
-                const char *brow = B + k * P->b.sr;                                       \
-                for (int64_t j = 0; j < p; j++)                                           \
-                    acc[j] = (ACC_T)(acc[j] + aik * LOAD(brow + j * P->b.sc));            \
-            }                                                                             \
-            for (int64_t j = 0; j < p; j++) {                                             \
-                STORE_T bits = NARROW(acc[j]);                                            \
-                memcpy(C + i * P->c.sr + j * P->c.sc, &bits, sizeof bits);                \
-            }                                                                             \
-        }                                                                                 \
-    }                                                                                     \
-}                                                                                         \
+/* Whole small matrices (n, m, p <= FBMM_SMALL_MAX): B is widened into a  \
+ * zero-padded m x (nv vectors) block on the stack, then each row of C is   \
+ * nv vector accumulators fed by broadcasts of A; no panels, no tiles. */   \
+static inline __attribute__((always_inline)) void small_matrix_##NAME(       \
+    const fbmm_problem *P, const char *A, const char *B, char *C,             \
+    const int64_t nv, const int64_t a_sc, FBMM_NAME(vec) *bp)                 \
+{                                                                             \
+    const int64_t n = P->n, m = P->m, p = P->p;                               \
+    if (nv < 1 || nv > FBMM_SMALL_NVMAX) __builtin_unreachable();             \
+    for (int64_t k = 0; k < m; k++) {                                         \
+        ACC_T *row = (ACC_T *)(bp + k * nv);                                  \
+        const char *src = B + k * P->b.sr;                                    \
+        if (SAME_REPR && P->b.sc == (int64_t)sizeof(SRC_T)) {                 \
+            memcpy(row, src, (size_t)p * sizeof(ACC_T));                      \
+        } else {                                                              \
+            for (int64_t j = 0; j < p; j++) row[j] = LOAD(src + j * P->b.sc); \
+        }                                                                     \
+        for (int64_t j = p; j < nv * FBMM_VL; j++) row[j] = 0;                \
+    }                                                                         \
+    const int c_rows = SAME_REPR && P->c.sc == (int64_t)sizeof(SRC_T);        \
+    for (int64_t i = 0; i < n; i++) {                                         \
+        FBMM_NAME(vec) acc[FBMM_SMALL_NVMAX];                                 \
+        FBMM_UNROLL                                                           \
+        for (int64_t v = 0; v < FBMM_SMALL_NVMAX; v++) acc[v] = (FBMM_NAME(vec)){0};        \
+        const char *arow = A + i * P->a.sr;                                   \
+        for (int64_t k = 0; k < m; k++) {                                     \
+            ACC_T aik = LOAD(arow + k * a_sc);                                \
+            FBMM_UNROLL                                                       \
+            for (int64_t v = 0; v < nv; v++) acc[v] += aik * bp[k * nv + v];  \
+        }                                                                     \
+        /* acc's address must not escape (a memcpy from it would keep it in   \
+         * memory through the k loop): copy it out by value first. */         \
+        ACC_T x[FBMM_SMALL_NVMAX * FBMM_VL] __attribute__((aligned(FBMM_VBYTES)));\
+        FBMM_UNROLL                                                           \
+        for (int64_t v = 0; v < FBMM_SMALL_NVMAX; v++)                                      \
+            *(FBMM_NAME(vec) *)(x + v * FBMM_VL) = acc[v];                    \
+        char *crow = C + i * P->c.sr;                                         \
+        if (c_rows) {                                                         \
+            memcpy(crow, x, (size_t)p * sizeof(ACC_T));                       \
+        } else {                                                              \
+            for (int64_t j = 0; j < p; j++) {                                 \
+                STORE_T bits = NARROW(x[j]);                                  \
+                memcpy(crow + j * P->c.sc, &bits, sizeof bits);               \
+            }                                                                 \
+        }                                                                     \
+    }                                                                         \
+}                                                                             \
+/* Batch entries [b0, b1); nv is made a constant so that the accumulators \
+ * live in registers. */                                                      \
+static void small_##NAME(const fbmm_problem *P, int64_t b0, int64_t b1)      \
+{                                                                             \
+    FBMM_NAME(vec) bp[FBMM_SMALL_MAX * FBMM_SMALL_NVMAX];                     \
+    const int64_t nv = (P->p + FBMM_VL - 1) / FBMM_VL;                        \
+    for (int64_t bi = b0; bi < b1; bi++) {                                    \
+        const char *A = P->a.data + bi * P->a.sb;                             \
+        const char *B = P->b.data + bi * P->b.sb;                             \
+        char *C = P->c.data + bi * P->c.sb;                                   \
+        /* constant nv = 1 and (rows of A in place) a constant stride let     \
+         * the accumulators live in registers and A's loads be plain */       \
+        if (nv == 1 && SAME_REPR && P->a.sc == (int64_t)sizeof(SRC_T))        \
+            small_matrix_##NAME(P, A, B, C, 1, sizeof(SRC_T), bp);            \
+        else if (nv == 1)                                                     \
+            small_matrix_##NAME(P, A, B, C, 1, P->a.sc, bp);                  \
+        else                                                                  \
+            small_matrix_##NAME(P, A, B, C, nv, P->a.sc, bp);                 \
+    }                                                                         \
+}                                                                             \
 static const FBMM_NAME(dtype_ops) ops_##NAME = {                                              \
     pack_a_##NAME, pack_b_##NAME, store_##NAME, 0, SAME_REPR, STAGED };
 

@@ -1,0 +1,448 @@
+"""Differential fuzzing of fastbmm.bmm with Hypothesis.
+
+Every example draws a dtype (all ten supported), a shape whose sizes sit at
+0, 1, primes and just below / at / above the block sizes of the kernel under
+test (MR, NR, small_max, and -- for a single matrix only -- KC, MC and NC),
+a memory layout for each input and for out= (composed from: any axis
+permutation, negative and every-other-element steps, zero strides from
+np.broadcast_to (inputs only), a 1-byte misaligned buffer, non-native byte
+order), a thread count and a value distribution. The result is compared with
+
+* an independent reference: NumPy in a wider type (float64/complex128 with a
+  rigorous |a|@|b| error bound; float16 accumulated exactly and rounded once)
+  or exact modular integer arithmetic (uint64 products, then a wrapping cast);
+* torch.bmm, when torch is importable.
+
+It also checks that nothing outside out='s elements is written, that the
+inputs are left unchanged, and that out= aliasing an input gives the right
+values. Each runnable kernel variant is fuzzed in turn.
+
+Profiles (environment variable FASTBMM_FUZZ_PROFILE):
+  ci   (default) deterministic (derandomize=True), 150 examples per test
+  long random, 5000 examples per test
+  asan deterministic, 25 examples per test (tools/sanitize.sh)
+"""
+
+import contextlib
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
+
+import fastbmm
+import fastbmm._bmm as _bmm
+
+try:  # an optional second oracle
+    import torch
+except ImportError:  # pragma: no cover - depends on the environment
+    torch = None
+
+# ----------------------------------------------------------------------------
+# Hypothesis profiles (own names, so conftest's global profile is untouched).
+# ----------------------------------------------------------------------------
+
+_COMMON = dict(
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                           HealthCheck.filter_too_much],
+)
+settings.register_profile("fastbmm-fuzz-ci", derandomize=True, max_examples=150,
+                          database=None, **_COMMON)
+settings.register_profile("fastbmm-fuzz-long", max_examples=5000, **_COMMON)
+settings.register_profile("fastbmm-fuzz-asan", derandomize=True, max_examples=25,
+                          database=None, **_COMMON)
+PROFILE = os.environ.get("FASTBMM_FUZZ_PROFILE", "ci")
+if PROFILE not in ("ci", "long", "asan"):
+    raise RuntimeError(f"FASTBMM_FUZZ_PROFILE must be ci, long or asan, not {PROFILE!r}")
+FUZZ = settings(settings.get_profile(f"fastbmm-fuzz-{PROFILE}"))
+# The aliasing test is narrower: a third of the examples.
+FUZZ_ALIAS = settings(FUZZ, max_examples=max(10, FUZZ.max_examples // 3))
+
+KERNELS = list(_bmm.available_kernels())
+
+DTYPES = [np.dtype(t) for t in (np.float16, np.float32, np.float64, np.complex64,
+                                np.complex128, np.int8, np.uint8, np.int16, np.int32,
+                                np.int64)]
+FAMILY = {"e": "f32", "f": "f32", "d": "f64", "F": "f32", "D": "f64",
+          "b": "u32", "B": "u32", "h": "u32", "i": "u32", "l": "u64", "q": "u64"}
+
+# Keep one example's work (and the reference's) small: integer matmul in NumPy
+# is not BLAS, and the fuzz runs on a 2-core CI machine.
+MAX_WORK = 3_000_000
+U = {"e": 2.0 ** -11, "f": 2.0 ** -24, "d": 2.0 ** -53}
+
+
+@contextlib.contextmanager
+def kernel_and_threads(kernel):
+    """Force ``kernel``; restore the kernel and thread count in force before."""
+    prev_kernel, prev_threads = _bmm.get_kernel(), fastbmm.get_num_threads()
+    _bmm.set_kernel(kernel)
+    try:
+        yield
+    finally:
+        _bmm.set_kernel(prev_kernel)
+        fastbmm.set_num_threads(prev_threads)
+
+
+def _family(dtype):
+    return FAMILY[dtype.char]
+
+
+# ----------------------------------------------------------------------------
+# Sizes
+# ----------------------------------------------------------------------------
+
+def _around(*xs):
+    out = set()
+    for x in xs:
+        out.update((x - 1, x, x + 1))
+    return sorted(v for v in out if v >= 0)
+
+
+def size_pools(bs, dtype):
+    """(cheap, deep, tall, wide): sizes for any dim; for m (KC); for n (MC); for p (NC)."""
+    k = bs[_family(dtype)]
+    cplx = dtype.kind == "c"
+    mr, nr = k["MR"], k["NR"]
+    cheap = {0, 1, 2, 3, 5, 7, 11, 13, 17, 31}
+    cheap.update(_around(mr, nr, bs["small_max"], 2 * mr, 2 * nr))
+    if cplx:  # 1m complex: the kernel sees 2*m and 2*p
+        cheap.update(_around(nr // 2, nr // 2 * 3))
+    deep = _around(k["KC"]) + ([k["KC"] // 2 - 1, k["KC"] // 2, k["KC"] // 2 + 1] if cplx else [])
+    tall = _around(k["MC"]) + [97, 193]              # also the threads' row tiles (96)
+    wide = _around(k["NC"]) + [257, 521]             # and column tiles (256)
+    if cplx:
+        wide += [k["NC"] // 2 - 1, k["NC"] // 2 + 1]
+    return sorted(cheap), sorted(deep), sorted(tall), sorted(wide)
+
+
+@st.composite
+def shapes(draw, bs, dtype):
+    cheap, deep, tall, wide = size_pools(bs, dtype)
+    big = draw(st.sampled_from(["none", "none", "none", "n", "m", "p", "np", "nm"]))
+    if big == "none":
+        b = draw(st.sampled_from([0, 1, 1, 2, 3, 5, 7]))
+        dims = [draw(st.sampled_from(cheap)) for _ in range(3)]
+    else:
+        b = 1  # KC, MC and NC sizes only for a single matrix
+        dims = [draw(st.sampled_from(cheap)) for _ in range(3)]
+        if "n" in big:
+            dims[0] = draw(st.sampled_from(tall))
+        if "m" in big:
+            dims[1] = draw(st.sampled_from(deep))
+        if "p" in big:
+            dims[2] = draw(st.sampled_from(wide))
+        # Stay within the work budget by shrinking the cheap dims.
+        free = [i for i in range(3) if "nmp"[i] not in big]
+        while dims[0] * dims[1] * dims[2] > MAX_WORK and free:
+            i = max(free, key=lambda i: dims[i])
+            dims[i] = max(1, dims[i] // 2)
+    return (b, *dims)
+
+
+# ----------------------------------------------------------------------------
+# Layouts: a recipe applied to a byte buffer, so the same view can be rebuilt
+# over a snapshot of that buffer (to prove nothing outside out= was written).
+# ----------------------------------------------------------------------------
+
+@st.composite
+def layouts(draw, allow_broadcast):
+    return dict(
+        perm=draw(st.permutations([0, 1, 2])),
+        step=[draw(st.sampled_from([1, 1, 1, -1, 2, -2])) for _ in range(3)],
+        broadcast=[draw(st.booleans()) and draw(st.booleans()) if allow_broadcast else False
+                   for _ in range(3)],
+        misaligned=draw(st.booleans()) and draw(st.booleans()),
+        byteswap=draw(st.booleans()) and draw(st.booleans()),
+    )
+
+
+def _storage(shape, dtype, lay):
+    """Byte buffer and the recipe's bookkeeping for a view of logical ``shape``."""
+    dt = dtype.newbyteorder(">" if np.little_endian else "<") if lay["byteswap"] else dtype
+    src = [1 if lay["broadcast"][i] else shape[i] for i in range(3)]
+    stored = [src[lay["perm"][i]] * abs(lay["step"][lay["perm"][i]]) for i in range(3)]
+    off = 1 if lay["misaligned"] else 0
+    nbytes = int(np.prod(stored)) * dt.itemsize + off
+    return dt, src, stored, off, nbytes
+
+
+def view_of(buf, shape, dtype, lay):
+    """The recipe's view (before broadcasting) over the uint8 buffer ``buf``."""
+    dt, src, stored, off, nbytes = _storage(shape, dtype, lay)
+    flat = buf[off:nbytes].view(dt)
+    x = flat.reshape(stored)
+    # slice per stored axis (stored axis i holds logical axis perm[i])
+    sl = []
+    for i in range(3):
+        s = lay["step"][lay["perm"][i]]
+        sl.append(slice(None, None, s))
+    x = x[tuple(sl)]
+    inv = np.argsort(lay["perm"])
+    x = x.transpose(inv)
+    assert x.shape == tuple(src), (x.shape, src)
+    return x
+
+
+def make_operand(rng, shape, dtype, lay, gen):
+    """An operand of logical ``shape`` laid out per ``lay``, with values from ``gen``."""
+    dt, src, stored, off, nbytes = _storage(shape, dtype, lay)
+    buf = np.frombuffer(rng.bytes(nbytes), np.uint8).copy()  # gaps hold garbage
+    x = view_of(buf, shape, dtype, lay)
+    x[...] = gen(rng, x.shape, dtype)
+    if any(lay["broadcast"]):
+        x = np.broadcast_to(x, shape)
+    return x, buf
+
+
+# ----------------------------------------------------------------------------
+# Values
+# ----------------------------------------------------------------------------
+
+def values(mode):
+    def gen(rng, shape, dtype):
+        if dtype.kind in "iu":
+            info = np.iinfo(dtype)
+            if mode == "small":
+                return rng.integers(-3 if info.min < 0 else 0, 4, size=shape).astype(dtype)
+            return rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
+        real = {"F": np.float32, "D": np.float64}.get(dtype.char, dtype.type)
+
+        def one():
+            if mode == "small":   # small integers: every product and sum is exact
+                return rng.integers(-3, 4, size=shape).astype(real)
+            x = rng.uniform(-4, 4, size=shape)
+            if mode == "special":
+                pick = rng.random(size=shape)
+                x = np.where(pick < 0.1, 0.0, x)
+                x = np.where((pick >= 0.1) & (pick < 0.15), 1e-6 * x, x)
+                if dtype.kind != "c":   # IEEE non-finite propagation (real dtypes)
+                    x = np.where((pick >= 0.15) & (pick < 0.17), np.inf, x)
+                    x = np.where((pick >= 0.17) & (pick < 0.19), -np.inf, x)
+                    x = np.where((pick >= 0.19) & (pick < 0.21), np.nan, x)
+            return x.astype(real)
+        if dtype.kind == "c":
+            return (one() + 1j * one()).astype(dtype)
+        return one()
+    return gen
+
+
+# ----------------------------------------------------------------------------
+# References
+# ----------------------------------------------------------------------------
+
+def _native(x):
+    x = np.asarray(x)
+    return x.astype(x.dtype.newbyteorder("="), copy=True)
+
+
+def reference(a, b):
+    """(exact-or-wide result, error bound or None) for bmm(a, b)."""
+    a, b = _native(a), _native(b)
+    dt = a.dtype
+    shape = (a.shape[0], a.shape[1], b.shape[2])
+    if dt.kind in "iu":
+        r = np.matmul(a.astype(np.uint64), b.astype(np.uint64)).reshape(shape)
+        return r.astype(dt), None
+    wide = np.complex128 if dt.kind == "c" else np.float64
+    a64, b64 = a.astype(wide), b.astype(wide)
+    r = np.matmul(a64, b64).reshape(shape)
+    with np.errstate(invalid="ignore"):
+        scale = np.matmul(np.abs(a64), np.abs(b64)).reshape(shape)
+    m = a.shape[2]
+    u = U[{"F": "f", "D": "d"}.get(dt.char, dt.char)]
+    if dt == np.float16:
+        # float32 accumulation (products of halves are exact in float32), one rounding.
+        bound = (m + 2) * U["f"] * scale + U["e"] * np.abs(r) + 2.0 ** -24
+        return r, bound
+    if dt.kind == "c":
+        # 1m complex: each component is a real sum of 2m products, |ar br|+|ai bi| <= |a||b|.
+        bound = 2 * (2 * m + 2) * u * scale + 2 * u * np.abs(r)
+    else:
+        bound = (m + 2) * u * scale + 2 * u * np.abs(r)
+    if dt.char in "dD":  # the float64 reference itself carries an error of the same size
+        bound = 2 * bound
+    tiny = {"e": 2.0 ** -24, "f": 1e-37, "d": 1e-300, "F": 1e-37, "D": 1e-300}[dt.char]
+    return r, bound + tiny
+
+
+def assert_matches(got, a, b, exact, what):
+    ref, bound = reference(a, b)
+    assert got.shape == ref.shape, f"{what}: shape {got.shape} != {ref.shape}"
+    got = _native(got)
+    if bound is None or exact:
+        if got.dtype.kind in "iu":
+            expected = ref
+        else:
+            expected = ref.astype(got.dtype)
+        ok = (got == expected) | (np.isnan(got) & np.isnan(expected)) \
+            if got.dtype.kind == "f" else (got == expected)
+        if not np.all(ok):
+            i = tuple(np.argwhere(~ok)[0])
+            raise AssertionError(f"{what}: {np.count_nonzero(~ok)} of {got.size} differ; "
+                                 f"first at {i}: got {got[i]!r}, expected {expected[i]!r}")
+        return
+    wide = got.astype(ref.dtype)
+    with np.errstate(invalid="ignore"):
+        err = np.abs(wide - ref)
+    finite = np.isfinite(ref)
+    nonfinite_ok = (np.isnan(wide) & np.isnan(ref)) | (wide == ref)
+    if got.dtype.kind == "f" and got.dtype != np.float64:
+        # A finite wide sum whose rounding to the dtype overflows is inf in both.
+        nonfinite_ok |= finite & ~np.isfinite(ref.astype(got.dtype)) & (wide == ref.astype(got.dtype))
+    with np.errstate(invalid="ignore"):
+        ok = np.where(finite, err <= bound, nonfinite_ok)
+    if not np.all(ok):
+        i = tuple(np.argwhere(~ok)[0])
+        raise AssertionError(f"{what}: {np.count_nonzero(~ok)} of {got.size} out of bound; "
+                             f"first at {i}: got {wide[i]!r}, expected {ref[i]!r}, "
+                             f"err {err[i]!r} > bound {bound[i]!r}")
+
+
+def torch_result(a, b):
+    ta = torch.from_numpy(np.ascontiguousarray(_native(a)))
+    tb = torch.from_numpy(np.ascontiguousarray(_native(b)))
+    return torch.bmm(ta, tb).numpy()
+
+
+def assert_matches_torch(got, a, b, exact):
+    want = torch_result(a, b)
+    got = _native(got)
+    assert want.dtype == got.dtype and want.shape == got.shape
+    if got.dtype.kind in "iu" or exact:
+        same = (got == want) | (np.isnan(got) & np.isnan(want)) if got.dtype.kind == "f" \
+            else (got == want)
+        assert np.all(same), f"torch.bmm differs: {got[~same][:5]!r} vs {want[~same][:5]!r}"
+        return
+    _, bound = reference(a, b)
+    wide = np.complex128 if got.dtype.kind == "c" else np.float64
+    g, w = got.astype(wide), want.astype(wide)
+    with np.errstate(invalid="ignore"):
+        # both are within `bound` of the exact result (torch's float16 sums in float32 too)
+        ok = np.where(np.isfinite(w) & np.isfinite(g), np.abs(g - w) <= 2 * bound,
+                      (np.isnan(g) & np.isnan(w)) | (g == w))
+    assert np.all(ok), f"torch.bmm differs beyond 2*bound at {np.argwhere(~ok)[:3].tolist()}"
+
+
+# ----------------------------------------------------------------------------
+# The fuzz tests
+# ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@FUZZ
+@given(data=st.data())
+def test_fuzz_against_reference(kernel, data):
+    with kernel_and_threads(kernel):
+        _fuzz_against_reference(kernel, data)
+
+
+def _fuzz_against_reference(kernel, data):
+    bs = _bmm.block_sizes()
+    dtype = data.draw(st.sampled_from(DTYPES), "dtype")
+    b, n, m, p = data.draw(shapes(bs, dtype), "b, n, m, p")
+    lay_a = data.draw(layouts(True), "layout a")
+    lay_b = data.draw(layouts(True), "layout b")
+    lay_o = data.draw(st.none() | layouts(False), "layout out")
+    mode = data.draw(st.sampled_from(["small", "full", "full", "special"]), "values")
+    nthreads = data.draw(st.sampled_from([1, 2, 3]), "threads")
+    seed = data.draw(st.integers(0, 2 ** 32 - 1), "seed")
+    rng = np.random.default_rng(seed)
+    gen = values(mode)
+    a, _ = make_operand(rng, (b, n, m), dtype, lay_a, gen)
+    bb, _ = make_operand(rng, (b, m, p), dtype, lay_b, gen)
+    a_before, b_before = np.array(a), np.array(bb)
+    note(f"a strides {a.strides} dtype {a.dtype}; b strides {bb.strides} dtype {bb.dtype}")
+
+    out = obuf = None
+    if lay_o is not None:
+        _, _, _, _, nbytes = _storage((b, n, p), dtype, lay_o)
+        obuf = np.frombuffer(rng.bytes(nbytes), np.uint8).copy()
+        snap = obuf.copy()
+        out = view_of(obuf, (b, n, p), dtype, lay_o)
+        note(f"out strides {out.strides} dtype {out.dtype}")
+
+    fastbmm.set_num_threads(nthreads)
+    got = fastbmm.bmm(a, bb) if out is None else fastbmm.bmm(a, bb, out=out)
+
+    exact = mode == "small"  # small integers: exact in every float type too
+    if out is None:
+        assert got.dtype == dtype and got.flags.c_contiguous and got.dtype.isnative
+    else:
+        assert got is out
+        got = np.array(out)  # the values, before out's elements are reset below
+        # nothing outside out's elements was written
+        view_of(obuf, (b, n, p), dtype, lay_o)[...] = view_of(snap, (b, n, p), dtype, lay_o)
+        assert np.array_equal(obuf, snap), "bmm wrote outside out='s elements"
+    assert_matches(got, a, bb, exact, f"{kernel} {dtype} {(b, n, m, p)}")
+    # inputs untouched
+    assert np.array_equal(np.array(a), a_before, equal_nan=dtype.kind in "fc")
+    assert np.array_equal(np.array(bb), b_before, equal_nan=dtype.kind in "fc")
+    if torch is not None:
+        assert_matches_torch(got, a, bb, exact)
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@FUZZ_ALIAS
+@given(data=st.data())
+def test_fuzz_out_aliasing_inputs(kernel, data):
+    """out= sharing memory with an input (bmm(x, x, out=x), a transposed alias, a
+    shifted window of the same buffer) still gives the product of the inputs'
+    values as they were before the call."""
+    with kernel_and_threads(kernel):
+        _fuzz_out_aliasing_inputs(kernel, data)
+
+
+def _fuzz_out_aliasing_inputs(kernel, data):
+    bs = _bmm.block_sizes()
+    dtype = data.draw(st.sampled_from(DTYPES), "dtype")
+    cheap, deep, tall, _ = size_pools(bs, dtype)
+    b = data.draw(st.sampled_from([1, 2, 3]), "b")
+    n = data.draw(st.sampled_from([s for s in cheap if s > 0] + ([deep[0], tall[-1]] if b == 1 else [])), "n")
+    kind = data.draw(st.sampled_from(["x@x->x", "x@xT->x", "a@b->a", "a@b->b", "window"]), "alias")
+    nthreads = data.draw(st.sampled_from([1, 2]), "threads")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1), "seed"))
+    gen = values(data.draw(st.sampled_from(["small", "full"]), "values"))
+    exact = False
+
+    if kind == "window":
+        # a and out are overlapping windows (shifted by one row) of one buffer
+        base = gen(rng, (b, n + 1, n), dtype)
+        a = base[:, :n, :]
+        out = base[:, 1:, :]
+        bb = gen(rng, (b, n, n), dtype)
+    else:
+        x = gen(rng, (b, n, n), dtype)
+        if data.draw(st.booleans(), "transposed storage"):
+            x = np.ascontiguousarray(x.transpose(0, 2, 1)).transpose(0, 2, 1)
+        y = gen(rng, (b, n, n), dtype)
+        a, bb, out = {
+            "x@x->x": (x, x, x),
+            "x@xT->x": (x, x.transpose(0, 2, 1), x),
+            "a@b->a": (x, y, x),
+            "a@b->b": (x, y, y),
+        }[kind]
+    a_before, b_before = a.copy(), bb.copy()
+    fastbmm.set_num_threads(nthreads)
+    got = fastbmm.bmm(a, bb, out=out)
+    assert got is out
+    assert_matches(got, a_before, b_before, exact, f"{kernel} alias {kind} {dtype} n={n}")
+
+
+@pytest.mark.skipif(torch is None, reason="needs torch")
+@pytest.mark.parametrize("kernel", KERNELS)
+@settings(FUZZ, max_examples=max(10, FUZZ.max_examples // 3))
+@given(dtype=st.sampled_from(DTYPES), b=st.integers(0, 4), n=st.integers(0, 20),
+       m=st.integers(0, 20), p=st.integers(0, 20), seed=st.integers(0, 2 ** 32 - 1))
+def test_fuzz_against_torch_plain(kernel, dtype, b, n, m, p, seed):
+    """Plain contiguous operands of every small shape, fastbmm vs torch.bmm directly."""
+    rng = np.random.default_rng(seed)
+    gen = values("full")
+    a, bb = gen(rng, (b, n, m), dtype), gen(rng, (b, m, p), dtype)
+    with kernel_and_threads(kernel):
+        fastbmm.set_num_threads(2)
+        got = fastbmm.bmm(a, bb)
+    assert_matches_torch(got, a, bb, exact=False)
+    assert_matches(got, a, bb, False, f"{kernel} {dtype}")

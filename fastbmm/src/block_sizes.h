@@ -51,6 +51,11 @@
 
 #define FBMM_NV 2                   /* vectors per row of the C tile: NR = 2 * lanes */
 
+/* B's rows are read in place (float/double, contiguous rows) when the KC rows
+ * of a sliver lie within this many bytes (half of a 32 KiB L1); further
+ * apart they collide in L1's sets: pack. */
+#define FBMM_B_INPLACE_SPAN 16384
+
 /* Parallel split of one matrix (batch smaller than the thread count): C tiles
  * of at least this many rows/columns, so each task amortises its packing. */
 #define FBMM_MIN_TILE_ROWS 96

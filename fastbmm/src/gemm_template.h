@@ -62,14 +62,15 @@ static void FBMM_NAME(store_native)(char *c, int64_t sr, int64_t sc, const ACC_T
 /*
  * The microkernel: C[0:MR, 0:NR] (=|+=) A[0:MR, 0:kc] @ Bp[0:kc, 0:NR].
  * A is read in place with element strides (a_rs, a_cs): (1, MR) for a packed
- * sliver, the operand's own strides when it is used unpacked. Bp is a packed
- * sliver: NR contiguous, aligned values per k.
+ * sliver, the operand's own strides when it is used unpacked. B holds NR
+ * contiguous values per k, b_rs elements apart: NR in a packed sliver, the
+ * row stride of B itself when its rows are read in place.
  * `direct`: a full tile whose rows are NR contiguous ACC_T values in memory;
  * otherwise the tile goes through `store` (edges, other dtypes, strides).
  */
 static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
     int64_t kc, const ACC_T *restrict a, int64_t a_rs, int64_t a_cs,
-    const ACC_T *restrict bp, char *c, int64_t c_sr, int64_t c_sc,
+    const ACC_T *restrict bp, int64_t b_rs, char *c, int64_t c_sr, int64_t c_sc,
     int direct, int first, int64_t mr, int64_t nr,
     void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int))
 {
@@ -82,7 +83,7 @@ static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
     for (int64_t k = 0; k < kc; k++) {
         VEC_T bv[FBMM_NV];
         FBMM_UNROLL
-        for (int v = 0; v < FBMM_NV; v++) bv[v] = *(const VEC_T *)(bp + k * NR + v * VL);
+        for (int v = 0; v < FBMM_NV; v++) memcpy(&bv[v], bp + k * b_rs + v * VL, sizeof bv[v]);
         FBMM_UNROLL
         for (int r = 0; r < MR; r++) {
             ACC_T ar = a[r * a_rs + k * a_cs];
@@ -116,22 +117,22 @@ static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
     }
 }
 
-/* A packed: constant strides, so every A offset folds into the addressing. */
+/* The two instances the loop nest calls. Packed A: constant strides, so
+ * every A offset folds into the addressing. A in place: the operand's own. */
 static void FBMM_NAME(microkernel_packed)(
-    int64_t kc, const ACC_T *a, const ACC_T *bp, char *c, int64_t c_sr, int64_t c_sc,
-    int direct, int first, int64_t mr, int64_t nr,
-    void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int))
-{
-    FBMM_NAME(microkernel_body)(kc, a, 1, MR, bp, c, c_sr, c_sc, direct, first, mr, nr, store);
-}
-
-/* A unpacked: rows of A are read where they lie (float/double sources). */
-static void FBMM_NAME(microkernel_strided)(
-    int64_t kc, const ACC_T *a, int64_t a_rs, int64_t a_cs, const ACC_T *bp,
+    int64_t kc, const ACC_T *a, const ACC_T *bp, int64_t b_rs,
     char *c, int64_t c_sr, int64_t c_sc, int direct, int first, int64_t mr, int64_t nr,
     void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int))
 {
-    FBMM_NAME(microkernel_body)(kc, a, a_rs, a_cs, bp, c, c_sr, c_sc, direct, first, mr, nr, store);
+    FBMM_NAME(microkernel_body)(kc, a, 1, MR, bp, b_rs, c, c_sr, c_sc, direct, first, mr, nr, store);
+}
+
+static void FBMM_NAME(microkernel_strided)(
+    int64_t kc, const ACC_T *a, int64_t a_rs, int64_t a_cs, const ACC_T *bp, int64_t b_rs,
+    char *c, int64_t c_sr, int64_t c_sc, int direct, int first, int64_t mr, int64_t nr,
+    void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int))
+{
+    FBMM_NAME(microkernel_body)(kc, a, a_rs, a_cs, bp, b_rs, c, c_sr, c_sc, direct, first, mr, nr, store);
 }
 
 /* Bytes of scratch one thread needs for tiles of at most rows x cols (logical). */
@@ -152,10 +153,15 @@ static size_t FBMM_NAME(scratch_bytes)(const FBMM_NAME(dtype_ops) *kd, int64_t r
  * C[0:rows, 0:cols] = A[0:rows, 0:K] @ B[0:K, 0:cols] for one tile of one
  * matrix, in logical (real, for 1m complex) coordinates; a, b, c point at the
  * tile's origin. The Goto loop nest:
- *   jc: NC columns   -> pack a KC x NC panel of B (per pc)
- *   pc: KC depth     -> first panel writes C, later ones add to it
- *   ic: MC rows      -> pack (or address in place) an MC x KC block of A
+ *   jc: NC columns   -> a KC x NC panel of B, packed (per pc)
+ *   pc: KC depth     -> the first panel writes C, later ones add to it
+ *   ic: MC rows      -> an MC x KC block of A, packed or addressed in place
  *   jr, ir           -> MR x NR microkernel calls
+ * float and double operands skip packing where it buys nothing: A's rows are
+ * read in place (broadcast loads do not care about layout), and so are B's
+ * rows when they are contiguous and short enough that a KC x NR sliver stays
+ * in L1 without packing. A partial last sliver is always packed (zero-padded),
+ * since the microkernel reads a whole MR x NR tile.
  * Staged kinds (f16) accumulate in an MC x NC float buffer and round to the
  * output once, after the last panel; the planner keeps their tiles <= MC rows.
  */
@@ -175,10 +181,10 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
     ACC_T *ap = bp + kc_max * nc_max;
     ACC_T *stage = ap + mc_max * kc_max;
 
-    /* Logical column jj of C/B is at byte offset col_off(jj) (1m: pairs share an element). */
+    /* Logical column jj of C/B is at byte offset (jj / cdiv) * sc (1m: pairs share an element). */
     const int64_t cdiv = kd->cplx ? 2 : 1;
 
-    /* A read in place: same bits as ACC_T, aligned, strides whole elements
+    /* A in place: same bits as ACC_T, aligned, strides whole elements
      * (1m: the real/imag pairs of a row must be adjacent). */
     int64_t a_rs = 0, a_cs = 0;
     int a_direct = kd->same_repr && ((uintptr_t)a % sizeof(ACC_T)) == 0 && a_sr % esz == 0;
@@ -187,23 +193,31 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
         if (kd->cplx) { a_direct = (a_sc == 2 * esz); a_cs = 1; }
         else { a_direct = (a_sc % esz == 0); a_cs = a_sc / esz; }
     }
+    /* B in place: real, contiguous rows, and the KC rows a sliver spans
+     * within FBMM_B_INPLACE_SPAN bytes (further apart, they collide in L1's
+     * sets and packing wins). */
+    const int b_direct = kd->same_repr && !kd->cplx && b_sc == esz &&
+                         ((uintptr_t)b % sizeof(ACC_T)) == 0 && b_sr % esz == 0 &&
+                         kc_max * (b_sr < 0 ? -b_sr : b_sr) <= FBMM_B_INPLACE_SPAN;
+    const int64_t b_rs = b_direct ? b_sr / esz : 0;
     /* C written by vector stores: same bits and unit (logical) column stride. */
     const int c_direct = kd->same_repr && !kd->staged &&
                          (kd->cplx ? c_sc == 2 * esz : c_sc == esz);
 
     for (int64_t jc = 0; jc < cols; jc += FBMM_NC) {
         int64_t nc = cols - jc < FBMM_NC ? cols - jc : FBMM_NC;
+        const int64_t edge_c = b_direct ? nc % NR : 0;
         for (int64_t pc = 0; pc < K; pc += FBMM_KC) {
             int64_t kc = K - pc < FBMM_KC ? K - pc : FBMM_KC;
             int first = (pc == 0);
-            kd->pack_b(bp, b, b_sr, b_sc, pc, kc, jc, nc);
+            if (!b_direct)
+                kd->pack_b(bp, b, b_sr, b_sc, pc, kc, jc, nc);
+            else if (edge_c)
+                kd->pack_b(bp, b, b_sr, b_sc, pc, kc, jc + nc - edge_c, edge_c);
             for (int64_t ic = 0; ic < rows; ic += FBMM_MC) {
                 int64_t mc = rows - ic < FBMM_MC ? rows - ic : FBMM_MC;
-                const ACC_T *ablk;
-                /* A read in place: the microkernel reads all MR rows, so a last,
-                 * partial sliver (mc % MR rows) is packed, zero-padded, or the
-                 * kernel would read past the operand's end. */
                 const int64_t edge_r = a_direct ? mc % MR : 0;
+                const ACC_T *ablk;
                 if (a_direct) {
                     ablk = (const ACC_T *)(a + ic * a_sr) + pc * a_cs;
                     if (edge_r)
@@ -214,26 +228,30 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                 }
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     int64_t nr = nc - jr < NR ? nc - jr : NR;
-                    const ACC_T *bsl = bp + jr * kc;
+                    const ACC_T *bsl;
+                    int64_t bs;
+                    if (!b_direct) { bsl = bp + jr * kc; bs = NR; }
+                    else if (nr < NR) { bsl = bp; bs = NR; }
+                    else { bsl = (const ACC_T *)(b + pc * b_sr) + jc + jr; bs = b_rs; }
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int64_t mr = mc - ir < MR ? mc - ir : MR;
                         int full = (mr == MR && nr == NR);
                         if (kd->staged) {
                             char *t = (char *)(stage + (ic + ir) * nc_max + jr);
                             FBMM_NAME(microkernel_packed)(
-                                kc, ablk + ir * kc, bsl, t, nc_max * esz, esz,
+                                kc, ablk + ir * kc, bsl, bs, t, nc_max * esz, esz,
                                 full, first, mr, nr, FBMM_NAME(store_native));
-                        } else {
-                            char *t = c + (ic + ir) * c_sr + ((jc + jr) / cdiv) * c_sc;
-                            if (a_direct && mr == MR)
-                                FBMM_NAME(microkernel_strided)(
-                                    kc, ablk + ir * a_rs, a_rs, a_cs, bsl, t, c_sr, c_sc,
-                                    full && c_direct, first, mr, nr, kd->store);
-                            else
-                                FBMM_NAME(microkernel_packed)(
-                                    kc, a_direct ? ap : ablk + ir * kc, bsl, t, c_sr, c_sc,
-                                    full && c_direct, first, mr, nr, kd->store);
+                            continue;
                         }
+                        char *t = c + (ic + ir) * c_sr + ((jc + jr) / cdiv) * c_sc;
+                        if (a_direct && mr == MR)
+                            FBMM_NAME(microkernel_strided)(
+                                kc, ablk + ir * a_rs, a_rs, a_cs, bsl, bs, t, c_sr, c_sc,
+                                full && c_direct, first, mr, nr, kd->store);
+                        else
+                            FBMM_NAME(microkernel_packed)(
+                                kc, a_direct ? ap : ablk + ir * kc, bsl, bs, t, c_sr, c_sc,
+                                full && c_direct, first, mr, nr, kd->store);
                     }
                 }
             }

@@ -56,6 +56,12 @@
  * apart they collide in L1's sets: pack. */
 #define FBMM_B_INPLACE_SPAN 16384
 
+/* Matrices of at most this many rows with contiguous rows of B (float,
+ * double, int32, int64) stream B once, unpacked (a batched vector-matrix
+ * product is memory-bound: packing would double its traffic). */
+#define FBMM_STREAM_MAX_ROWS 4
+#define FBMM_STREAM_BLOCK 512       /* columns per accumulator block (<= 16 KiB) */
+
 /* Parallel split of one matrix (batch smaller than the thread count): C tiles
  * of at least this many rows/columns, so each task amortises its packing. */
 #define FBMM_MIN_TILE_ROWS 96

@@ -122,6 +122,12 @@ static int64_t FBMM_ENGINE_FN(mr_of)(int dtype)
     }
 }
 
+static int64_t FBMM_ENGINE_FN(itemsize)(int dtype)
+{
+    static const int64_t sizes[FBMM_NUM_DTYPES] = {2, 4, 8, 8, 16, 1, 1, 2, 4, 8};
+    return sizes[dtype];
+}
+
 static size_t FBMM_ENGINE_FN(scratch_for)(int dtype, int64_t rows, int64_t K, int64_t cols)
 {
     switch (dtype) {
@@ -163,8 +169,12 @@ static void FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
         P->ntasks = fbmm_cdiv(P->batch, P->batch_chunk);
     } else {
         const int64_t mr = FBMM_ENGINE_FN(mr_of)(P->dtype);
+        const int64_t isz = FBMM_ENGINE_FN(itemsize)(P->dtype);
+        const int stream = P->n <= FBMM_STREAM_MAX_ROWS && P->b.sc == isz && P->b.sr % isz == 0 &&
+                           (P->dtype == FBMM_F32 || P->dtype == FBMM_F64 ||
+                            P->dtype == FBMM_I32 || P->dtype == FBMM_I64);
         const int64_t nr = FBMM_ENGINE_FN(nr_of)(P->dtype);
-        P->path = FBMM_PATH_PACKED;
+        P->path = stream ? FBMM_PATH_STREAM : FBMM_PATH_PACKED;
         if (P->dtype == FBMM_F16 && P->row_tile > FBMM_MC) P->row_tile = FBMM_MC / mr * mr;
         int64_t per = fbmm_cdiv(P->n, P->row_tile);
         if (threads > 1 && (P->batch * per) % threads != 0 && P->batch * per < 4 * (int64_t)threads) {
@@ -184,7 +194,8 @@ static void FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
         P->row_tiles = fbmm_cdiv(P->n, P->row_tile);
         P->col_tiles = fbmm_cdiv(P->p, P->col_tile);
         P->ntasks = P->batch * P->row_tiles * P->col_tiles;
-        P->scratch_bytes = FBMM_ENGINE_FN(scratch_for)(P->dtype, P->row_tile, P->m, P->col_tile);
+        if (!stream)
+            P->scratch_bytes = FBMM_ENGINE_FN(scratch_for)(P->dtype, P->row_tile, P->m, P->col_tile);
     }
     if (threads > P->ntasks) threads = (int)P->ntasks;
     P->threads = threads < 1 ? 1 : threads;
@@ -193,6 +204,10 @@ static void FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
 #define FBMM_TILE(FAM, KIND, MULT)                                                     \
     gemm_tile_##FAM(&ops_##KIND, a, P->a.sr, P->a.sc, b, P->b.sr, P->b.sc,            \
                     c, P->c.sr, P->c.sc, rows, (MULT) * P->m, (MULT) * cols, scratch)
+
+#define FBMM_STREAM(FAM, KIND)                                                         \
+    gemm_stream_##FAM(&ops_##KIND, a, P->a.sr, P->a.sc, b, P->b.sr,                    \
+                      c, P->c.sr, P->c.sc, rows, P->m, cols)
 
 static void FBMM_ENGINE_FN(run_task)(const fbmm_problem *P, int64_t t, void *scratch)
 {
@@ -222,6 +237,15 @@ static void FBMM_ENGINE_FN(run_task)(const fbmm_problem *P, int64_t t, void *scr
     const char *a = P->a.data + bi * P->a.sb + i0 * P->a.sr;
     const char *b = P->b.data + bi * P->b.sb + j0 * P->b.sc;
     char *c = P->c.data + bi * P->c.sb + i0 * P->c.sr + j0 * P->c.sc;
+    if (P->path == FBMM_PATH_STREAM) {
+        switch (P->dtype) {
+        case FBMM_F32: FBMM_STREAM(f32, f32); break;
+        case FBMM_F64: FBMM_STREAM(f64, f64); break;
+        case FBMM_I32: FBMM_STREAM(u32, i32); break;
+        case FBMM_I64: FBMM_STREAM(u64, i64); break;
+        }
+        return;
+    }
     switch (P->dtype) {
     case FBMM_F16: FBMM_TILE(f32, f16, 1); break;
     case FBMM_F32: FBMM_TILE(f32, f32, 1); break;

@@ -33,7 +33,8 @@ enum fbmm_dtype {
 /* How a task runs. */
 enum fbmm_path {
     FBMM_PATH_SMALL = 0,   /* unpacked loops over whole small matrices, batch chunks per task */
-    FBMM_PATH_PACKED = 1   /* Goto loop nest with packed panels, one C tile per task */
+    FBMM_PATH_PACKED = 1,  /* Goto loop nest with packed panels, one C tile per task */
+    FBMM_PATH_STREAM = 2   /* few rows: B streamed unpacked, one C column tile per task */
 };
 
 typedef struct {

@@ -272,6 +272,66 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
     }
 }
 
+/*
+ * Few rows (n <= FBMM_STREAM_MAX_ROWS), B with contiguous rows, same bits as
+ * ACC_T: no packing at all. This is the memory-bound (b, 1, m, p) case, a
+ * batched vector-matrix product; packing would read and write all of B to use
+ * it for a row or two. B is read row by row, in order (what the hardware
+ * prefetcher streams best), into `rows` accumulator rows of a column block
+ * that stays in L1:  acc[r, :] += A[r, k] * B[k, j0:j0+jb]  for k = 0..K-1.
+ */
+static inline __attribute__((always_inline)) void FBMM_NAME(stream_block)(
+    const int64_t rows, const char *a, int64_t a_sr, int64_t a_sc,
+    const char *b, int64_t b_sr, int64_t K, int64_t jb, ACC_T *acc)
+{
+    const int64_t nvec = jb / VL;
+    for (int64_t k = 0; k < K; k++) {
+        ACC_T ar[FBMM_STREAM_MAX_ROWS];
+        FBMM_UNROLL
+        for (int r = 0; r < rows; r++) memcpy(&ar[r], a + r * a_sr + k * a_sc, sizeof ar[r]);
+        const char *brow = b + k * b_sr;
+        for (int64_t v = 0; v < nvec; v++) {
+            VEC_T bv;
+            memcpy(&bv, brow + v * FBMM_VBYTES, sizeof bv);
+            FBMM_UNROLL
+            for (int r = 0; r < rows; r++) {
+                VEC_T *x = (VEC_T *)(acc + r * FBMM_STREAM_BLOCK) + v;
+                *x += ar[r] * bv;
+            }
+        }
+        for (int64_t j = nvec * VL; j < jb; j++) {
+            ACC_T y;
+            memcpy(&y, brow + j * (int64_t)sizeof(ACC_T), sizeof y);
+            FBMM_UNROLL
+            for (int r = 0; r < rows; r++) acc[r * FBMM_STREAM_BLOCK + j] += ar[r] * y;
+        }
+    }
+}
+
+static void FBMM_NAME(gemm_stream)(const FBMM_NAME(dtype_ops) *kd,
+                                   const char *a, int64_t a_sr, int64_t a_sc,
+                                   const char *b, int64_t b_sr,
+                                   char *c, int64_t c_sr, int64_t c_sc,
+                                   int64_t rows, int64_t K, int64_t cols)
+{
+    const int64_t esz = (int64_t)sizeof(ACC_T);
+    ACC_T acc[FBMM_STREAM_MAX_ROWS * FBMM_STREAM_BLOCK] __attribute__((aligned(FBMM_VBYTES)));
+    for (int64_t j0 = 0; j0 < cols; j0 += FBMM_STREAM_BLOCK) {
+        const int64_t jb = cols - j0 < FBMM_STREAM_BLOCK ? cols - j0 : FBMM_STREAM_BLOCK;
+        const char *bj = b + j0 * esz;
+        memset(acc, 0, sizeof acc);
+        switch (rows) {
+        case 1: FBMM_NAME(stream_block)(1, a, a_sr, a_sc, bj, b_sr, K, jb, acc); break;
+        case 2: FBMM_NAME(stream_block)(2, a, a_sr, a_sc, bj, b_sr, K, jb, acc); break;
+        case 3: FBMM_NAME(stream_block)(3, a, a_sr, a_sc, bj, b_sr, K, jb, acc); break;
+        default: FBMM_NAME(stream_block)(4, a, a_sr, a_sc, bj, b_sr, K, jb, acc); break;
+        }
+        /* a one-row "tile" of any width: the store reads tile[0 * NR + j] */
+        for (int64_t r = 0; r < rows; r++)
+            kd->store(c + r * c_sr + j0 * c_sc, c_sr, c_sc, acc + r * FBMM_STREAM_BLOCK, 1, jb, 1);
+    }
+}
+
 #undef VEC_T
 #undef VL
 #undef NR

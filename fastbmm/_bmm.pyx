@@ -19,6 +19,7 @@ from ._engine cimport (FBMM_ALIGN, FBMM_F16, FBMM_F32, FBMM_F64, FBMM_C64, FBMM_
 from ._openmp_helpers cimport FASTBMM_OPENMP, omp_get_max_threads, omp_get_thread_num
 from ._validation cimport as_operand, as_out, check_bmm, overlaps
 
+import operator
 import os
 
 import numpy as np
@@ -107,8 +108,9 @@ def set_num_threads(n):
         A positive number of threads.
     """
     global _num_threads
-    if isinstance(n, bool) or not isinstance(n, int):
+    if isinstance(n, (bool, np.bool_)) or not hasattr(type(n), "__index__"):
         raise TypeError(f"set_num_threads(): n must be a positive int, not {type(n).__name__}")
+    n = operator.index(n)     # accepts NumPy integers too
     if n < 1:
         raise ValueError(f"set_num_threads(): n must be a positive int, got {n}")
     if n > 4096:

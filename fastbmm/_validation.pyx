@@ -8,7 +8,7 @@ fails, which keeps a successful call's overhead small.
 
 torch's order, observed with torch 2.13:
   1. non-tensor arguments (TypeError), 2. rank of input, then of mat2,
-  3. out's dtype against mat2's, 4. batch and inner sizes,
+  3. batch and inner sizes, 4. out's dtype against mat2's,
   5. input's dtype implemented, then mat2's dtype equal to input's.
 fastbmm's own checks come last: 6. out's shape (torch would resize it),
 7. out writeable, 8. out free of self-overlap.
@@ -101,12 +101,12 @@ cdef int check_bmm(cnp.ndarray a, cnp.ndarray b, cnp.ndarray out) except -1:
         raise _errors.not_3d("batch1")
     if cnp.PyArray_NDIM(b) != 3:
         raise _errors.not_3d("batch2")
-    if out is not None and not same_scalar_type(out, b):
-        raise _errors.out_dtype(b.dtype, out.dtype)
     cdef cnp.npy_intp *sa = cnp.PyArray_DIMS(a)
     cdef cnp.npy_intp *sb = cnp.PyArray_DIMS(b)
     if sb[0] != sa[0] or sb[1] != sa[2]:
         raise _errors.batch2_size((<object>a).shape, (<object>b).shape)
+    if out is not None and not same_scalar_type(out, b):
+        raise _errors.out_dtype(b.dtype, out.dtype)
     cdef int code = dtype_code(a)
     if code < 0:
         raise _errors.unsupported_dtype("bmm", a.dtype)
@@ -138,7 +138,8 @@ cdef bint self_overlapping(cnp.ndarray x) noexcept:
     cdef int nd = cnp.PyArray_NDIM(x), i, j, k
     cdef cnp.npy_intp *shape = cnp.PyArray_DIMS(x)
     cdef cnp.npy_intp *strides = cnp.PyArray_STRIDES(x)
-    cdef int64_t extent, s, order[32]
+    cdef int64_t extent, s
+    cdef int64_t order[32]
     cdef int n = 0
     if cnp.PyArray_SIZE(x) <= 1:
         return False

@@ -6,6 +6,7 @@ and exact text are compared with torch.bmm on the same inputs.
 """
 
 import itertools
+import warnings
 
 import numpy as np
 import pytest
@@ -52,7 +53,9 @@ def _torch_error(a, b, out=None):
         else:
             kwargs["out"] = out
     try:
-        torch.bmm(conv(a), conv(b), **kwargs)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch's "output was resized" deprecation
+            torch.bmm(conv(a), conv(b), **kwargs)
     except Exception as e:  # noqa: BLE001 - we want whatever torch raises
         return e
     return None
@@ -282,31 +285,70 @@ def test_dtype_pairs_match_torch():
     assert not bad, f"{len(bad)} mismatches:\n" + "\n".join(bad[:15])
 
 
-def test_dtype_with_out_precedence_matches_torch():
-    """Combinations of operand dtypes and out= dtype: torch's check order and texts."""
+PRECEDENCE_SHAPES = {
+    "valid": ((2, 1, 3), (2, 3, 4)),
+    "input_2d": ((1, 3), (2, 3, 4)),
+    "mat2_2d": ((2, 1, 3), (3, 4)),
+    "batch_mismatch": ((2, 1, 3), (3, 3, 4)),
+    "inner_mismatch": ((2, 1, 2), (2, 3, 4)),
+}
+
+
+def test_error_precedence_matches_torch():
+    """Shape problems x operand dtypes x out= dtype / shape: torch's check order and texts.
+
+    (An out= of the wrong shape is only compared where torch raises for another
+    reason; torch would resize it, fastbmm raises ShapeError - checked elsewhere.)"""
     pytest.importorskip("torch")
     dts = [np.dtype(t) for t in (np.float16, np.float32, np.float64, np.complex64,
                                  np.int8, np.int64, np.bool_, np.uint16)]
     bad = []
-    for d1, d2, d3 in itertools.product(dts, repeat=3):
-        a, b = _arr((2, 1, 3), d1), _arr((2, 3, 4), d2)
-        out = _sentinel_out((2, 1, 4), d3)
-        terr = _torch_error(a, b, out)
-        before = out.tobytes()
-        try:
-            fastbmm.bmm(a, b, out=out)
-            ferr = None
-        except Exception as e:  # noqa: BLE001
-            ferr = e
-            if out.tobytes() != before:
-                bad.append(f"{d1}@{d2} out {d3}: out modified on error")
-        if terr is None:
-            if ferr is not None:
-                bad.append(f"{d1}@{d2} out {d3}: torch ok, fastbmm {type(ferr).__name__}: {ferr}")
-        elif ferr is None or not isinstance(ferr, type(terr)) or str(ferr) != str(terr):
-            bad.append(f"{d1}@{d2} out {d3}: torch {type(terr).__name__}: {terr!s} | fastbmm "
-                       f"{type(ferr).__name__ if ferr else None}: {ferr!s}")
+    n_compared = 0
+    for case, (sa, sb) in PRECEDENCE_SHAPES.items():
+        for d1, d2, d3 in itertools.product(dts, repeat=3):
+            for out_kind in ("none", "right_shape", "wrong_shape"):
+                if case != "valid" and out_kind == "right_shape":
+                    continue
+                if out_kind != "none" and case != "valid" and d3 not in (d1, d2, np.dtype(np.float64)):
+                    continue  # keep the loop short; these add nothing new
+                a, b = _arr(sa, d1), _arr(sb, d2)
+                out = None
+                if out_kind == "right_shape":
+                    out = _sentinel_out((2, 1, 4), d3)
+                elif out_kind == "wrong_shape":
+                    out = _sentinel_out((2, 5, 5), d3)
+                terr = _torch_error(a, b, out)
+                before = None if out is None else out.tobytes()
+                try:
+                    fastbmm.bmm(a, b, out=out)
+                    ferr = None
+                except Exception as e:  # noqa: BLE001
+                    ferr = e
+                label = f"{case} {d1}@{d2} out={out_kind}:{d3}"
+                if out is not None and ferr is not None and out.tobytes() != before:
+                    bad.append(f"{label}: out modified on error")
+                if terr is None:
+                    if out_kind == "wrong_shape":
+                        if not isinstance(ferr, ShapeError):
+                            bad.append(f"{label}: expected ShapeError, got {ferr!r}")
+                    elif ferr is not None:
+                        bad.append(f"{label}: torch ok, fastbmm {type(ferr).__name__}: {ferr}")
+                    continue
+                n_compared += 1
+                if ferr is None or not isinstance(ferr, type(terr)) or str(ferr) != str(terr):
+                    bad.append(f"{label}: torch {type(terr).__name__}: {terr!s} | fastbmm "
+                               f"{type(ferr).__name__ if ferr else None}: {ferr!s}")
+    assert n_compared > 1000
     assert not bad, f"{len(bad)} mismatches:\n" + "\n".join(bad[:15])
+
+
+@pytest.mark.parametrize("b_shape", [(3, 3, 4), (2, 2, 4)], ids=["batch", "inner"])
+def test_size_mismatch_reported_before_out_dtype(b_shape):
+    # torch validates the operands' sizes before looking at out='s dtype.
+    a, b = _arr((2, 1, 3)), _arr(b_shape)
+    msg = ("Expected size for first two dimensions of batch2 tensor to be: [2, 3] "
+           f"but got: [{b_shape[0]}, {b_shape[1]}].")
+    check_error(a, b, ShapeError, msg, out_shape=(2, 1, 4), out_dtype=np.float64)
 
 
 def test_shape_error_precedes_dtype_error():

@@ -54,6 +54,10 @@ def edge_shapes(bs, key, big):
         (2, S, S, S + 1),
         # primes, many batches (batch chunking across threads)
         (2, 13, 17, 19), (1, 31, 37, 29), (37, 9, 7, 11), (64, 3, 4, 5),
+        # enough work (> FBMM_SERIAL_WORK multiply-adds) to run in parallel:
+        # small path chunked over the batch, packed path chunked over the batch,
+        # and a batch smaller than the thread count (tiles of one matrix)
+        (201, S, S, S), (41, 9, 9, 17), (2, 150, 20, 40),
     ]
     # MR x NR register tile edges on the packed path (m > small_max forces packing).
     for n in (MR - 1, MR, MR + 1, 2 * MR + 1):
@@ -124,14 +128,14 @@ def test_input_layouts_small(kernel, dtype, la, lb, rng):
     check(x, y, owners=[ox, oy])
 
 
-@pytest.mark.parametrize("which", ["a", "b", "both"])
-@pytest.mark.parametrize("layout", LAYOUTS)
+PACKED_LAYOUT_PAIRS = [("C", "C")] + [
+    pair for lay in LAYOUTS if lay != "C" for pair in ((lay, "C"), ("C", lay), (lay, lay))
+]
+
+
+@pytest.mark.parametrize("la,lb", PACKED_LAYOUT_PAIRS)
 @pytest.mark.parametrize("dtype", SUPPORTED_DTYPES, ids=str)
-def test_input_layouts_packed(kernel, dtype, layout, which, rng):
-    if which != "both" and layout == "C":
-        pytest.skip("same as C/C")
-    la = layout if which in ("a", "both") else "C"
-    lb = layout if which in ("b", "both") else "C"
+def test_input_layouts_packed(kernel, dtype, la, lb, rng):
     x, ox = make_input(la, rng, (2, 13, 11), dtype)
     y, oy = make_input(lb, rng, (2, 11, 19), dtype)
     check(x, y, owners=[ox, oy])
@@ -146,14 +150,16 @@ def test_attention_pattern(kernel, nthreads, dtype, rng):
 
 
 OUT_CASES = {"small": (3, 5, 7, 6), "packed": (2, 13, 11, 19), "split": (1, 200, 12, 270)}
+# The "split" size (one matrix cut into tiles across threads) only for float32/float64.
+OUT_LAYOUT_CASES = [
+    pytest.param(dt, lo, size, id=f"{dt}-{lo}-{size}")
+    for dt in SUPPORTED_DTYPES for lo in OUT_LAYOUTS for size in OUT_CASES
+    if size != "split" or dt in BIG_DTYPES
+]
 
 
-@pytest.mark.parametrize("size", list(OUT_CASES))
-@pytest.mark.parametrize("lo", list(OUT_LAYOUTS))
-@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES, ids=str)
+@pytest.mark.parametrize("dtype,lo,size", OUT_LAYOUT_CASES)
 def test_out_layouts(kernel, nthreads, dtype, lo, size, rng):
-    if size == "split" and dtype not in BIG_DTYPES:
-        pytest.skip("large sizes only for float32/float64")
     b, n, m, p = OUT_CASES[size]
     x, ox = make_input("C", rng, (b, n, m), dtype)
     y, oy = make_input("transposed", rng, (b, m, p), dtype)

@@ -62,6 +62,10 @@
 #define FBMM_STREAM_MAX_ROWS 4
 #define FBMM_STREAM_BLOCK 512       /* columns per accumulator block (<= 16 KiB) */
 
+/* A's rows (and columns) are read in place when an MC x KC block's rows lie
+ * within this many bytes of each other (about L2's size); else A is packed. */
+#define FBMM_A_INPLACE_SPAN (256 * 1024)
+
 /* Parallel split of one matrix (batch smaller than the thread count): C tiles
  * of at least this many rows/columns, so each task amortises its packing. */
 #define FBMM_MIN_TILE_ROWS 96

@@ -14,10 +14,13 @@
 
 #if defined(__clang__)
 #  define FBMM_UNROLL _Pragma("unroll")
+#  define FBMM_UNROLL4 _Pragma("unroll 4")
 #elif defined(__GNUC__)
 #  define FBMM_UNROLL _Pragma("GCC unroll 32")
+#  define FBMM_UNROLL4 _Pragma("GCC unroll 4")
 #else
 #  define FBMM_UNROLL
+#  define FBMM_UNROLL4
 #endif
 
 /* Element loads from possibly misaligned memory, widened to the accumulator. */

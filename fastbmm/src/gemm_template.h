@@ -80,6 +80,7 @@ static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
         FBMM_UNROLL
         for (int v = 0; v < FBMM_NV; v++) acc[r][v] = (VEC_T){0};
     }
+    FBMM_UNROLL4
     for (int64_t k = 0; k < kc; k++) {
         VEC_T bv[FBMM_NV];
         FBMM_UNROLL
@@ -185,9 +186,13 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
     const int64_t cdiv = kd->cplx ? 2 : 1;
 
     /* A in place: same bits as ACC_T, aligned, strides whole elements
-     * (1m: the real/imag pairs of a row must be adjacent). */
+     * (1m: the real/imag pairs of a row must be adjacent), and an MC x KC block
+     * compact enough that its rows do not fight over cache sets and TLB
+     * entries (large matrices with long rows are packed, as BLIS does). */
     int64_t a_rs = 0, a_cs = 0;
-    int a_direct = kd->same_repr && ((uintptr_t)a % sizeof(ACC_T)) == 0 && a_sr % esz == 0;
+    int a_direct = kd->same_repr && ((uintptr_t)a % sizeof(ACC_T)) == 0 && a_sr % esz == 0 &&
+                   mc_max * (a_sr < 0 ? -a_sr : a_sr) <= FBMM_A_INPLACE_SPAN &&
+                   kc_max * (a_sc < 0 ? -a_sc : a_sc) <= FBMM_A_INPLACE_SPAN;
     if (a_direct) {
         a_rs = a_sr / esz;
         if (kd->cplx) { a_direct = (a_sc == 2 * esz); a_cs = 1; }

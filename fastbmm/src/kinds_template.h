@@ -42,7 +42,10 @@ static void pack_b_##NAME(ACC_T *dst, const char *b, int64_t sr, int64_t sc,    
             /* rows of B are contiguous: one copy per row */                              \
             for (int64_t k = 0; k < kc; k++) {                                            \
                 ACC_T *d = dst + k * FBMM_NR;                                             \
-                memcpy(d, base + k * sr, (size_t)nr * sizeof(ACC_T));                     \
+                if (nr == FBMM_NR) /* constant size: inlined vector moves */             \
+                    memcpy(d, base + k * sr, FBMM_NR * sizeof(ACC_T));                    \
+                else                                                                      \
+                    memcpy(d, base + k * sr, (size_t)nr * sizeof(ACC_T));                 \
                 for (int64_t j = nr; j < FBMM_NR; j++) d[j] = 0;                          \
             }                                                                             \
         } else if ((sr < 0 ? -sr : sr) <= (sc < 0 ? -sc : sc)) {                          \

@@ -11,13 +11,14 @@ cimport numpy as cnp
 from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t, uintptr_t
 from libc.stdlib cimport free, malloc
+from libc.string cimport memset
 
-from ._engine cimport (FBMM_ALIGN, FBMM_F16, FBMM_F32, FBMM_F64, FBMM_C64, FBMM_C128,
+from ._engine cimport (FBMM_ALIGN, FBMM_F16, FBMM_F16_F32, FBMM_F32, FBMM_F64, FBMM_C64, FBMM_C128,
                        fbmm_cpu_features, fbmm_engine, fbmm_engine_at,
                        fbmm_engine_supported, fbmm_num_engines, fbmm_operand,
                        fbmm_problem)
 from ._openmp_helpers cimport FASTBMM_OPENMP, omp_get_max_threads, omp_get_thread_num
-from ._validation cimport as_operand, as_out, check_bmm, overlaps
+from ._validation cimport as_operand, as_out, check_bmm, check_bmm_out_dtype, overlaps
 
 import operator
 import os
@@ -146,7 +147,8 @@ if hasattr(os, "register_at_fork"):
 # bmm
 
 
-cdef inline void _describe(fbmm_operand *op, cnp.ndarray x) noexcept:
+cdef void describe(fbmm_operand *op, cnp.ndarray x) noexcept:
+    # a 3-D array's batch, row and column strides, in bytes
     cdef cnp.npy_intp *s = cnp.PyArray_STRIDES(x)
     op.data = <char *>cnp.PyArray_DATA(x)
     op.sb = s[0]
@@ -154,7 +156,7 @@ cdef inline void _describe(fbmm_operand *op, cnp.ndarray x) noexcept:
     op.sc = s[2]
 
 
-cdef inline cnp.ndarray _native(cnp.ndarray x):
+cdef cnp.ndarray native(cnp.ndarray x):
     # Byte-swapped data: one native copy, since the kernels' loads assume
     # native byte order (rare in practice; everything else is read in place).
     if cnp.PyArray_ISBYTESWAPPED(x):
@@ -162,7 +164,21 @@ cdef inline cnp.ndarray _native(cnp.ndarray x):
     return x
 
 
-cdef int _run(fbmm_problem *P) except -1:
+cdef void init_problem(fbmm_problem *P, int code, int64_t batch, int64_t n, int64_t m,
+                       int64_t p) noexcept:
+    """A problem with no bias, alpha = 1, and plain batch strides."""
+    memset(P, 0, sizeof(fbmm_problem))
+    P.dtype = code
+    P.batch = batch
+    P.n = n
+    P.m = m
+    P.p = p
+    P.ep.real_scalars = 1
+    P.ep.alpha[0] = 1.0
+    P.ep.ialpha = 1
+
+
+cdef int run_problem(fbmm_problem *P) except -1:
     """Plan and run the tasks of P: serially, or under prange."""
     cdef const fbmm_engine *eng = _engine
     eng.plan(P, _effective_threads())
@@ -193,7 +209,7 @@ cdef int _run(fbmm_problem *P) except -1:
     return 0
 
 
-def bmm(input, mat2, *, out=None):
+def bmm(input, mat2, *, out=None, out_dtype=None):
     """Batched matrix product, with torch.bmm's contract, on NumPy arrays.
 
     For every batch index ``i``,
@@ -214,11 +230,15 @@ def bmm(input, mat2, *, out=None):
     out : ndarray, shape (b, n, p), optional
         Written in place, through its strides, and returned. It may alias
         ``input`` or ``mat2`` (the product is formed first, then copied in).
+    out_dtype : dtype, optional
+        ``numpy.float32`` for float16 operands: the float32 sums are returned
+        as they are, never rounded to float16 (torch's ``bmm(..., out_dtype)``).
+        The operands' own dtype is the same as None.
 
     Returns
     -------
     ndarray, shape (b, n, p)
-        ``out``, or a new C-contiguous array of the operands' dtype.
+        ``out``, or a new C-contiguous array of the result dtype.
 
     Raises
     ------
@@ -233,29 +253,36 @@ def bmm(input, mat2, *, out=None):
     ValueError
         out= read-only, or with overlapping elements.
     """
-    cdef cnp.ndarray a = as_operand(input, "input", 1)
-    cdef cnp.ndarray b = as_operand(mat2, "mat2", 2)
-    cdef cnp.ndarray o = None if out is None else as_out(out)
-    cdef int code = check_bmm(a, b, o)
+    cdef cnp.ndarray a = as_operand(input, "input", 1, "bmm")
+    cdef cnp.ndarray b = as_operand(mat2, "mat2", 2, "bmm")
+    cdef cnp.ndarray o = None if out is None else as_out(out, "bmm")
+    cdef int code
+    cdef int result_type = cnp.PyArray_TYPE(b)
+    if out_dtype is None:
+        code = check_bmm(a, b, o)
+    else:
+        code = check_bmm_out_dtype(a, b, o, out_dtype)
+        if code == FBMM_F16_F32:
+            result_type = cnp.NPY_FLOAT
     cdef cnp.npy_intp dims[3]
     dims[0] = cnp.PyArray_DIM(a, 0)
     dims[1] = cnp.PyArray_DIM(a, 1)
     dims[2] = cnp.PyArray_DIM(b, 2)
     cdef cnp.ndarray target
     if o is None:
-        target = cnp.PyArray_EMPTY(3, dims, cnp.PyArray_TYPE(b), 0)
+        target = cnp.PyArray_EMPTY(3, dims, result_type, 0)
     elif (cnp.PyArray_ISBYTESWAPPED(o) or overlaps(o, a) or overlaps(o, b)):
         # out= aliases an input, or is byte-swapped: form the product apart,
         # then let NumPy copy it in through out's strides.
-        target = cnp.PyArray_EMPTY(3, dims, cnp.PyArray_TYPE(b), 0)
+        target = cnp.PyArray_EMPTY(3, dims, result_type, 0)
     else:
         target = o
     if cnp.PyArray_SIZE(target) != 0:
         if cnp.PyArray_DIM(a, 2) == 0:
             target.fill(0)      # an empty sum: zeros, also over a dirty out=
         else:
-            a = _native(a)
-            b = _native(b)
+            a = native(a)
+            b = native(b)
             _compute(a, b, target, code)
     if o is None:
         return target
@@ -266,14 +293,11 @@ def bmm(input, mat2, *, out=None):
 
 cdef int _compute(cnp.ndarray a, cnp.ndarray b, cnp.ndarray c, int code) except -1:
     cdef fbmm_problem P
-    P.dtype = code
-    P.batch = cnp.PyArray_DIM(a, 0)
-    P.n = cnp.PyArray_DIM(a, 1)
-    P.m = cnp.PyArray_DIM(a, 2)
-    P.p = cnp.PyArray_DIM(b, 2)
-    _describe(&P.a, a)
-    _describe(&P.b, b)
-    _describe(&P.c, c)
+    init_problem(&P, code, cnp.PyArray_DIM(a, 0), cnp.PyArray_DIM(a, 1),
+                 cnp.PyArray_DIM(a, 2), cnp.PyArray_DIM(b, 2))
     # A zero batch stride (np.broadcast_to over the batch) is fine for inputs:
     # they are only read. For dims of size 1 the stride is never used.
-    return _run(&P)
+    describe(&P.a, a)
+    describe(&P.b, b)
+    describe(&P.c, c)
+    return run_problem(&P)

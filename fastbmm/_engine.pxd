@@ -1,5 +1,5 @@
 # Declarations of the C engine (src/fastbmm.h) for the Cython layer.
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "src/fastbmm.h" nogil:
     enum:
@@ -13,6 +13,7 @@ cdef extern from "src/fastbmm.h" nogil:
         FBMM_I16
         FBMM_I32
         FBMM_I64
+        FBMM_F16_F32
         FBMM_PATH_SMALL
         FBMM_PATH_PACKED
         FBMM_ALIGN
@@ -21,10 +22,22 @@ cdef extern from "src/fastbmm.h" nogil:
         char *data
         int64_t sb, sr, sc
 
+    ctypedef struct fbmm_epilogue:
+        int scaled, has_bias, real_scalars
+        double alpha[2]
+        double beta[2]
+        uint64_t ialpha, ibeta
+        int64_t d_sr, d_sc
+
     ctypedef struct fbmm_problem:
         int dtype
         int64_t batch, n, m, p
-        fbmm_operand a, b, c
+        fbmm_operand a, b, c, d
+        fbmm_epilogue ep
+        const int64_t *a_off
+        const int64_t *b_off
+        const int64_t *c_off
+        const int64_t *d_off
         int path
         int64_t batch_chunk, row_tile, col_tile, row_tiles, col_tiles, ntasks
         int threads

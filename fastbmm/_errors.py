@@ -128,3 +128,18 @@ def out_shape(expected, got):
         f"Expected out to have shape {tuple(expected)} but got {tuple(got)}: "
         "torch would resize out=, but a NumPy array cannot be resized in place"
     )
+
+
+def not_on_cpu(fname, argname, device):
+    kinds = {2: "cuda", 3: "cuda (pinned host)", 4: "opencl", 7: "vulkan", 8: "metal",
+             10: "rocm", 13: "cuda (managed)", 14: "oneapi"}
+    name = kinds.get(int(device[0]), f"DLPack device type {int(device[0])}")
+    return TypeError(
+        f"{fname}(): argument '{argname}' lives on {name}:{int(device[1])}; fastbmm computes on "
+        "the CPU: move it there first (e.g. tensor.cpu())")
+
+
+def bad_out_dtype(fname, operand_dtype, out_dtype):
+    return DtypeError(
+        f"{fname}(): out_dtype={np.dtype(out_dtype)} is not supported for {np.dtype(operand_dtype)} "
+        "operands: use the operands' own dtype, or float32 for float16 operands")

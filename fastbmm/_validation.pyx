@@ -16,7 +16,7 @@ fastbmm's own checks come last: 6. out's shape (torch would resize it),
 
 cimport numpy as cnp
 from libc.stdint cimport int64_t
-from ._engine cimport (FBMM_F16, FBMM_F32, FBMM_F64, FBMM_C64, FBMM_C128,
+from ._engine cimport (FBMM_F16, FBMM_F16_F32, FBMM_F32, FBMM_F64, FBMM_C64, FBMM_C128,
                        FBMM_I8, FBMM_U8, FBMM_I16, FBMM_I32, FBMM_I64)
 
 import numpy as np
@@ -25,32 +25,59 @@ from . import _errors
 cnp.import_array()
 
 
-cdef cnp.ndarray as_operand(object x, str argname, int position):
-    """The ndarray behind an input argument, or torch's TypeError."""
+cdef cnp.ndarray as_operand(object x, str argname, int position, str fname):
+    """The ndarray behind an input argument, or torch's TypeError.
+
+    Besides ndarrays (and subclasses other than masked arrays), any object
+    that exports its memory is read in place, without a copy: through DLPack
+    (``__dlpack__``, e.g. a CPU torch tensor) or the NumPy array interface.
+    Sequences and scalars are refused, as torch refuses them.
+    """
     if type(x) is cnp.ndarray:
         return <cnp.ndarray>x
     if cnp.PyArray_Check(x):
-        _refuse_masked(x, argname)
+        _refuse_masked(x, argname, fname)
         # Other subclasses (np.matrix, memmap, ...) are read as plain arrays.
         return <cnp.ndarray>x.view(cnp.ndarray)
-    raise _errors.not_an_array("bmm", argname, position, x)
+    if isinstance(x, np.generic):
+        # NumPy scalars export the array interface too, but are no arrays
+        raise _errors.not_an_array(fname, argname, position, x)
+    if hasattr(x, "__dlpack__"):
+        return _from_dlpack(x, argname, fname)
+    if hasattr(x, "__array_interface__") or hasattr(x, "__array_struct__"):
+        return <cnp.ndarray>np.asarray(x)
+    raise _errors.not_an_array(fname, argname, position, x)
 
 
-cdef cnp.ndarray as_out(object out):
+cdef cnp.ndarray _from_dlpack(object x, str argname, str fname):
+    dev = None
+    if hasattr(x, "__dlpack_device__"):
+        dev = x.__dlpack_device__()
+        if int(dev[0]) != 1:            # DLPack's kDLCPU
+            raise _errors.not_on_cpu(fname, argname, dev)
+    try:
+        arr = np.from_dlpack(x)
+    except BufferError as e:
+        raise TypeError(f"{fname}(): argument '{argname}' exports DLPack memory that NumPy "
+                        f"cannot read without a copy ({e})") from e
+    return <cnp.ndarray>arr
+
+
+cdef cnp.ndarray as_out(object out, str fname):
     if type(out) is cnp.ndarray:
         return <cnp.ndarray>out
     if cnp.PyArray_Check(out):
-        _refuse_masked(out, "out")
+        _refuse_masked(out, "out", fname)
         # A subclass's view shares its memory: writing the view writes out.
         return <cnp.ndarray>out.view(cnp.ndarray)
-    raise TypeError(f"bmm(): argument 'out' must be ndarray, not {type(out).__name__}")
+    raise TypeError(f"{fname}(): argument 'out' must be ndarray, not {type(out).__name__}")
 
 
-cdef _refuse_masked(object x, str argname):
+cdef _refuse_masked(object x, str argname, str fname):
     from numpy.ma import MaskedArray
     if isinstance(x, MaskedArray):
         raise TypeError(
-            f"bmm(): argument '{argname}' is a masked array; fastbmm ignores no mask "
+            f"{fname}(): argument '{argname}' is a masked array; fastbmm ignores no mask "
             "silently: pass x.filled(fill_value) or np.asarray(x) explicitly")
 
 
@@ -86,7 +113,7 @@ cdef int dtype_code(cnp.ndarray x) noexcept:
     return -1
 
 
-cdef inline bint same_scalar_type(cnp.ndarray x, cnp.ndarray y):
+cdef bint same_scalar_type(cnp.ndarray x, cnp.ndarray y):
     """Same element type, whatever the byte order ('>f4' is still torch's Float)."""
     cdef int cx = dtype_code(x), cy = dtype_code(y)
     if cx >= 0 or cy >= 0:
@@ -117,14 +144,48 @@ cdef int check_bmm(cnp.ndarray a, cnp.ndarray b, cnp.ndarray out) except -1:
     cdef cnp.npy_intp *so = cnp.PyArray_DIMS(out)
     if cnp.PyArray_NDIM(out) != 3 or so[0] != sa[0] or so[1] != sa[1] or so[2] != sb[2]:
         raise _errors.out_shape((sa[0], sa[1], sb[2]), (<object>out).shape)
+    check_out(out, (sa[0], sa[1], sb[2]))
+    return code
+
+
+cdef int check_bmm_out_dtype(cnp.ndarray a, cnp.ndarray b, cnp.ndarray out,
+                             object out_dtype) except -1:
+    """check_bmm, with an explicit result dtype (float16 operands, float32 result)."""
+    want = np.dtype(out_dtype)
+    if cnp.PyArray_NDIM(a) != 3:
+        raise _errors.not_3d("batch1")
+    if cnp.PyArray_NDIM(b) != 3:
+        raise _errors.not_3d("batch2")
+    cdef int code = dtype_code(a)
+    if want == b.dtype.newbyteorder("="):
+        return check_bmm(a, b, out)
+    if not (code == FBMM_F16 and want == np.dtype(np.float32)):
+        raise _errors.bad_out_dtype("bmm", a.dtype, want)
+    cdef cnp.npy_intp *sa = cnp.PyArray_DIMS(a)
+    cdef cnp.npy_intp *sb = cnp.PyArray_DIMS(b)
+    if sb[0] != sa[0] or sb[1] != sa[2]:
+        raise _errors.batch2_size((<object>a).shape, (<object>b).shape)
+    if out is not None and dtype_code(out) != FBMM_F32:
+        raise _errors.out_dtype(want, out.dtype)
+    if dtype_code(b) != code:
+        raise _errors.dtype_mismatch(a.dtype, b.dtype)
+    if out is not None:
+        check_out(out, (sa[0], sa[1], sb[2]))
+    return FBMM_F16_F32
+
+
+cdef int check_out(cnp.ndarray out, tuple shape) except -1:
+    """fastbmm's own checks of out=: shape (torch would resize), writeable, no self-overlap."""
+    if (<object>out).shape != shape:
+        raise _errors.out_shape(shape, (<object>out).shape)
     if not cnp.PyArray_ISWRITEABLE(out):
-        raise ValueError("bmm(): out= is read-only")
+        raise ValueError("out= is read-only")
     if self_overlapping(out):
         raise ValueError(
-            "bmm(): out= has overlapping elements (a zero or overlapping stride, as from "
+            "out= has overlapping elements (a zero or overlapping stride, as from "
             f"np.broadcast_to or as_strided: strides {(<object>out).strides}); results written "
             "through it would clobber each other")
-    return code
+    return 0
 
 
 cdef bint self_overlapping(cnp.ndarray x) noexcept:

@@ -114,6 +114,7 @@ def size_pools(bs, dtype):
     deep = _around(k["KC"]) + ([k["KC"] // 2 - 1, k["KC"] // 2, k["KC"] // 2 + 1] if cplx else [])
     tall = _around(k["MC"]) + [97, 193]              # also the threads' row tiles (96)
     wide = _around(k["NC"]) + [257, 521]             # and column tiles (256)
+    wide += _around(512) + [1025]                    # few-row streaming: 512-column blocks
     if cplx:
         wide += [k["NC"] // 2 - 1, k["NC"] // 2 + 1]
     return sorted(cheap), sorted(deep), sorted(tall), sorted(wide)
@@ -122,12 +123,19 @@ def size_pools(bs, dtype):
 @st.composite
 def shapes(draw, bs, dtype):
     cheap, deep, tall, wide = size_pools(bs, dtype)
-    big = draw(st.sampled_from(["tiny", "none", "none", "none", "n", "m", "p", "np", "nm"]))
+    big = draw(st.sampled_from(["tiny", "tiny", "stream", "stream", "none", "none", "none",
+                                "n", "m", "p", "np", "nm"]))
     if big == "tiny":  # the unpacked small-matrix path and its edge
-        b = draw(st.sampled_from([0, 1, 2, 3, 5, 7, 17]))
-        dims = [draw(st.integers(0, bs["small_max"] + 1)) for _ in range(3)]
+        b = draw(st.sampled_from([1, 2, 3, 5, 7, 17]))
+        dims = [draw(st.integers(1, bs["small_max"] + 1)) for _ in range(3)]
+    elif big == "stream":  # few rows (batched vector-matrix products), long rows of B
+        b = draw(st.sampled_from([1, 2, 3]))
+        dims = [draw(st.integers(1, 5)), draw(st.sampled_from(cheap + deep)),
+                draw(st.sampled_from(cheap + wide))]
+        while dims[0] * dims[1] * dims[2] * b > MAX_WORK:
+            dims[1] = max(1, dims[1] // 2)
     elif big == "none":
-        b = draw(st.sampled_from([0, 1, 1, 2, 3, 5, 7]))
+        b = draw(st.sampled_from([0, 1, 1, 1, 2, 2, 3, 5, 7]))
         dims = [draw(st.sampled_from(cheap)) for _ in range(3)]
     else:
         b = 1  # KC, MC and NC sizes only for a single matrix
@@ -358,7 +366,9 @@ def _fuzz_against_reference(kernel, data):
     bb, _ = make_operand(rng, (b, m, p), dtype, lay_b, gen)
     a_before, b_before = np.array(a), np.array(bb)
     small = max(n, m, p) <= bs["small_max"]
-    event(f"path: {'empty' if 0 in (b, n, p) else 'zero-depth' if m == 0 else 'small' if small else 'packed'}")
+    path = ("empty" if 0 in (b, n, p) else "zero-depth" if m == 0 else "small" if small
+            else "few rows" if n <= 4 else "packed")
+    event(f"path: {path}")
     event(f"threads {nthreads}, out= {'given' if lay_o is not None else 'none'}")
     for name, lay in (("a", lay_a), ("b", lay_b), ("out", lay_o)):
         if lay is not None:

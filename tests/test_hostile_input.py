@@ -296,7 +296,7 @@ def test_other_subclasses_are_read_as_arrays(tmp_path):
     (lambda a, b, o: fastbmm.bmm(a), "positional"),
     (lambda a, b, o: fastbmm.bmm(), "positional"),
     (lambda a, b, o: fastbmm.bmm(a, b, out=o, input=a), "input"),
-    (lambda a, b, o: fastbmm.bmm(a, b, out_dtype=np.float32), "out_dtype"),
+    (lambda a, b, o: fastbmm.bmm(a, b, out_dtype=np.int64), "out_dtype"),
 ], ids=["typo ot", "typo output", "positional out", "positional None", "one arg", "no args",
         "input twice", "out_dtype"])
 def test_call_syntax_errors(call, msg):
@@ -382,15 +382,26 @@ def test_bad_thread_counts(value, exc):
     np.testing.assert_array_equal(fastbmm.bmm(a, b), np.matmul(a, b))
 
 
-@pytest.mark.xfail(strict=True, reason="package defect: set_num_threads(np.int64(2)) raises "
-                   "TypeError; torch.set_num_threads accepts any __index__ integer")
-def test_numpy_integer_thread_count_accepted_like_torch():
+@pytest.mark.parametrize("value", [np.int64(2), np.int32(2), np.uint8(2)],
+                         ids=["int64", "int32", "uint8"])
+def test_numpy_integer_thread_count_accepted_like_torch(value):
+    """torch.set_num_threads takes any integer with __index__ (np.int64 from arithmetic)."""
     before = fastbmm.get_num_threads()
     try:
-        fastbmm.set_num_threads(np.int64(2))
+        fastbmm.set_num_threads(value)
         assert fastbmm.get_num_threads() == 2
     finally:
         fastbmm.set_num_threads(before)
+
+
+@pytest.mark.parametrize("value, exc", [(np.bool_(True), TypeError), (np.int64(0), ValueError),
+                                        (np.int64(-3), ValueError), (np.float64(2.0), TypeError)],
+                         ids=["np.bool_", "np.int64(0)", "np.int64(-3)", "np.float64"])
+def test_numpy_scalar_bad_thread_counts(value, exc):
+    before = fastbmm.get_num_threads()
+    with pytest.raises(exc, match="set_num_threads"):
+        fastbmm.set_num_threads(value)
+    assert fastbmm.get_num_threads() == before
 
 
 @pytest.mark.parametrize("n", [1, 2, 3, 4096])

@@ -44,63 +44,73 @@ FBMM_LOADER(i64, int64_t, uint64_t, v)
 
 /* ---- float family: float32, float16 (widened when packed), complex64 ---- */
 #define ACC f32
+#define ACC_IS_INT 0
 #define ACC_T float
 #define MR FBMM_MR_F32
 #include "gemm_template.h"
 #include "kinds_template.h"
-FBMM_REAL_KIND(f32, float, fbmm_ld_f32, float, FBMM_SAME, 1, 0)
-FBMM_REAL_KIND(f16, uint16_t, fbmm_ld_f16, uint16_t, FBMM_TO_HALF, 0, 1)
+FBMM_REAL_KIND(f32, float, fbmm_ld_f32, float, fbmm_ld_f32, float, FBMM_SAME, 1, 1, 0)
+FBMM_REAL_KIND(f16, uint16_t, fbmm_ld_f16, uint16_t, fbmm_ld_f16, uint16_t, FBMM_TO_HALF, 0, 0, 1)
+/* out_dtype=float32 for float16 operands: widened like f16, stored as f32 */
+FBMM_REAL_KIND(f16f32, uint16_t, fbmm_ld_f16, float, fbmm_ld_f32, float, FBMM_SAME, 0, 1, 0)
 FBMM_COMPLEX_KIND(c64, float)
 #undef FBMM_VL
 #undef FBMM_NR
 #undef FBMM_SMALL_NVMAX
 #undef ACC
+#undef ACC_IS_INT
 #undef ACC_T
 #undef MR
 
 /* ---- double family: float64, complex128 ---- */
 #define ACC f64
+#define ACC_IS_INT 0
 #define ACC_T double
 #define MR FBMM_MR_F64
 #include "gemm_template.h"
 #include "kinds_template.h"
-FBMM_REAL_KIND(f64, double, fbmm_ld_f64, double, FBMM_SAME, 1, 0)
+FBMM_REAL_KIND(f64, double, fbmm_ld_f64, double, fbmm_ld_f64, double, FBMM_SAME, 1, 1, 0)
 FBMM_COMPLEX_KIND(c128, double)
 #undef FBMM_VL
 #undef FBMM_NR
 #undef FBMM_SMALL_NVMAX
 #undef ACC
+#undef ACC_IS_INT
 #undef ACC_T
 #undef MR
 
 /* ---- 32-bit integer family: int8, uint8, int16, int32 (wrap mod 2^32) ---- */
 #define ACC u32
+#define ACC_IS_INT 1
 #define ACC_T uint32_t
 #define MR FBMM_MR_U32
 #include "gemm_template.h"
 #include "kinds_template.h"
-FBMM_REAL_KIND(i8, int8_t, fbmm_ld_i8, uint8_t, FBMM_TO_U8, 0, 0)
-FBMM_REAL_KIND(u8, uint8_t, fbmm_ld_u8, uint8_t, FBMM_TO_U8, 0, 0)
-FBMM_REAL_KIND(i16, int16_t, fbmm_ld_i16, uint16_t, FBMM_TO_U16, 0, 0)
-FBMM_REAL_KIND(i32, int32_t, fbmm_ld_i32, uint32_t, FBMM_TO_U32, 1, 0)
+FBMM_REAL_KIND(i8, int8_t, fbmm_ld_i8, int8_t, fbmm_ld_i8, uint8_t, FBMM_TO_U8, 0, 0, 0)
+FBMM_REAL_KIND(u8, uint8_t, fbmm_ld_u8, uint8_t, fbmm_ld_u8, uint8_t, FBMM_TO_U8, 0, 0, 0)
+FBMM_REAL_KIND(i16, int16_t, fbmm_ld_i16, int16_t, fbmm_ld_i16, uint16_t, FBMM_TO_U16, 0, 0, 0)
+FBMM_REAL_KIND(i32, int32_t, fbmm_ld_i32, int32_t, fbmm_ld_i32, uint32_t, FBMM_TO_U32, 1, 1, 0)
 #undef FBMM_VL
 #undef FBMM_NR
 #undef FBMM_SMALL_NVMAX
 #undef ACC
+#undef ACC_IS_INT
 #undef ACC_T
 #undef MR
 
 /* ---- 64-bit integer family: int64 (wrap mod 2^64) ---- */
 #define ACC u64
+#define ACC_IS_INT 1
 #define ACC_T uint64_t
 #define MR FBMM_MR_U64
 #include "gemm_template.h"
 #include "kinds_template.h"
-FBMM_REAL_KIND(i64, int64_t, fbmm_ld_i64, uint64_t, FBMM_TO_U64, 1, 0)
+FBMM_REAL_KIND(i64, int64_t, fbmm_ld_i64, int64_t, fbmm_ld_i64, uint64_t, FBMM_TO_U64, 1, 1, 0)
 #undef FBMM_VL
 #undef FBMM_NR
 #undef FBMM_SMALL_NVMAX
 #undef ACC
+#undef ACC_IS_INT
 #undef ACC_T
 #undef MR
 
@@ -109,7 +119,7 @@ FBMM_REAL_KIND(i64, int64_t, fbmm_ld_i64, uint64_t, FBMM_TO_U64, 1, 0)
 static int64_t FBMM_ENGINE_FN(nr_of)(int dtype)
 {
     switch (dtype) {
-    case FBMM_F16: case FBMM_F32: case FBMM_C64: return FBMM_NV * (FBMM_VBYTES / 4);
+    case FBMM_F16: case FBMM_F16_F32: case FBMM_F32: case FBMM_C64: return FBMM_NV * (FBMM_VBYTES / 4);
     case FBMM_F64: case FBMM_C128: case FBMM_I64: return FBMM_NV * (FBMM_VBYTES / 8);
     default: return FBMM_NV * (FBMM_VBYTES / 4);
     }
@@ -118,7 +128,7 @@ static int64_t FBMM_ENGINE_FN(nr_of)(int dtype)
 static int64_t FBMM_ENGINE_FN(mr_of)(int dtype)
 {
     switch (dtype) {
-    case FBMM_F16: case FBMM_F32: case FBMM_C64: return FBMM_MR_F32;
+    case FBMM_F16: case FBMM_F16_F32: case FBMM_F32: case FBMM_C64: return FBMM_MR_F32;
     case FBMM_F64: case FBMM_C128: return FBMM_MR_F64;
     case FBMM_I64: return FBMM_MR_U64;
     default: return FBMM_MR_U32;
@@ -127,7 +137,7 @@ static int64_t FBMM_ENGINE_FN(mr_of)(int dtype)
 
 static int64_t FBMM_ENGINE_FN(itemsize)(int dtype)
 {
-    static const int64_t sizes[FBMM_NUM_DTYPES] = {2, 4, 8, 8, 16, 1, 1, 2, 4, 8};
+    static const int64_t sizes[FBMM_NUM_DTYPES] = {2, 4, 8, 8, 16, 1, 1, 2, 4, 8, 2};
     return sizes[dtype];
 }
 
@@ -136,6 +146,7 @@ static size_t FBMM_ENGINE_FN(scratch_for)(int dtype, int64_t rows, int64_t K, in
     switch (dtype) {
     case FBMM_F32: return scratch_bytes_f32(&ops_f32, rows, K, cols);
     case FBMM_F16: return scratch_bytes_f32(&ops_f16, rows, K, cols);
+    case FBMM_F16_F32: return scratch_bytes_f32(&ops_f16f32, rows, K, cols);
     case FBMM_C64: return scratch_bytes_f32(&ops_c64, rows, 2 * K, 2 * cols);
     case FBMM_F64: return scratch_bytes_f64(&ops_f64, rows, K, cols);
     case FBMM_C128: return scratch_bytes_f64(&ops_c128, rows, 2 * K, 2 * cols);
@@ -206,11 +217,12 @@ static void FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
 
 #define FBMM_TILE(FAM, KIND, MULT)                                                     \
     gemm_tile_##FAM(&ops_##KIND, a, P->a.sr, P->a.sc, b, P->b.sr, P->b.sc,            \
-                    c, P->c.sr, P->c.sc, rows, (MULT) * P->m, (MULT) * cols, scratch)
+                    c, P->c.sr, P->c.sc, &P->ep, d,                                    \
+                    rows, (MULT) * P->m, (MULT) * cols, scratch)
 
 #define FBMM_STREAM(FAM, KIND)                                                         \
     gemm_stream_##FAM(&ops_##KIND, a, P->a.sr, P->a.sc, b, P->b.sr,                    \
-                      c, P->c.sr, P->c.sc, rows, P->m, cols)
+                      c, P->c.sr, P->c.sc, &P->ep, d, rows, P->m, cols)
 
 static void FBMM_ENGINE_FN(run_task)(const fbmm_problem *P, int64_t t, void *scratch)
 {
@@ -219,6 +231,7 @@ static void FBMM_ENGINE_FN(run_task)(const fbmm_problem *P, int64_t t, void *scr
         int64_t b1 = b0 + P->batch_chunk < P->batch ? b0 + P->batch_chunk : P->batch;
         switch (P->dtype) {
         case FBMM_F16: small_f16(P, b0, b1); break;
+        case FBMM_F16_F32: small_f16f32(P, b0, b1); break;
         case FBMM_F32: small_f32(P, b0, b1); break;
         case FBMM_F64: small_f64(P, b0, b1); break;
         case FBMM_C64: small_c64(P, b0, b1); break;
@@ -237,9 +250,11 @@ static void FBMM_ENGINE_FN(run_task)(const fbmm_problem *P, int64_t t, void *scr
     const int64_t j0 = (r % P->col_tiles) * P->col_tile;
     const int64_t rows = P->n - i0 < P->row_tile ? P->n - i0 : P->row_tile;
     const int64_t cols = P->p - j0 < P->col_tile ? P->p - j0 : P->col_tile;
-    const char *a = P->a.data + bi * P->a.sb + i0 * P->a.sr;
-    const char *b = P->b.data + bi * P->b.sb + j0 * P->b.sc;
-    char *c = P->c.data + bi * P->c.sb + i0 * P->c.sr + j0 * P->c.sc;
+    const char *a = fbmm_entry(&P->a, P->a_off, bi) + i0 * P->a.sr;
+    const char *b = fbmm_entry(&P->b, P->b_off, bi) + j0 * P->b.sc;
+    char *c = fbmm_entry(&P->c, P->c_off, bi) + i0 * P->c.sr + j0 * P->c.sc;
+    const char *d = P->ep.has_bias
+        ? fbmm_entry(&P->d, P->d_off, bi) + i0 * P->ep.d_sr + j0 * P->ep.d_sc : 0;
     if (P->path == FBMM_PATH_STREAM) {
         switch (P->dtype) {
         case FBMM_F32: FBMM_STREAM(f32, f32); break;
@@ -251,6 +266,7 @@ static void FBMM_ENGINE_FN(run_task)(const fbmm_problem *P, int64_t t, void *scr
     }
     switch (P->dtype) {
     case FBMM_F16: FBMM_TILE(f32, f16, 1); break;
+    case FBMM_F16_F32: FBMM_TILE(f32, f16f32, 1); break;
     case FBMM_F32: FBMM_TILE(f32, f32, 1); break;
     case FBMM_C64: FBMM_TILE(f32, c64, 2); break;
     case FBMM_F64: FBMM_TILE(f64, f64, 1); break;

@@ -27,6 +27,7 @@ extern "C" {
 enum fbmm_dtype {
     FBMM_F16 = 0, FBMM_F32, FBMM_F64, FBMM_C64, FBMM_C128,
     FBMM_I8, FBMM_U8, FBMM_I16, FBMM_I32, FBMM_I64,
+    FBMM_F16_F32,               /* float16 operands, float32 result (out_dtype) */
     FBMM_NUM_DTYPES
 };
 
@@ -42,10 +43,30 @@ typedef struct {
     int64_t sb, sr, sc;         /* byte strides: batch, row, column */
 } fbmm_operand;
 
+/*
+ * baddbmm's write-back, applied as a tile is stored (never as a second pass):
+ *   C = alpha * (A @ B) + beta * D        on the first write of an element,
+ *   C = C + alpha * (partial A @ B)       on later depth panels.
+ * For plain bmm: scaled = has_bias = 0.
+ */
+typedef struct {
+    int scaled;                 /* alpha != 1 */
+    int has_bias;               /* beta != 0 and a bias operand D is given */
+    int real_scalars;           /* alpha and beta have no imaginary part */
+    double alpha[2], beta[2];   /* float and complex dtypes: (re, im) */
+    uint64_t ialpha, ibeta;     /* integer dtypes: two's complement, wraps */
+    int64_t d_sr, d_sc;         /* D's byte strides (0 where broadcast) */
+} fbmm_epilogue;
+
 typedef struct {
     int dtype;                  /* enum fbmm_dtype */
     int64_t batch, n, m, p;     /* C[batch, n, p] = A[batch, n, m] @ B[batch, m, p] */
     fbmm_operand a, b, c;
+    fbmm_operand d;             /* baddbmm's bias (data NULL: none); same dtype as C */
+    fbmm_epilogue ep;
+    /* Per-batch byte offsets (matmul's broadcast batch dimensions), or NULL:
+     * then entry i of X starts at X.data + i * X.sb. */
+    const int64_t *a_off, *b_off, *c_off, *d_off;
 
     /* Filled by fbmm_plan(). */
     int path;
@@ -63,6 +84,12 @@ typedef struct {
 typedef struct {
     int64_t mr, nr, kc, mc, nc;
 } fbmm_blocking;
+
+/* Element bi of a batch operand. */
+static inline char *fbmm_entry(const fbmm_operand *x, const int64_t *off, int64_t bi)
+{
+    return x->data + (off ? off[bi] : bi * x->sb);
+}
 
 /* One ISA variant of the whole engine. */
 typedef struct {

@@ -33,18 +33,29 @@ typedef struct {
     /* pack logical rows [k0, k0 + kc) x columns [j0, j0 + nc) of B into NR-column slivers */
     void (*pack_b)(ACC_T *dst, const char *b, int64_t sr, int64_t sc,
                    int64_t k0, int64_t kc, int64_t j0, int64_t nc);
-    /* write (first) or add an mr x nr tile (row stride NR) at C's tile origin */
+    /* write (first) or add an mr x nr tile (row stride NR) at C's tile origin,
+     * through the epilogue (d: D's tile origin) */
     void (*store)(char *c, int64_t sr, int64_t sc, const ACC_T *tile,
-                  int64_t mr, int64_t nr, int first);
+                  int64_t mr, int64_t nr, int first, const fbmm_epilogue *ep, const char *d);
     int cplx;        /* 1m complex: logical K = 2m, logical columns = 2p */
-    int same_repr;   /* the dtype's elements are ACC_T bits (complex: pairs of them) */
+    int same_repr;   /* the inputs' elements are ACC_T bits (complex: pairs of them) */
+    int out_same;    /* the result's elements are ACC_T bits */
     int staged;      /* the dtype is narrower than ACC_T and must not round per panel (f16) */
 } FBMM_NAME(dtype_ops);
 
-/* Writing the tile of an accumulator-typed, native C (the staging buffer). */
+/* alpha and beta as this family's accumulator type */
+#define FBMM_ALPHA(ep) (ACC_IS_INT ? (ACC_T)(ep)->ialpha : (ACC_T)(ep)->alpha[0])
+#define FBMM_BETA(ep) (ACC_IS_INT ? (ACC_T)(ep)->ibeta : (ACC_T)(ep)->beta[0])
+
+static const fbmm_epilogue FBMM_NAME(plain_epilogue) = {0, 0, 1, {1, 0}, {0, 0}, 1, 0, 0, 0};
+
+/* Writing the tile of an accumulator-typed, native C (the staging buffer:
+ * the epilogue is applied later, when the staging buffer is rounded out). */
 static void FBMM_NAME(store_native)(char *c, int64_t sr, int64_t sc, const ACC_T *tile,
-                                    int64_t mr, int64_t nr, int first)
+                                    int64_t mr, int64_t nr, int first,
+                                    const fbmm_epilogue *ep, const char *d)
 {
+    (void)ep; (void)d;
     for (int64_t i = 0; i < mr; i++) {
         for (int64_t j = 0; j < nr; j++) {
             ACC_T v = tile[i * NR + j];
@@ -72,7 +83,9 @@ static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
     int64_t kc, const ACC_T *restrict a, int64_t a_rs, int64_t a_cs,
     const ACC_T *restrict bp, int64_t b_rs, char *c, int64_t c_sr, int64_t c_sc,
     int direct, int first, int64_t mr, int64_t nr,
-    void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int))
+    void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int,
+                  const fbmm_epilogue *, const char *),
+    const fbmm_epilogue *ep, const char *d)
 {
     VEC_T acc[MR][FBMM_NV];
     FBMM_UNROLL
@@ -93,16 +106,23 @@ static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
         }
     }
     if (direct) {
+        /* direct also means: real scalars, and D (if any) has unit columns */
+        const ACC_T al = FBMM_ALPHA(ep), be = FBMM_BETA(ep);
         FBMM_UNROLL
         for (int r = 0; r < MR; r++) {
             char *row = c + r * c_sr;
             FBMM_UNROLL
             for (int v = 0; v < FBMM_NV; v++) {
                 VEC_T x = acc[r][v];
+                if (ep->scaled) x = al * x;
                 if (!first) {
                     VEC_T old;
                     memcpy(&old, row + v * FBMM_VBYTES, sizeof old);
                     x += old;
+                } else if (ep->has_bias) {
+                    VEC_T dv;
+                    memcpy(&dv, d + r * ep->d_sr + v * FBMM_VBYTES, sizeof dv);
+                    x += be * dv;
                 }
                 memcpy(row + v * FBMM_VBYTES, &x, sizeof x);
             }
@@ -114,7 +134,7 @@ static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
             FBMM_UNROLL
             for (int v = 0; v < FBMM_NV; v++) *(VEC_T *)(tile + r * NR + v * VL) = acc[r][v];
         }
-        store(c, c_sr, c_sc, tile, mr, nr, first);
+        store(c, c_sr, c_sc, tile, mr, nr, first, ep, d);
     }
 }
 
@@ -123,17 +143,23 @@ static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
 static void FBMM_NAME(microkernel_packed)(
     int64_t kc, const ACC_T *a, const ACC_T *bp, int64_t b_rs,
     char *c, int64_t c_sr, int64_t c_sc, int direct, int first, int64_t mr, int64_t nr,
-    void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int))
+    void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int,
+                  const fbmm_epilogue *, const char *),
+    const fbmm_epilogue *ep, const char *d)
 {
-    FBMM_NAME(microkernel_body)(kc, a, 1, MR, bp, b_rs, c, c_sr, c_sc, direct, first, mr, nr, store);
+    FBMM_NAME(microkernel_body)(kc, a, 1, MR, bp, b_rs, c, c_sr, c_sc, direct, first, mr, nr,
+                                store, ep, d);
 }
 
 static void FBMM_NAME(microkernel_strided)(
     int64_t kc, const ACC_T *a, int64_t a_rs, int64_t a_cs, const ACC_T *bp, int64_t b_rs,
     char *c, int64_t c_sr, int64_t c_sc, int direct, int first, int64_t mr, int64_t nr,
-    void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int))
+    void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int,
+                  const fbmm_epilogue *, const char *),
+    const fbmm_epilogue *ep, const char *d)
 {
-    FBMM_NAME(microkernel_body)(kc, a, a_rs, a_cs, bp, b_rs, c, c_sr, c_sc, direct, first, mr, nr, store);
+    FBMM_NAME(microkernel_body)(kc, a, a_rs, a_cs, bp, b_rs, c, c_sr, c_sc, direct, first, mr, nr,
+                                store, ep, d);
 }
 
 /* Bytes of scratch one thread needs for tiles of at most rows x cols (logical). */
@@ -170,6 +196,7 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                                  const char *a, int64_t a_sr, int64_t a_sc,
                                  const char *b, int64_t b_sr, int64_t b_sc,
                                  char *c, int64_t c_sr, int64_t c_sc,
+                                 const fbmm_epilogue *ep, const char *d,
                                  int64_t rows, int64_t K, int64_t cols, void *scratch)
 {
     const int64_t esz = (int64_t)sizeof(ACC_T);
@@ -206,8 +233,11 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                          kc_max * (b_sr < 0 ? -b_sr : b_sr) <= FBMM_B_INPLACE_SPAN;
     const int64_t b_rs = b_direct ? b_sr / esz : 0;
     /* C written by vector stores: same bits and unit (logical) column stride. */
-    const int c_direct = kd->same_repr && !kd->staged &&
-                         (kd->cplx ? c_sc == 2 * esz : c_sc == esz);
+    const int c_direct = kd->out_same && !kd->staged &&
+                         (kd->cplx ? c_sc == 2 * esz : c_sc == esz) &&
+                         (!kd->cplx || ep->real_scalars) &&
+                         (!ep->has_bias || ep->d_sc == c_sc);
+    const fbmm_epilogue *plain = &FBMM_NAME(plain_epilogue);
 
     for (int64_t jc = 0; jc < cols; jc += FBMM_NC) {
         int64_t nc = cols - jc < FBMM_NC ? cols - jc : FBMM_NC;
@@ -245,18 +275,19 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                             char *t = (char *)(stage + (ic + ir) * nc_max + jr);
                             FBMM_NAME(microkernel_packed)(
                                 kc, ablk + ir * kc, bsl, bs, t, nc_max * esz, esz,
-                                full, first, mr, nr, FBMM_NAME(store_native));
+                                full, first, mr, nr, FBMM_NAME(store_native), plain, 0);
                             continue;
                         }
                         char *t = c + (ic + ir) * c_sr + ((jc + jr) / cdiv) * c_sc;
+                        const char *td = d ? d + (ic + ir) * ep->d_sr + ((jc + jr) / cdiv) * ep->d_sc : 0;
                         if (a_direct && mr == MR)
                             FBMM_NAME(microkernel_strided)(
                                 kc, ablk + ir * a_rs, a_rs, a_cs, bsl, bs, t, c_sr, c_sc,
-                                full && c_direct, first, mr, nr, kd->store);
+                                full && c_direct, first, mr, nr, kd->store, ep, td);
                         else
                             FBMM_NAME(microkernel_packed)(
                                 kc, a_direct ? ap : ablk + ir * kc, bsl, bs, t, c_sr, c_sc,
-                                full && c_direct, first, mr, nr, kd->store);
+                                full && c_direct, first, mr, nr, kd->store, ep, td);
                     }
                 }
             }
@@ -270,7 +301,8 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                     ACC_T tile[MR * NR];
                     for (int64_t r = 0; r < mr; r++)
                         memcpy(tile + r * NR, stage + (i + r) * nc_max + j, (size_t)nr * sizeof(ACC_T));
-                    kd->store(c + i * c_sr + ((jc + j) / cdiv) * c_sc, c_sr, c_sc, tile, mr, nr, 1);
+                    kd->store(c + i * c_sr + ((jc + j) / cdiv) * c_sc, c_sr, c_sc, tile, mr, nr, 1,
+                              ep, d ? d + i * ep->d_sr + ((jc + j) / cdiv) * ep->d_sc : 0);
                 }
             }
         }
@@ -317,6 +349,7 @@ static void FBMM_NAME(gemm_stream)(const FBMM_NAME(dtype_ops) *kd,
                                    const char *a, int64_t a_sr, int64_t a_sc,
                                    const char *b, int64_t b_sr,
                                    char *c, int64_t c_sr, int64_t c_sc,
+                                   const fbmm_epilogue *ep, const char *d,
                                    int64_t rows, int64_t K, int64_t cols)
 {
     const int64_t esz = (int64_t)sizeof(ACC_T);
@@ -333,7 +366,8 @@ static void FBMM_NAME(gemm_stream)(const FBMM_NAME(dtype_ops) *kd,
         }
         /* a one-row "tile" of any width: the store reads tile[0 * NR + j] */
         for (int64_t r = 0; r < rows; r++)
-            kd->store(c + r * c_sr + j0 * c_sc, c_sr, c_sc, acc + r * FBMM_STREAM_BLOCK, 1, jb, 1);
+            kd->store(c + r * c_sr + j0 * c_sc, c_sr, c_sc, acc + r * FBMM_STREAM_BLOCK, 1, jb, 1,
+                      ep, d ? d + r * ep->d_sr + j0 * ep->d_sc : 0);
     }
 }
 

@@ -6,17 +6,20 @@
  *
  * Instantiated inside a family (ACC, ACC_T, MR defined; NR as in
  * gemm_template.h) by the macros below:
- *   FBMM_REAL_KIND(name, SRC_T, LOAD, STORE_T, NARROW, same_repr, staged)
+ *   FBMM_REAL_KIND(name, SRC_T, LOAD, OUT_T, LOAD_OUT, STORE_T, NARROW,
+ *                  in_same, out_same, staged)
  *   FBMM_COMPLEX_KIND(name, REAL_T)
- * LOAD(p) reads one element at char *p and widens it to ACC_T; NARROW(x)
- * turns an ACC_T into the STORE_T bits that are written.
+ * LOAD(p) reads one input element at char *p and widens it to ACC_T; OUT_T
+ * is the result's element type, LOAD_OUT reads one (C, or baddbmm's D), and
+ * NARROW(x) turns an ACC_T into the STORE_T bits that are written. in_same /
+ * out_same: the inputs / the result are ACC_T's own bits.
  */
 
 #define FBMM_VL ((int64_t)(FBMM_VBYTES / sizeof(ACC_T)))
 #define FBMM_NR (FBMM_NV * FBMM_VL)
 #define FBMM_SMALL_NVMAX ((FBMM_SMALL_MAX + FBMM_VL - 1) / FBMM_VL)
 
-#define FBMM_REAL_KIND(NAME, SRC_T, LOAD, STORE_T, NARROW, SAME_REPR, STAGED)            \
+#define FBMM_REAL_KIND(NAME, SRC_T, LOAD, OUT_T, LOAD_OUT, STORE_T, NARROW, SAME_REPR, OUT_SAME, STAGED) \
 static void pack_a_##NAME(ACC_T *dst, const char *a, int64_t sr, int64_t sc,             \
                           int64_t mc, int64_t k0, int64_t kc)                             \
 {                                                                                         \
@@ -67,14 +70,18 @@ static void pack_b_##NAME(ACC_T *dst, const char *b, int64_t sr, int64_t sc,    
         dst += kc * FBMM_NR;                                                              \
     }                                                                                     \
 }                                                                                         \
-static void store_##NAME(char *c, int64_t sr, int64_t sc, const ACC_T *tile,             \
-                         int64_t mr, int64_t nr, int first)                               \
+static void store_##NAME(char *c, int64_t sr, int64_t sc, const ACC_T *tile,              \
+                         int64_t mr, int64_t nr, int first,                               \
+                         const fbmm_epilogue *ep, const char *d)                          \
 {                                                                                         \
+    const ACC_T al = FBMM_ALPHA(ep), be = FBMM_BETA(ep);                                  \
     for (int64_t i = 0; i < mr; i++) {                                                    \
         for (int64_t j = 0; j < nr; j++) {                                                \
             char *q = c + i * sr + j * sc;                                                \
             ACC_T v = tile[i * FBMM_NR + j];                                              \
-            if (!first) v = (ACC_T)(v + LOAD(q));                                         \
+            if (ep->scaled) v = (ACC_T)(al * v);                                          \
+            if (!first) v = (ACC_T)(v + LOAD_OUT(q));                                     \
+            else if (ep->has_bias) v = (ACC_T)(v + be * LOAD_OUT(d + i * ep->d_sr + j * ep->d_sc));\
             STORE_T bits = NARROW(v);                                                     \
             memcpy(q, &bits, sizeof bits);                                                \
         }                                                                                 \
@@ -84,7 +91,7 @@ static void store_##NAME(char *c, int64_t sr, int64_t sc, const ACC_T *tile,    
  * zero-padded m x (nv vectors) block on the stack, then each row of C is   \
  * nv vector accumulators fed by broadcasts of A; no panels, no tiles. */   \
 static inline __attribute__((always_inline)) void small_matrix_##NAME(       \
-    const fbmm_problem *P, const char *A, const char *B, char *C,             \
+    const fbmm_problem *P, const char *A, const char *B, char *C, const char *D, \
     const int64_t nv, const int64_t a_sc, FBMM_NAME(vec) *bp)                 \
 {                                                                             \
     const int64_t n = P->n, m = P->m, p = P->p;                               \
@@ -99,7 +106,9 @@ static inline __attribute__((always_inline)) void small_matrix_##NAME(       \
         }                                                                     \
         for (int64_t j = p; j < nv * FBMM_VL; j++) row[j] = 0;                \
     }                                                                         \
-    const int c_rows = SAME_REPR && P->c.sc == (int64_t)sizeof(SRC_T);        \
+    const int c_rows = OUT_SAME && P->c.sc == (int64_t)sizeof(OUT_T);         \
+    const int epi = P->ep.scaled || P->ep.has_bias;                           \
+    const ACC_T al = FBMM_ALPHA(&P->ep), be = FBMM_BETA(&P->ep);              \
     for (int64_t i = 0; i < n; i++) {                                         \
         FBMM_NAME(vec) acc[FBMM_SMALL_NVMAX];                                 \
         FBMM_UNROLL                                                           \
@@ -117,6 +126,13 @@ static inline __attribute__((always_inline)) void small_matrix_##NAME(       \
         for (int64_t v = 0; v < FBMM_SMALL_NVMAX; v++)                                      \
             *(FBMM_NAME(vec) *)(x + v * FBMM_VL) = acc[v];                    \
         char *crow = C + i * P->c.sr;                                         \
+        if (epi) {                                                                        \
+            for (int64_t j = 0; j < p; j++) {                                             \
+                if (P->ep.scaled) x[j] = (ACC_T)(al * x[j]);                              \
+                if (P->ep.has_bias)                                                       \
+                    x[j] = (ACC_T)(x[j] + be * LOAD_OUT(D + i * P->ep.d_sr + j * P->ep.d_sc));\
+            }                                                                             \
+        }                                                                                 \
         if (c_rows) {                                                         \
             memcpy(crow, x, (size_t)p * sizeof(ACC_T));                       \
         } else {                                                              \
@@ -129,26 +145,27 @@ static inline __attribute__((always_inline)) void small_matrix_##NAME(       \
 }                                                                             \
 /* Batch entries [b0, b1); nv is made a constant so that the accumulators \
  * live in registers. */                                                      \
-static void small_##NAME(const fbmm_problem *P, int64_t b0, int64_t b1)      \
-{                                                                             \
-    FBMM_NAME(vec) bp[FBMM_SMALL_MAX * FBMM_SMALL_NVMAX];                     \
-    const int64_t nv = (P->p + FBMM_VL - 1) / FBMM_VL;                        \
-    for (int64_t bi = b0; bi < b1; bi++) {                                    \
-        const char *A = P->a.data + bi * P->a.sb;                             \
-        const char *B = P->b.data + bi * P->b.sb;                             \
-        char *C = P->c.data + bi * P->c.sb;                                   \
-        /* constant nv = 1 and (rows of A in place) a constant stride let     \
-         * the accumulators live in registers and A's loads be plain */       \
-        if (nv == 1 && SAME_REPR && P->a.sc == (int64_t)sizeof(SRC_T))        \
-            small_matrix_##NAME(P, A, B, C, 1, sizeof(SRC_T), bp);            \
-        else if (nv == 1)                                                     \
-            small_matrix_##NAME(P, A, B, C, 1, P->a.sc, bp);                  \
-        else                                                                  \
-            small_matrix_##NAME(P, A, B, C, nv, P->a.sc, bp);                 \
-    }                                                                         \
-}                                                                             \
+static void small_##NAME(const fbmm_problem *P, int64_t b0, int64_t b1)                   \
+{                                                                                         \
+    FBMM_NAME(vec) bp[FBMM_SMALL_MAX * FBMM_SMALL_NVMAX];                                 \
+    const int64_t nv = (P->p + FBMM_VL - 1) / FBMM_VL;                                    \
+    for (int64_t bi = b0; bi < b1; bi++) {                                                \
+        const char *A = fbmm_entry(&P->a, P->a_off, bi);                                  \
+        const char *B = fbmm_entry(&P->b, P->b_off, bi);                                  \
+        char *C = fbmm_entry(&P->c, P->c_off, bi);                                        \
+        const char *D = P->ep.has_bias ? fbmm_entry(&P->d, P->d_off, bi) : 0;             \
+        /* constant nv = 1 and (rows of A in place) a constant stride let                 \
+         * the accumulators live in registers and A's loads be plain */                   \
+        if (nv == 1 && SAME_REPR && P->a.sc == (int64_t)sizeof(SRC_T))                    \
+            small_matrix_##NAME(P, A, B, C, D, 1, sizeof(SRC_T), bp);                     \
+        else if (nv == 1)                                                                 \
+            small_matrix_##NAME(P, A, B, C, D, 1, P->a.sc, bp);                           \
+        else                                                                              \
+            small_matrix_##NAME(P, A, B, C, D, nv, P->a.sc, bp);                          \
+    }                                                                                     \
+}                                                                                         \
 static const FBMM_NAME(dtype_ops) ops_##NAME = {                                              \
-    pack_a_##NAME, pack_b_##NAME, store_##NAME, 0, SAME_REPR, STAGED };
+    pack_a_##NAME, pack_b_##NAME, store_##NAME, 0, SAME_REPR, OUT_SAME, STAGED };
 
 /*
  * Complex as a real product twice as wide and deep (BLIS's "1m" method):
@@ -199,18 +216,35 @@ static void pack_b_##NAME(ACC_T *dst, const char *b, int64_t sr, int64_t sc,    
         dst += kc * FBMM_NR;                                                              \
     }                                                                                     \
 }                                                                                         \
-static void store_##NAME(char *c, int64_t sr, int64_t sc, const ACC_T *tile,             \
-                         int64_t mr, int64_t nr, int first)                               \
+/* z = alpha * z (+ old | + beta * d): complex scalars, applied on store */               \
+static inline void epilogue_##NAME(REAL_T z[2], const fbmm_epilogue *ep, int first,       \
+                                   const char *q, const char *dq)                         \
+{                                                                                         \
+    if (ep->scaled) {                                                                     \
+        REAL_T ar = (REAL_T)ep->alpha[0], ai = (REAL_T)ep->alpha[1];                      \
+        REAL_T t0 = ar * z[0] - ai * z[1], t1 = ar * z[1] + ai * z[0];                    \
+        z[0] = t0; z[1] = t1;                                                             \
+    }                                                                                     \
+    if (!first) {                                                                         \
+        REAL_T o[2];                                                                      \
+        memcpy(o, q, sizeof o);                                                           \
+        z[0] += o[0]; z[1] += o[1];                                                       \
+    } else if (ep->has_bias) {                                                            \
+        REAL_T o[2], br = (REAL_T)ep->beta[0], bi = (REAL_T)ep->beta[1];                  \
+        memcpy(o, dq, sizeof o);                                                          \
+        z[0] += br * o[0] - bi * o[1];                                                    \
+        z[1] += br * o[1] + bi * o[0];                                                    \
+    }                                                                                     \
+}                                                                                         \
+static void store_##NAME(char *c, int64_t sr, int64_t sc, const ACC_T *tile,              \
+                         int64_t mr, int64_t nr, int first,                               \
+                         const fbmm_epilogue *ep, const char *d)                          \
 {                                                                                         \
     for (int64_t i = 0; i < mr; i++) {                                                    \
         for (int64_t j = 0; j < nr / 2; j++) {                                            \
             char *q = c + i * sr + j * sc;                                                \
             REAL_T z[2] = { tile[i * FBMM_NR + 2 * j], tile[i * FBMM_NR + 2 * j + 1] };   \
-            if (!first) {                                                                 \
-                REAL_T o[2];                                                              \
-                memcpy(o, q, sizeof o);                                                   \
-                z[0] += o[0]; z[1] += o[1];                                               \
-            }                                                                             \
+            epilogue_##NAME(z, ep, first, q, d ? d + i * ep->d_sr + j * ep->d_sc : 0);    \
             memcpy(q, z, sizeof z);                                                       \
         }                                                                                 \
     }                                                                                     \
@@ -219,9 +253,10 @@ static void small_##NAME(const fbmm_problem *P, int64_t b0, int64_t b1)         
 {                                                                                         \
     const int64_t n = P->n, m = P->m, p = P->p;                                           \
     for (int64_t bi = b0; bi < b1; bi++) {                                                \
-        const char *A = P->a.data + bi * P->a.sb;                                         \
-        const char *B = P->b.data + bi * P->b.sb;                                         \
-        char *C = P->c.data + bi * P->c.sb;                                               \
+        const char *A = fbmm_entry(&P->a, P->a_off, bi);                                  \
+        const char *B = fbmm_entry(&P->b, P->b_off, bi);                                  \
+        char *C = fbmm_entry(&P->c, P->c_off, bi);                                        \
+        const char *D = P->ep.has_bias ? fbmm_entry(&P->d, P->d_off, bi) : 0; \
         for (int64_t i = 0; i < n; i++) {                                                 \
             REAL_T re[FBMM_SMALL_MAX], im[FBMM_SMALL_MAX];                                \
             for (int64_t j = 0; j < p; j++) { re[j] = 0; im[j] = 0; }                     \
@@ -238,10 +273,12 @@ static void small_##NAME(const fbmm_problem *P, int64_t b0, int64_t b1)         
             }                                                                             \
             for (int64_t j = 0; j < p; j++) {                                             \
                 REAL_T z[2] = { re[j], im[j] };                                           \
-                memcpy(C + i * P->c.sr + j * P->c.sc, z, sizeof z);                       \
+                char *q = C + i * P->c.sr + j * P->c.sc;                                  \
+                epilogue_##NAME(z, &P->ep, 1, q, D ? D + i * P->ep.d_sr + j * P->ep.d_sc : 0);\
+                memcpy(q, z, sizeof z); \
             }                                                                             \
         }                                                                                 \
     }                                                                                     \
 }                                                                                         \
 static const FBMM_NAME(dtype_ops) ops_##NAME = {                                              \
-    pack_a_##NAME, pack_b_##NAME, store_##NAME, 1, 1, 0 };
+    pack_a_##NAME, pack_b_##NAME, store_##NAME, 1, 1, 1, 0 };

@@ -114,10 +114,12 @@ extensions = [
               depends=engine_headers),
     Extension("fastbmm._validation", ["fastbmm/_validation.pyx"],
               include_dirs=[np.get_include(), SRC], define_macros=numpy_macros),
+    Extension("fastbmm._products", ["fastbmm/_products.pyx"],
+              include_dirs=[np.get_include(), SRC], define_macros=numpy_macros),
 ]
 
 setup(
-    ext_modules=cythonize(extensions, language_level=3,
-                          compiler_directives={"boundscheck": False, "wraparound": False}),
+    # each .pyx states its own directives in its first line
+    ext_modules=cythonize(extensions, language_level=3),
     cmdclass={"build_ext": BuildExt},
 )

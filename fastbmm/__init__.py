@@ -9,10 +9,13 @@
 from ._version import __version__
 from ._errors import DtypeError, ShapeError, UnsupportedDtypeError
 from ._bmm import bmm, get_num_threads, set_num_threads
+from ._products import baddbmm, matmul
 from ._config import show_config
 
 __all__ = [
     "bmm",
+    "baddbmm",
+    "matmul",
     "set_num_threads",
     "get_num_threads",
     "show_config",

@@ -143,3 +143,36 @@ def bad_out_dtype(fname, operand_dtype, out_dtype):
     return DtypeError(
         f"{fname}(): out_dtype={np.dtype(out_dtype)} is not supported for {np.dtype(operand_dtype)} "
         "operands: use the operands' own dtype, or float32 for float16 operands")
+
+
+def input_dtypes(fname, d_input, d_batch1, d_batch2):
+    return DtypeError(
+        f"Input dtypes must be the same, got: input {cpp_name(d_input)}, "
+        f"batch1: {cpp_name(d_batch1)}, batch2: {cpp_name(d_batch2)}")
+
+
+_TORCH_TENSOR_TYPES = {
+    "Half": "HalfTensor", "Float": "FloatTensor", "Double": "DoubleTensor",
+    "ComplexFloat": "ComplexFloatTensor", "ComplexDouble": "ComplexDoubleTensor",
+    "Char": "CharTensor", "Byte": "ByteTensor", "Short": "ShortTensor", "Int": "IntTensor",
+    "Long": "LongTensor", "Bool": "BoolTensor",
+}
+
+
+def expand_rank(dtype, shape, target):
+    kind = _TORCH_TENSOR_TYPES.get(scalar_name(dtype), str(dtype))
+    return ShapeError(
+        f"expand(torch.{kind}{{[{', '.join(map(str, shape))}]}}, "
+        f"size=[{', '.join(map(str, target))}]): the number of sizes provided ({len(target)}) "
+        f"must be greater or equal to the number of dimensions in the tensor ({len(shape)})")
+
+
+def expand_size(want, have, dim, target, shape):
+    return ShapeError(
+        f"The expanded size of the tensor ({want}) must match the existing size ({have}) at "
+        f"non-singleton dimension {dim}.  Target sizes: [{', '.join(map(str, target))}].  "
+        f"Tensor sizes: [{', '.join(map(str, shape))}]")
+
+
+def scalar_overflow(dtype):
+    return DtypeError(f"value cannot be converted to type {cpp_name(dtype)} without overflow")

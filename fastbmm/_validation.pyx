@@ -50,6 +50,13 @@ cdef cnp.ndarray as_operand(object x, str argname, int position, str fname):
 
 
 cdef cnp.ndarray _from_dlpack(object x, str argname, str fname):
+    # torch's lazy negation and conjugation are flags DLPack cannot carry:
+    # exported as they are, the values would come out unnegated/unconjugated.
+    # Materialise them (the one case that copies).
+    if callable(getattr(x, "is_neg", None)) and x.is_neg():
+        x = x.resolve_neg()
+    if callable(getattr(x, "is_conj", None)) and x.is_conj():
+        x = x.resolve_conj()
     dev = None
     if hasattr(x, "__dlpack_device__"):
         dev = x.__dlpack_device__()

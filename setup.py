@@ -32,6 +32,8 @@ ISA_FLAGS = {
     "avx512": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mfma", "-mf16c"],
     "avx2": ["-mavx2", "-mfma", "-mf16c"],
     "baseline": [],
+    # the AVX-512 source on AVX2 hardware, for the tests (engine_avx512_emulated.c)
+    "avx512_emulated": ["-mavx2", "-mfma", "-mf16c"],
 }
 
 COMMON_FLAGS = ["-O3", "-fno-strict-aliasing"]

@@ -246,7 +246,7 @@ def matmul(input, other, *, out=None, out_dtype=None):
         shape = shape[:-1]
     if o is not None:
         if o.dtype.newbyteorder("=") != result_dtype:
-            raise _errors.out_dtype(result_dtype, o.dtype)
+            raise _matmul_out_dtype_error(route, result_dtype, a.dtype, b.dtype, o.dtype)
         check_out(o, shape)
     cdef cnp.ndarray target
     if o is None or cnp.PyArray_ISBYTESWAPPED(o) or overlaps(o, a) or overlaps(o, b):
@@ -307,6 +307,18 @@ def _matmul_size_error(route, sa, sb, a2, b2, batch):
     return _errors.ShapeError(
         "Expected size for first two dimensions of batch2 tensor to be: "
         f"[{nb}, {a2[-1]}] but got: [{nb}, {b2[-2]}].")
+
+
+def _matmul_out_dtype_error(route, result, da, db, dout):
+    name = _errors.scalar_name
+    if route == "dot":
+        return _errors.DtypeError(
+            f"result dtype {name(dout)} does not match input dtype {name(da)}")
+    if route == "mv":
+        return _errors.DtypeError(
+            "addmv input tensors must have the same dtype, but got "
+            f"{name(dout)}, {name(da)}, and {name(db)}")
+    return _errors.out_dtype(result, dout)
 
 
 cdef int _matmul_dtype(str route, cnp.ndarray a, cnp.ndarray b) except -1:

@@ -6,8 +6,9 @@ spread over a cluster, is multiplied block by block. It is an optional extra::
 
     pip install "fastbmm[dask]"        # dask[array] and distributed
 
-Both functions validate their operands eagerly, with the same exceptions and
-messages as the in-memory functions, and return a lazy :class:`dask.array.Array`;
+Both functions validate their operands eagerly, raising the same exception
+classes with torch's messages as :func:`fastbmm.bmm` and :func:`fastbmm.matmul`
+(before any block is computed), and return a lazy :class:`dask.array.Array`;
 nothing is computed until ``.compute()`` (or ``.persist()``, ``da.store``, ...).
 
 >>> import dask.array as da
@@ -27,12 +28,16 @@ first; every later ``compute()`` goes to it::
     z = fastbmm.dask.bmm(x, y).compute()          # blocks multiplied on the workers
 
 The workers must be able to ``import fastbmm`` (install it in their
-environment). Threads: each task calls fastbmm, which may itself use OpenMP
-threads. ``dask.distributed`` sets ``OMP_NUM_THREADS=1`` in the worker
-processes it starts, so there each task is single-threaded and parallelism
-comes from the workers' threads; on the threaded scheduler, call
-``fastbmm.set_num_threads(1)`` (or give Dask fewer threads) to avoid running
-``cores x cores`` threads.
+environment); nothing else is needed on them.
+
+Threads: each task is one fastbmm call, which may itself run OpenMP threads.
+``dask.distributed`` starts its worker processes with ``OMP_NUM_THREADS=1``, so
+there every call is single-threaded and the parallelism is Dask's (workers x
+threads per worker); for fewer, bigger tasks give each worker one thread and
+let fastbmm use several: ``client.run(fastbmm.set_num_threads, 8)``. On the
+threaded scheduler every Dask thread runs fastbmm's default thread count: call
+``fastbmm.set_num_threads(1)`` there (or give Dask fewer threads) rather than
+run cores x cores threads.
 
 How the product is split
 ------------------------
@@ -54,7 +59,7 @@ sums differ from the in-memory result only by the order of the additions.
 """
 
 import math
-from functools import partial, reduce
+from functools import partial
 
 import numpy as np
 
@@ -176,11 +181,14 @@ def _operand(x, fname, argname, position):
                 f"{fname}(): argument '{argname}' is a masked array; fastbmm ignores no mask "
                 "silently: pass x.filled(fill_value) or np.asarray(x) explicitly")
         return x.view(np.ndarray)
-    if not isinstance(x, (list, tuple)) and (
-            hasattr(x, "__array_interface__") or hasattr(x, "__array_struct__")):
-        return np.asarray(x)
-    if not isinstance(x, (list, tuple)) and hasattr(x, "__dlpack__"):
-        return np.from_dlpack(x)        # a CPU tensor, read in place
+    if not isinstance(x, (list, tuple)):
+        if hasattr(x, "__dlpack__") and hasattr(x, "__dlpack_device__"):
+            device = x.__dlpack_device__()
+            if int(device[0]) != 1 and hasattr(_errors, "not_on_cpu"):   # 1: kDLCPU
+                raise _errors.not_on_cpu(fname, argname, device)
+            return np.from_dlpack(x)        # a CPU tensor, read in place
+        if hasattr(x, "__array_interface__") or hasattr(x, "__array_struct__"):
+            return np.asarray(x)
     raise _errors.not_an_array(fname, argname, position, x)
 
 
@@ -195,6 +203,10 @@ def _wrap(x, chunks):
     """x as a dask Array: dask arrays as they are, ndarrays with these chunks."""
     if isinstance(x, da.Array):
         return x
+    if x.size == 0:
+        # Dask's "auto" sizing divides by the block size: an empty array is
+        # one (empty) block along every dimension that is not matched.
+        chunks = tuple(-1 if c == "auto" else c for c in chunks)
     return da.from_array(x, chunks=chunks)
 
 
@@ -202,22 +214,23 @@ def _native(dtype):
     return _errors._native(np.dtype(dtype))
 
 
-def _result_dtype(a_dtype, b_dtype, out_dtype):
+def _result_dtype(fname, a_dtype, b_dtype, out_dtype):
     """The in-memory function's result dtype, found by a 1x1x1 call.
 
     This also raises fastbmm's own dtype errors (unsupported dtypes, mixed
     dtypes, a refused out_dtype=) with its exact messages.
     """
+    func = getattr(_fastbmm, fname, None) or _fastbmm.bmm
     x = np.zeros((1, 1, 1), a_dtype)
     y = np.zeros((1, 1, 1), b_dtype)
     if out_dtype is None:
-        return _fastbmm.bmm(x, y).dtype
+        return func(x, y).dtype
     try:
-        return _fastbmm.bmm(x, y, out_dtype=out_dtype).dtype
+        return func(x, y, out_dtype=out_dtype).dtype
     except TypeError as exc:
         if "out_dtype" in str(exc) and "keyword" in str(exc):
             raise TypeError(
-                "out_dtype= needs a fastbmm whose bmm() takes out_dtype=; "
+                f"out_dtype= needs a fastbmm whose {fname}() takes out_dtype=; "
                 f"this one ({_fastbmm.__version__}) does not") from exc
         raise
 
@@ -334,7 +347,7 @@ def bmm(input, mat2, *, out_dtype=None):
     _known_shape(b, "bmm", "mat2")
     if b.shape[0] != a.shape[0] or b.shape[1] != a.shape[2]:
         raise _errors.batch2_size(a.shape, b.shape)
-    res_dtype = _result_dtype(a.dtype, b.dtype, out_dtype)
+    res_dtype = _result_dtype("bmm", a.dtype, b.dtype, out_dtype)
 
     if isinstance(a, da.Array):
         b = _wrap(b, (a.chunks[0], a.chunks[2], -1))
@@ -378,12 +391,6 @@ def _broadcast_batch(sa, sb):
 
 def _same_dtype(x, y):
     return _native(x) == _native(y)
-
-
-def _unsupported(kernel, dtype):
-    if _native(dtype) in _errors.TORCH_SCALAR_NAMES:
-        return _errors.unsupported_dtype(kernel, dtype)
-    return _errors.unsupported_dtype("matmul", dtype)
 
 
 def _check_matmul(sa, ta, sb, tb):
@@ -437,12 +444,12 @@ def _check_matmul(sa, ta, sb, tb):
         if sa[-1] != sb[-2]:
             raise _errors.batch2_size((nb, n, sa[-1]), (nb, sb[-2], sb[-1]))
         if _native(ta) not in _SUPPORTED:
-            raise _unsupported("bmm", ta)
+            raise _errors.unsupported_dtype("bmm", ta)
         if not _same_dtype(ta, tb):
             raise _errors.dtype_mismatch(ta, tb)
         return
     if _native(ta) not in _SUPPORTED:
-        raise _unsupported(kernel, ta)
+        raise _errors.unsupported_dtype(kernel, ta)
 
 
 def matmul(input, other, *, out_dtype=None):
@@ -499,7 +506,7 @@ def matmul(input, other, *, out_dtype=None):
     _known_shape(a, "matmul", "input")
     _known_shape(b, "matmul", "other")
     _check_matmul(a.shape, a.dtype, b.shape, b.dtype)
-    res_dtype = _result_dtype(a.dtype, b.dtype, out_dtype)
+    res_dtype = _result_dtype("matmul", a.dtype, b.dtype, out_dtype)
 
     # NumPy's promotions: 1-D operands become a row / a column, then both
     # are given the same rank with leading size-1 dimensions.
@@ -543,8 +550,8 @@ def matmul(input, other, *, out_dtype=None):
     row, inner, col = nbatch, nbatch + 1, nbatch + 2
     multi_k = len(a.chunks[-1]) > 1
     upcast, acc = _plan(a.dtype, res_dtype, multi_k)
-    out = _contract("fastbmm-matmul", _matmul_blocks, a, batch_ind + (row, inner), b, batch_ind + (inner, col),
-                    batch_ind, row, inner, col, upcast, acc)
+    out = _contract("fastbmm-matmul", _matmul_blocks, a, batch_ind + (row, inner),
+                    b, batch_ind + (inner, col), batch_ind, row, inner, col, upcast, acc)
     if out.dtype != res_dtype:
         out = out.astype(res_dtype)
 

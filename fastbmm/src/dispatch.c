@@ -16,7 +16,13 @@ extern const fbmm_engine fbmm_engine_avx512;
 extern const fbmm_engine fbmm_engine_avx2;
 #endif
 extern const fbmm_engine fbmm_engine_baseline;
+#if defined(FBMM_HAVE_AVX512_EMULATED)
+extern const fbmm_engine fbmm_engine_avx512_emulated;
+#endif
 
+/* Best first: the first supported entry is chosen at import. The emulated
+ * variant comes after the baseline, which every CPU runs, so it is only ever
+ * used when a test asks for it. */
 static const fbmm_engine *const engines[] = {
 #if defined(FBMM_HAVE_AVX512)
     &fbmm_engine_avx512,
@@ -25,6 +31,9 @@ static const fbmm_engine *const engines[] = {
     &fbmm_engine_avx2,
 #endif
     &fbmm_engine_baseline,
+#if defined(FBMM_HAVE_AVX512_EMULATED)
+    &fbmm_engine_avx512_emulated,
+#endif
 };
 
 int fbmm_num_engines(void) { return (int)(sizeof engines / sizeof engines[0]); }
@@ -50,6 +59,13 @@ int fbmm_engine_supported(const fbmm_engine *e)
 #endif
 #if defined(FBMM_HAVE_AVX2)
     if (e == &fbmm_engine_avx2) {
+        __builtin_cpu_init();
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+               __builtin_cpu_supports("f16c");
+    }
+#endif
+#if defined(FBMM_HAVE_AVX512_EMULATED)
+    if (e == &fbmm_engine_avx512_emulated) {
         __builtin_cpu_init();
         return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
                __builtin_cpu_supports("f16c");

@@ -223,6 +223,8 @@ def matmul(input, other, *, out=None, out_dtype=None):
     m2, p = b2.shape[-2:]
     if route == "bmm":
         batch = _broadcast_batch(a2.shape[:-2], b2.shape[:-2])
+    if route == "dot" and not same_scalar_type(a, b):
+        _matmul_dtype(route, a, b)      # torch's dot checks dtypes before sizes
     if m != m2:
         raise _matmul_size_error(route, sa, sb, a2.shape, b2.shape,
                                  batch if route == "bmm" else None)
@@ -280,7 +282,7 @@ def _broadcast_batch(sa, sb):
     la, lb = len(sa), len(sb)
     L = max(la, lb)
     out = []
-    for i in range(L):
+    for i in reversed(range(L)):        # torch reports the rightmost mismatch
         x = sa[i - (L - la)] if i >= L - la else 1
         y = sb[i - (L - lb)] if i >= L - lb else 1
         if x != y and x != 1 and y != 1:
@@ -288,7 +290,7 @@ def _broadcast_batch(sa, sb):
                 f"The size of tensor a ({x}) must match the size of tensor b ({y}) "
                 f"at non-singleton dimension {i}")
         out.append(y if x == 1 else x)
-    return tuple(out)
+    return tuple(reversed(out))
 
 
 def _matmul_size_error(route, sa, sb, a2, b2, batch):
@@ -323,6 +325,9 @@ def _matmul_out_dtype_error(route, result, da, db, dout):
 
 cdef int _matmul_dtype(str route, cnp.ndarray a, cnp.ndarray b) except -1:
     cdef int code = dtype_code(a)
+    if route == "bmm" and code < 0:
+        # torch's bmm dispatches on the first operand's dtype before comparing
+        raise _errors.unsupported_dtype("bmm", a.dtype)
     if same_scalar_type(a, b):
         if code < 0:
             kernel = {"dot": "dot", "mv": "addmv_impl_cpu", "mm": "addmm_impl_cpu_",

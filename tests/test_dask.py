@@ -29,19 +29,28 @@ HAS_MATMUL = hasattr(fastbmm, "matmul")
 # Schedulers
 
 
-@pytest.fixture(scope="module")
-def dask_client():
-    """A LocalCluster of two single-threaded worker processes, for this module.
-
-    The workers are separate (spawned) Python processes: they import fastbmm
-    themselves, so its directory is put on their PYTHONPATH (a no-op when
-    fastbmm is installed, as in CI).
-    """
+@pytest.fixture(scope="module", autouse=True)
+def workers_import_fastbmm():
+    """Worker processes (spawned, not forked) import fastbmm themselves: put
+    this fastbmm's directory on their PYTHONPATH (a no-op when fastbmm is
+    installed, as in CI, or the path is already there)."""
     root = os.path.dirname(os.path.dirname(os.path.abspath(fastbmm.__file__)))
     saved = os.environ.get("PYTHONPATH")
     parts = saved.split(os.pathsep) if saved else []
     if root not in parts:
         os.environ["PYTHONPATH"] = os.pathsep.join([root] + parts)
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+@pytest.fixture(scope="module")
+def dask_client(workers_import_fastbmm):
+    """A LocalCluster of two single-threaded worker processes, for this module."""
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True,
         dashboard_address=None, silence_logs=logging.ERROR,
@@ -52,10 +61,6 @@ def dask_client():
     finally:
         client.close()
         cluster.close()
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
 
 
 @pytest.fixture(params=["threads", "distributed"])
@@ -100,8 +105,14 @@ def _operands(rng, dtype, shape_a=SHAPE_A, shape_b=SHAPE_B):
     return random_values(rng, shape_a, dtype), random_values(rng, shape_b, dtype)
 
 
-@pytest.mark.parametrize("chunking", list(CHUNKINGS))
-@pytest.mark.parametrize("dtype", ["float32", "float64", "int32"])
+# Each chunking with one of the three dtypes in turn (the full grid costs too
+# much cluster time); every dtype also meets the most-chunked layout below.
+CHUNKING_DTYPES = [
+    (name, ["float32", "float64", "int32"][i % 3]) for i, name in enumerate(CHUNKINGS)
+] + [("everything", "float32"), ("everything", "float64"), ("mismatched-all", "int32")]
+
+
+@pytest.mark.parametrize("chunking, dtype", CHUNKING_DTYPES)
 def test_bmm_matches_fastbmm(compute, rng, chunking, dtype):
     a, b = _operands(rng, dtype)
     ca, cb = CHUNKINGS[chunking]
@@ -179,6 +190,14 @@ def test_bmm_accepts_ndarrays(compute, rng, which):
     assert_bmm_close(compute(z), a, b)
 
 
+def test_bmm_accepts_cpu_tensors(torch, rng):
+    # Objects exporting DLPack (a CPU torch tensor) are read like ndarrays.
+    a, b = _operands(rng, np.float32)
+    z = fdask.bmm(torch.from_numpy(a), da.from_array(b, chunks=(2, 3, 5)))
+    assert z.chunks[0] == (2, 2, 2)
+    assert_bmm_close(z.compute(scheduler="threads"), a, b)
+
+
 def test_bmm_non_native_byte_order_and_strided_blocks(compute, rng):
     a, b = _operands(rng, np.float32, (4, 9, 5), (4, 5, 3))
     a_be = a.astype(">f4").transpose(0, 2, 1).copy().transpose(0, 2, 1)  # strided, big-endian
@@ -194,11 +213,14 @@ def test_bmm_non_native_byte_order_and_strided_blocks(compute, rng):
     ((3, 0, 4), (3, 4, 5), (1, 1, 2)),      # no rows
     ((3, 2, 4), (3, 4, 0), (1, 1, 2)),      # no columns
     ((3, 2, 0), (3, 0, 5), (1, 1, 1)),      # m == 0: zeros
+    ((0, 3, 4), (0, 4, 5), None),           # ndarrays: no "auto" chunk sizing
+    ((3, 0, 4), (3, 4, 5), None),
+    ((3, 2, 0), (3, 0, 5), None),
 ])
 def test_bmm_empty(compute, shape_a, shape_b, chunks_a):
     a = np.ones(shape_a, np.float32)
     b = np.ones(shape_b, np.float32)
-    got = compute(fdask.bmm(da.from_array(a, chunks=chunks_a), b))
+    got = compute(fdask.bmm(a if chunks_a is None else da.from_array(a, chunks=chunks_a), b))
     expected = fastbmm.bmm(a, b)
     assert got.shape == expected.shape and got.dtype == expected.dtype
     np.testing.assert_array_equal(got, expected)
@@ -356,8 +378,9 @@ MATMUL_CASES = [
 ]
 
 
-@pytest.mark.parametrize("shape_a, chunks_a, shape_b, chunks_b", MATMUL_CASES)
-@pytest.mark.parametrize("dtype", ["float64", "int32"])
+@pytest.mark.parametrize("shape_a, chunks_a, shape_b, chunks_b, dtype", [
+    case + (["int32", "float64"][i % 2],) for i, case in enumerate(MATMUL_CASES)
+] + [MATMUL_CASES[1] + ("int32",)])
 def test_matmul_matches_numpy(compute, rng, shape_a, chunks_a, shape_b, chunks_b, dtype):
     a = random_values(rng, shape_a, dtype)
     b = random_values(rng, shape_b, dtype)
@@ -374,9 +397,10 @@ def test_matmul_matches_numpy(compute, rng, shape_a, chunks_a, shape_b, chunks_b
     if HAS_MATMUL:
         np.testing.assert_allclose(got, fastbmm.matmul(a, b), rtol=1e-12, atol=1e-12)
     # ndarray operands are wrapped with the other's chunks.
+    local = dict(scheduler="threads", num_workers=2)
     np.testing.assert_allclose(
-        compute(fdask.matmul(a, da.from_array(b, chunks=chunks_b))), expected, rtol=1e-12)
-    np.testing.assert_allclose(compute(fdask.matmul(a, b)), expected, rtol=1e-12)
+        fdask.matmul(a, da.from_array(b, chunks=chunks_b)).compute(**local), expected, rtol=1e-12)
+    np.testing.assert_allclose(fdask.matmul(a, b).compute(**local), expected, rtol=1e-12)
 
 
 def test_matmul_without_fastbmm_matmul(monkeypatch, rng):
@@ -387,6 +411,18 @@ def test_matmul_without_fastbmm_matmul(monkeypatch, rng):
         monkeypatch.delattr(fastbmm, "matmul")
     got = fdask.matmul(da.from_array(a, chunks=(1, 1, 2, 2)), b).compute(scheduler="sync")
     np.testing.assert_allclose(got, np.matmul(a, b), rtol=1e-12)
+
+
+@pytest.mark.parametrize("shape_a, shape_b", [
+    ((0, 3, 4), (1, 4, 5)), ((5, 0, 3, 4), (1, 4, 5)), ((2, 3, 0), (0, 5)), ((0,), (0,)),
+])
+def test_matmul_empty(shape_a, shape_b):
+    a, b = np.ones(shape_a), np.ones(shape_b)
+    expected = np.matmul(a, b)
+    for x in (a, da.from_array(a, chunks=1)):
+        got = fdask.matmul(x, b).compute(scheduler="threads")
+        assert np.shape(got) == expected.shape
+        np.testing.assert_array_equal(got, expected)
 
 
 def test_matmul_float16_inner_chunked(compute):

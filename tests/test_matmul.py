@@ -18,7 +18,6 @@ import fastbmm
 from _reference import (
     REFUSED_DTYPES,
     SUPPORTED_DTYPES,
-    TORCH_CPP_NAMES,
     TORCH_SCALAR_NAMES,
     native,
     random_values,
@@ -263,12 +262,18 @@ def test_thread_counts(threads, sa, sb):
 LAYOUT_CASES = [((4, 5), (5, 3)), ((2, 4, 5), (2, 5, 3)), ((3, 2, 33, 17), (2, 17, 45)), ((7,), (2, 7, 3)), ((3, 4, 7), (7,))]
 
 
-@pytest.mark.parametrize("la", ND_LAYOUTS)
-@pytest.mark.parametrize("lb", ["C", "transposed", "negative", "broadcast_first"])
-@pytest.mark.parametrize("sa,sb", LAYOUT_CASES, ids=[f"{a}@{b}" for a, b in LAYOUT_CASES])
+def _layout_cases():
+    for sa, sb in LAYOUT_CASES:
+        for la in ND_LAYOUTS:
+            for lb in ["C", "transposed", "negative", "broadcast_first"]:
+                # a broadcast layout needs >= 2 dims
+                if (la.startswith("broadcast") and len(sa) < 2) or (lb.startswith("broadcast") and len(sb) < 2):
+                    continue
+                yield pytest.param(la, lb, sa, sb, id=f"{la}{sa}@{lb}{sb}")
+
+
+@pytest.mark.parametrize("la,lb,sa,sb", list(_layout_cases()))
 def test_strided_layouts(la, lb, sa, sb):
-    if (la.startswith("broadcast") and len(sa) < 2) or (lb.startswith("broadcast") and len(sb) < 2):
-        pytest.skip("broadcast layout needs >= 2 dims")
     for dtype in (np.float64, np.complex64):
         rng = _rng("layout", la, lb, sa, sb, np.dtype(dtype).name)
         check_matmul(nd_operand(rng, sa, dtype, la), nd_operand(rng, sb, dtype, lb))
@@ -633,3 +638,43 @@ def test_out_not_array():
 def test_masked_array_refused():
     with pytest.raises(TypeError):
         fastbmm.matmul(np.ma.ones((2, 3)), np.ones((3, 2)))
+
+
+PRECEDENCE_CASES = [
+    # operand dtype mismatch and a wrong out= dtype together: which one does torch report?
+    ((2, 3), F32, (3, 4), F64, (2, 4), F64),
+    ((5, 2, 3), F32, (5, 3, 4), F64, (5, 2, 4), F64),
+    ((2, 3), F32, (3,), F64, (2,), F64),
+    ((3,), F32, (3,), F64, (), F64),
+    ((5, 2, 3), F32, (3, 4), F64, (5, 2, 4), F64),
+]
+
+
+@needs_torch
+@pytest.mark.parametrize("sa,da,sb,db,so,do", PRECEDENCE_CASES, ids=[f"{c[0]}@{c[2]}" for c in PRECEDENCE_CASES])
+def test_error_precedence_matches_torch(sa, da, sb, db, so, do):
+    out = np.full(so, sentinel(do), do)
+    te = torch_error(_arr(sa, da), _arr(sb, db), out=out)
+    assert te is not None
+    check_error(_arr(sa, da), _arr(sb, db), RuntimeError, str(te), out=out)
+
+
+@pytest.mark.parametrize("case", ["a_batched_b_broadcast", "a_broadcast_b_batched", "vector_out_is_a"])
+def test_out_aliases_an_operand_with_broadcasting(case):
+    rng = _rng("alias_bc", case)
+    if case == "a_batched_b_broadcast":
+        a = random_values(rng, (3, 6, 6), np.float64)
+        b = random_values(rng, (6, 6), np.float64)
+        target = a
+    elif case == "a_broadcast_b_batched":
+        a = random_values(rng, (6, 6), np.float64)
+        b = random_values(rng, (3, 6, 6), np.float64)
+        target = b
+    else:  # (n,) @ (n, n) -> (n,), written over the vector itself
+        a = random_values(rng, (6,), np.float64)
+        b = random_values(rng, (6, 6), np.float64)
+        target = a
+    expected, tol = reference_matmul(a, b)
+    r = fastbmm.matmul(a, b, out=target)
+    assert r is target
+    assert_close(target, expected, tol, np.float64)

@@ -17,7 +17,6 @@ from _reference import (
     random_values,
     sentinel,
     snapshot,
-    tolerance,
 )
 
 F16, F32 = np.dtype(np.float16), np.dtype(np.float32)

@@ -174,5 +174,16 @@ def expand_size(want, have, dim, target, shape):
         f"Tensor sizes: [{', '.join(map(str, shape))}]")
 
 
+# The C++ types torch converts alpha/beta to (float16's are held as float).
+_SCALAR_CPP_NAMES = {
+    np.dtype(np.float16): "float", np.dtype(np.float32): "float",
+    np.dtype(np.float64): "double", np.dtype(np.complex64): "c10::complex<float>",
+    np.dtype(np.complex128): "c10::complex<double>", np.dtype(np.int8): "int8_t",
+    np.dtype(np.uint8): "uint8_t", np.dtype(np.int16): "int16_t", np.dtype(np.int32): "int",
+    np.dtype(np.int64): "int64_t",
+}
+
+
 def scalar_overflow(dtype):
-    return DtypeError(f"value cannot be converted to type {cpp_name(dtype)} without overflow")
+    name = _SCALAR_CPP_NAMES.get(_native(np.dtype(dtype)), str(dtype))
+    return DtypeError(f"value cannot be converted to type {name} without overflow")

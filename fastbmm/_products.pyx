@@ -59,24 +59,27 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     cdef cnp.ndarray a = as_operand(batch1, "batch1", 2, "baddbmm")
     cdef cnp.ndarray b = as_operand(batch2, "batch2", 3, "baddbmm")
     cdef cnp.ndarray o = None if out is None else as_out(out, "baddbmm")
+    # torch's order: expand, input dtype, sizes, batch2's dtype, out's dtype,
+    # then the kernel's (unsupported dtype, scalars). Ranks come first here:
+    # torch, computing the result's shape from them, raises an IndexError.
     if cnp.PyArray_NDIM(a) != 3:
         raise _errors.not_3d("batch1")
     if cnp.PyArray_NDIM(b) != 3:
         raise _errors.not_3d("batch2")
     shape_a, shape_b = (<object>a).shape, (<object>b).shape
+    shape = (shape_a[0], shape_a[1], shape_b[2])
+    bias = _expand(d, shape)
+    if not same_scalar_type(d, a):
+        raise _errors.input_dtypes("baddbmm", d.dtype, a.dtype, b.dtype)
     if shape_b[0] != shape_a[0] or shape_b[1] != shape_a[2]:
         raise _errors.batch2_size(shape_a, shape_b)
-    shape = (shape_a[0], shape_a[1], shape_b[2])
+    if not same_scalar_type(d, b):
+        raise _errors.dtype_mismatch(a.dtype, b.dtype)
     if o is not None and not same_scalar_type(o, d):
         raise _errors.out_dtype(d.dtype, o.dtype)
     cdef int code = dtype_code(d)
-    if not (same_scalar_type(d, a) and same_scalar_type(d, b)):
-        if not same_scalar_type(d, a):
-            raise _errors.input_dtypes("baddbmm", d.dtype, a.dtype, b.dtype)
-        raise _errors.dtype_mismatch(a.dtype, b.dtype)
     if code < 0:
         raise _errors.unsupported_dtype("baddbmm", d.dtype)
-    bias = _expand(d, shape)
     cdef int64_t ialpha, ibeta
     alpha_c, beta_c, ialpha, ibeta = _scalars(alpha, beta, d.dtype)
     if o is not None:
@@ -98,8 +101,8 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
         if shape_a[2] == 0:
             # an empty product: beta * input alone (alpha * 0 = 0)
             if use_bias:
-                np.multiply(bias, beta_c if code < FBMM_I8 else ibeta, out=target,
-                            casting="unsafe")
+                scale = ibeta if code >= FBMM_I8 else beta_c if d.dtype.kind == "c" else beta_c.real
+                np.multiply(bias, scale, out=target, casting="unsafe")
             else:
                 target.fill(0)
         else:
@@ -158,20 +161,42 @@ cdef bint _same_view(cnp.ndarray x, cnp.ndarray y):
 
 
 def _scalars(alpha, beta, dtype):
-    """alpha and beta as the engine takes them, with torch's conversion rules."""
+    """alpha and beta as the engine takes them, with torch's conversion rules.
+
+    torch converts each scalar to the operation's type and refuses values
+    that overflow it (c10::overflows): out of an integer type's range, NaN or
+    infinite for an integer type, finite beyond float's range for float16 and
+    float32 (computed in float), an imaginary part for a real type. Unsigned
+    types also take negatives down to -max (they wrap). Floating-point scalars
+    for integer types are then truncated.
+    """
     for v in (alpha, beta):
         if isinstance(v, (bool, np.bool_)) or not isinstance(v, (int, float, complex, np.number)):
             raise TypeError(f"baddbmm(): alpha and beta must be numbers, not {type(v).__name__}")
-    if dtype.kind != "c":
-        for v in (alpha, beta):
-            if isinstance(v, (complex, np.complexfloating)) and v.imag != 0:
-                raise _errors.scalar_overflow(dtype)
-        alpha, beta = alpha.real, beta.real
+    for v in (alpha, beta):
+        if _overflows(v, dtype):
+            raise _errors.scalar_overflow(dtype)
     if dtype.kind in "iu":
-        # torch truncates floating-point scalars for integer tensors
-        ia, ib = int(alpha), int(beta)
+        ia, ib = int(complex(alpha).real), int(complex(beta).real)
         return complex(ia), complex(ib), _wrap64(ia), _wrap64(ib)
     return complex(alpha), complex(beta), 1, 0
+
+
+def _overflows(v, dtype):
+    z = complex(v)
+    if dtype.kind != "c" and z.imag != 0:
+        return True
+    parts = [z.real, z.imag] if dtype.kind == "c" else [z.real]
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        x = v if isinstance(v, (int, np.integer)) else z.real
+        if x != x or x in (float("inf"), float("-inf")):
+            return True
+        low = -int(info.max) if dtype.kind == "u" else int(info.min)
+        return x < low or x > int(info.max)
+    # float16 scalars are held as float (torch's opmath type)
+    fmax = float(np.finfo(np.float64 if dtype.itemsize in (8, 16) else np.float32).max)
+    return any(abs(x) != float("inf") and x == x and abs(x) > fmax for x in parts)
 
 
 def _wrap64(v):
@@ -223,15 +248,24 @@ def matmul(input, other, *, out=None, out_dtype=None):
     m2, p = b2.shape[-2:]
     if route == "bmm":
         batch = _broadcast_batch(a2.shape[:-2], b2.shape[:-2])
-    if route == "dot" and not same_scalar_type(a, b):
-        _matmul_dtype(route, a, b)      # torch's dot checks dtypes before sizes
+    if route == "dot":
+        # torch's dot checks out='s dtype, then the operands', then sizes
+        if (o is not None and out_dtype is None
+                and o.dtype.newbyteorder("=") != a.dtype.newbyteorder("=")):
+            raise _matmul_out_dtype_error(route, a.dtype, a.dtype, b.dtype, o.dtype)
+        if not same_scalar_type(a, b):
+            _matmul_dtype(route, a, b)
     if m != m2:
         raise _matmul_size_error(route, sa, sb, a2.shape, b2.shape,
                                  batch if route == "bmm" else None)
     if route != "bmm":
         batch = _broadcast_batch(a2.shape[:-2], b2.shape[:-2])
-    cdef int code = _matmul_dtype(route, a, b)
     result_dtype = a.dtype.newbyteorder("=")
+    if (o is not None and route != "bmm" and out_dtype is None
+            and o.dtype.newbyteorder("=") != result_dtype):
+        # torch's mm/mv/dot check out= before comparing the operands
+        raise _matmul_out_dtype_error(route, result_dtype, a.dtype, b.dtype, o.dtype)
+    cdef int code = _matmul_dtype(route, a, b)
     if out_dtype is not None:
         want = np.dtype(out_dtype)
         if want == np.dtype(np.float32) and code == FBMM_F16:

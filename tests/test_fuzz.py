@@ -20,7 +20,7 @@ values. Each runnable kernel variant is fuzzed in turn.
 Profiles (environment variable FASTBMM_FUZZ_PROFILE):
   ci   (default) deterministic (derandomize=True), 150 examples per test
   long random, 5000 examples per test
-  asan deterministic, 25 examples per test (tools/sanitize.sh)
+  asan deterministic, 100 examples per test (tools/sanitize.sh)
 """
 
 import contextlib
@@ -52,7 +52,7 @@ _COMMON = dict(
 settings.register_profile("fastbmm-fuzz-ci", derandomize=True, max_examples=150,
                           database=None, **_COMMON)
 settings.register_profile("fastbmm-fuzz-long", max_examples=5000, **_COMMON)
-settings.register_profile("fastbmm-fuzz-asan", derandomize=True, max_examples=25,
+settings.register_profile("fastbmm-fuzz-asan", derandomize=True, max_examples=100,
                           database=None, **_COMMON)
 PROFILE = os.environ.get("FASTBMM_FUZZ_PROFILE", "ci")
 if PROFILE not in ("ci", "long", "asan"):

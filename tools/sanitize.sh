@@ -17,7 +17,7 @@
 #   SANITIZE_KEEP=1         keep the scratch dir (default: removed when clean)
 #   SANITIZE_HIDE_TORCH=1   run with torch hidden (a shim `torch` raising ImportError)
 #   SANITIZE_TIMEOUT=540    seconds allowed for the pytest run
-#   FASTBMM_FUZZ_PROFILE    default "asan" (25 examples per fuzz test)
+#   FASTBMM_FUZZ_PROFILE    default "asan" (100 examples per fuzz test, deterministic)
 #   FASTBMM_HYPOTHESIS_PROFILE  default "ci" (the other test files' profile)
 set -uo pipefail
 

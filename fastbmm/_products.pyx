@@ -14,7 +14,7 @@ cimport numpy as cnp
 from libc.stdint cimport int64_t, uint64_t
 
 from ._bmm cimport describe, init_problem, native, run_problem
-from ._engine cimport FBMM_F16, FBMM_F16_F32, FBMM_I8, fbmm_problem
+from ._engine cimport FBMM_F16, FBMM_F16_F32, FBMM_I8, fbmm_operand, fbmm_problem
 from ._validation cimport (as_operand, as_out, check_out, dtype_code, overlaps,
                            same_scalar_type)
 
@@ -419,36 +419,30 @@ def _single_stride(x, batch):
     return dims[-1][1]
 
 
+cdef object _describe_batched(fbmm_operand *op, const int64_t **off, object x, tuple batch):
+    """x's rows and columns, and its batch as one stride or as an offset table.
+
+    Returns the table (None when a stride does), which the caller keeps alive
+    until the engine has run.
+    """
+    op.data = <char *>cnp.PyArray_DATA(x)
+    op.sr, op.sc = x.strides[-2], x.strides[-1]
+    stride = _single_stride(x, batch)
+    if stride is not None:
+        op.sb = stride
+        return None
+    table = _batch_offsets(x, batch)
+    off[0] = <const int64_t *>cnp.PyArray_DATA(table)
+    return table
+
+
 cdef int _compute_matmul(object a, object b, object c, int code, tuple batch) except -1:
     cdef fbmm_problem P
     cdef int64_t nb = 1
     for d in batch:
         nb *= d
     init_problem(&P, code, nb, a.shape[-2], a.shape[-1], b.shape[-1])
-    cdef cnp.ndarray offs_a = None, offs_b = None, offs_c = None
-    P.a.data = <char *>cnp.PyArray_DATA(a)
-    P.a.sr, P.a.sc = a.strides[-2], a.strides[-1]
-    P.b.data = <char *>cnp.PyArray_DATA(b)
-    P.b.sr, P.b.sc = b.strides[-2], b.strides[-1]
-    P.c.data = <char *>cnp.PyArray_DATA(c)
-    P.c.sr, P.c.sc = c.strides[-2], c.strides[-1]
-    # offs_* stay referenced until the engine has run
-    sa = _single_stride(a, batch)
-    if sa is None:
-        offs_a = _batch_offsets(a, batch)
-        P.a_off = <const int64_t *>cnp.PyArray_DATA(offs_a)
-    else:
-        P.a.sb = sa
-    sb = _single_stride(b, batch)
-    if sb is None:
-        offs_b = _batch_offsets(b, batch)
-        P.b_off = <const int64_t *>cnp.PyArray_DATA(offs_b)
-    else:
-        P.b.sb = sb
-    sc = _single_stride(c, batch)
-    if sc is None:
-        offs_c = _batch_offsets(c, batch)
-        P.c_off = <const int64_t *>cnp.PyArray_DATA(offs_c)
-    else:
-        P.c.sb = sc
+    tables = (_describe_batched(&P.a, &P.a_off, a, batch),
+              _describe_batched(&P.b, &P.b_off, b, batch),
+              _describe_batched(&P.c, &P.c_off, c, batch))
     return run_problem(&P)

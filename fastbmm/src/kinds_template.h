@@ -205,6 +205,21 @@ static void pack_b_##NAME(ACC_T *dst, const char *b, int64_t sr, int64_t sc,    
         for (int64_t k = 0; k < kc / 2; k++) {                                            \
             const char *row = base + k * sr;                                              \
             ACC_T *d0 = dst + (2 * k) * FBMM_NR, *d1 = d0 + FBMM_NR;                      \
+            if (sc == 2 * (int64_t)sizeof(REAL_T)) {                                      \
+                /* contiguous row: d0 is its memory as it is, d1 its pairs                \
+                 * swapped with the first negated. Through a local copy, so               \
+                 * that the compiler sees no aliasing and vectorises. */                  \
+                ACC_T t[FBMM_NR] = {0};                                                   \
+                if (nr == FBMM_NR) /* constant size: inlined vector moves */              \
+                    memcpy(t, row, FBMM_NR * sizeof(ACC_T));                              \
+                else                                                                      \
+                    memcpy(t, row, (size_t)nr * sizeof(ACC_T));                           \
+                for (int64_t j = 0; j < FBMM_NR; j += 2) {                                \
+                    d0[j] = t[j]; d0[j + 1] = t[j + 1];                                   \
+                    d1[j] = -t[j + 1]; d1[j + 1] = t[j];                                  \
+                }                                                                         \
+                continue;                                                                 \
+            }                                                                             \
             for (int64_t j = 0; j < nr / 2; j++) {                                        \
                 REAL_T z[2];                                                              \
                 memcpy(z, row + j * sc, sizeof z);                                        \

@@ -16,6 +16,7 @@ Three things happen here beyond a plain Cython build:
 
 import os
 import platform
+import shlex
 import sys
 import tempfile
 
@@ -60,9 +61,13 @@ class BuildExt(build_ext):
         if cc.compiler_type == "msvc":
             sys.exit("fastbmm needs GCC or Clang (its kernels use GCC/Clang vector extensions)")
 
+        # the probe links with the user's LDFLAGS too (e.g. -fsanitize=...),
+        # or a CFLAGS-only instrumentation would fail the link and silently
+        # drop OpenMP
         openmp = _try_compile(
             cc, "#include <omp.h>\nint main(void){return omp_get_max_threads() > 0 ? 0 : 1;}\n",
-            ["-fopenmp"], link=True, link_flags=["-fopenmp"])
+            ["-fopenmp"], link=True,
+            link_flags=["-fopenmp"] + shlex.split(os.environ.get("LDFLAGS", "")))
         if not openmp:
             print("WARNING: fastbmm: the compiler has no OpenMP; building a serial package",
                   file=sys.stderr)
@@ -79,8 +84,11 @@ class BuildExt(build_ext):
         print(f"fastbmm: kernel variants: {', '.join(variants)}; OpenMP: {openmp}")
 
         native = os.environ.get("FASTBMM_MARCH_NATIVE") == "1"
+        # An optimisation level in CFLAGS (a sanitizer or debug build) wins.
+        common = [f for f in COMMON_FLAGS
+                  if not (f.startswith("-O") and "-O" in os.environ.get("CFLAGS", ""))]
         for ext in self.extensions:
-            ext.extra_compile_args = COMMON_FLAGS + (["-fopenmp"] if openmp else []) + \
+            ext.extra_compile_args = common + (["-fopenmp"] if openmp else []) + \
                 (["-march=native"] if native else [])
             ext.extra_link_args = ["-fopenmp"] if openmp else []
             ext.define_macros = list(ext.define_macros or []) + [

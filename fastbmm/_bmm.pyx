@@ -157,11 +157,17 @@ cdef void describe(fbmm_operand *op, cnp.ndarray x) noexcept:
 
 
 cdef cnp.ndarray native(cnp.ndarray x):
-    # Byte-swapped data: one native copy, since the kernels' loads assume
-    # native byte order (rare in practice; everything else is read in place).
-    if cnp.PyArray_ISBYTESWAPPED(x):
-        return <cnp.ndarray>np.ascontiguousarray(x, dtype=(<object>x).dtype.newbyteorder("="))
-    return x
+    # Byte-swapped data: a native copy of the elements actually stored, since
+    # the kernels' loads assume native byte order (rare in practice; every
+    # other layout is read in place). Zero-stride axes are cut to one element
+    # before the copy and broadcast again after it: a broadcast operand must
+    # not become a full-size copy.
+    if not cnp.PyArray_ISBYTESWAPPED(x):
+        return x
+    xo = <object>x
+    stored = xo[tuple(slice(0, 1) if s == 0 else slice(None) for s in xo.strides)]
+    copy = np.ascontiguousarray(stored, dtype=xo.dtype.newbyteorder("="))
+    return <cnp.ndarray>np.broadcast_to(copy, xo.shape)
 
 
 cdef void init_problem(fbmm_problem *P, int code, int64_t batch, int64_t n, int64_t m,

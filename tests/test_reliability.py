@@ -2,7 +2,8 @@
 
 (a) Sizes that overflow or cannot be allocated end in MemoryError/ValueError
     (never a wrap-around or a crash); byte offsets beyond 4 GiB and 2**31-1
-    are computed in 64 bits; a very deep (m ~ 6.7e7) product sums exactly.
+    are computed in 64 bits; a very deep (m ~ 6.7e7) product sums exactly;
+    a zero-stride operand is never materialised at its logical size.
 (b) Concurrency: many Python threads calling bmm at once (with and without
     out=, mixed dtypes, sizes and paths) while other threads change the thread
     count and the kernel, all results exact; the GIL is released while a
@@ -18,7 +19,6 @@ import mmap
 import os
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 import tracemalloc
@@ -125,6 +125,33 @@ def test_very_deep_product_is_exact(dtype, va, vb, m):
         want = np.asarray(va * vb * m, dtype)
     assert r.shape == (1, 1, 1)
     assert r[0, 0, 0] == want, (r[0, 0, 0], want)
+
+
+BYTESWAP_BROADCAST_SCRIPT = r"""
+import resource, sys
+import numpy as np, fastbmm
+m = 2 ** 24
+kind = sys.argv[1]
+one = np.ones(1, ">f8" if kind == "swapped" else "=f8")
+a = np.broadcast_to(one, (1, 1, m))        # 128 MiB of logical data, 8 bytes stored
+b = np.broadcast_to(one, (1, m, 1))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+r = fastbmm.bmm(a, b)
+grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before   # KiB
+assert r[0, 0, 0] == m, r
+print(grown)
+"""
+
+
+@pytest.mark.parametrize("kind", ["native", "swapped"])
+def test_broadcast_operand_is_not_materialised(kind):
+    """A zero-stride operand costs no memory of its logical size, whatever its byte order."""
+    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run([sys.executable, "-c", BYTESWAP_BROADCAST_SCRIPT, kind], cwd=REPO,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    grown_kib = int(proc.stdout.split()[-1])
+    assert grown_kib < 32 * 1024, f"peak RSS grew by {grown_kib / 1024:.0f} MiB"
 
 
 def _noreserve_buffer(nbytes):

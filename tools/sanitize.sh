@@ -116,9 +116,14 @@ echo "sanitize: building with $SAN_FLAGS"
 # The sanitizer runtime flags go into CC as well: setup.py's OpenMP probe links an
 # executable with the compiler driver alone (distutils applies no LDFLAGS there), and
 # with -fsanitize only in CFLAGS that link fails and the package builds without OpenMP.
+# setup.py appends -O3 after CFLAGS; a wrapper puts -O1 last so it wins (an -O3 build
+# with ASan+UBSan of every kernel variant takes several times longer to compile).
+printf '#!/bin/sh\nexec %s "$@" -O1\n' "$CC" > "$WORK/san-cc"
+chmod +x "$WORK/san-cc"
+t_build=$SECONDS
 (
     cd "$WORK" &&
-    env CC="$CC $SAN_RT" CFLAGS="$SAN_FLAGS" LDFLAGS="$SAN_FLAGS" \
+    env CC="$WORK/san-cc $SAN_RT" CFLAGS="$SAN_FLAGS" LDFLAGS="$SAN_FLAGS" \
         "$PY" setup.py build_ext --inplace -j 2
 ) > "$WORK/build.log" 2>&1
 if [[ $? -ne 0 ]]; then
@@ -126,7 +131,8 @@ if [[ $? -ne 0 ]]; then
     echo "sanitize: build failed (log: $WORK/build.log)" >&2
     finish 3
 fi
-for so in "$WORK"/fastbmm/_bmm*.so "$WORK"/fastbmm/_validation*.so; do
+echo "sanitize: built in $((SECONDS - t_build)) s"
+for so in "$WORK"/fastbmm/*.so; do
     if ! nm -D "$so" 2>/dev/null | grep "__asan_init\|__asan_report" >/dev/null; then
         echo "sanitize: $so is not instrumented" >&2
         finish 3
@@ -163,9 +169,11 @@ fi
 # Tests whose premise an instrumented process breaks (not checked here):
 #  - RSS / tracemalloc leak checks: ASan's quarantine keeps freed memory resident, and
 #    PYTHONMALLOC=malloc changes what tracemalloc counts (test_no_leaks_refcounts runs).
+#  - peak-RSS checks: ASan's allocator and shadow memory change what ru_maxrss shows.
 DESELECT=(
     --deselect tests/test_reliability.py::test_no_leaks_rss
     --deselect tests/test_reliability.py::test_no_leaks_tracemalloc
+    --deselect tests/test_reliability.py::test_broadcast_operand_is_not_materialised
 )
 
 echo "sanitize: running pytest (LD_PRELOAD=$PRELOAD)"

@@ -71,6 +71,11 @@
 #define FBMM_MIN_TILE_ROWS 96
 #define FBMM_MIN_TILE_COLS 256
 
+/* Multiply-adds of one matrix above which a matrix split across threads gets
+ * one tile per thread rather than four (the tiles' repeated packing costs
+ * more than the imbalance it saves). */
+#define FBMM_BIG_MATRIX_WORK (256.0 * 256.0 * 256.0)
+
 /* Work (multiply-adds) below which a call runs on one thread: starting an
  * OpenMP region costs a few microseconds. */
 #define FBMM_SERIAL_WORK 32768

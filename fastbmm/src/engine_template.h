@@ -192,7 +192,11 @@ static void FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
         if (P->dtype == FBMM_F16 && P->row_tile > FBMM_MC) P->row_tile = FBMM_MC / mr * mr;
         int64_t per = fbmm_cdiv(P->n, P->row_tile);
         if (threads > 1 && (P->batch * per) % threads != 0 && P->batch * per < 4 * (int64_t)threads) {
-            int64_t want = fbmm_cdiv(4 * (int64_t)threads, P->batch * per);
+            /* Big matrices: one tile per thread (each extra column tile packs
+             * all of A again); smaller ones: four, for balance. */
+            const double mwork = (double)P->n * (double)P->m * (double)P->p;
+            const int64_t per_thread = mwork >= FBMM_BIG_MATRIX_WORK ? 1 : 4;
+            int64_t want = fbmm_cdiv(per_thread * (int64_t)threads, P->batch * per);
             int64_t max_ct = P->p / FBMM_MIN_TILE_COLS;
             int64_t ct = want < max_ct ? want : max_ct;
             if (ct < 1) ct = 1;

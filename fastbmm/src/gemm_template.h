@@ -93,6 +93,14 @@ static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
         FBMM_UNROLL
         for (int v = 0; v < FBMM_NV; v++) acc[r][v] = (VEC_T){0};
     }
+    if (direct) {
+        /* fetch the C tile while the k loop runs: it is read after it */
+        FBMM_UNROLL
+        for (int r = 0; r < MR; r++) {
+            __builtin_prefetch(c + r * c_sr, 1);
+            __builtin_prefetch(c + r * c_sr + NR * (int64_t)sizeof(ACC_T) - 1, 1);
+        }
+    }
     FBMM_UNROLL4
     for (int64_t k = 0; k < kc; k++) {
         VEC_T bv[FBMM_NV];

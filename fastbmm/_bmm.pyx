@@ -184,6 +184,20 @@ cdef void init_problem(fbmm_problem *P, int code, int64_t batch, int64_t n, int6
     P.ep.ialpha = 1
 
 
+cdef void init_bmm_problem(fbmm_problem *P, int code, cnp.ndarray a, cnp.ndarray b,
+                           cnp.ndarray c) noexcept:
+    """init_problem for 3-D operands C = A @ B, described by their own strides.
+
+    A zero batch stride (np.broadcast_to over the batch) is fine for inputs:
+    they are only read. For dims of size 1 the stride is never used.
+    """
+    init_problem(P, code, cnp.PyArray_DIM(a, 0), cnp.PyArray_DIM(a, 1),
+                 cnp.PyArray_DIM(a, 2), cnp.PyArray_DIM(b, 2))
+    describe(&P.a, a)
+    describe(&P.b, b)
+    describe(&P.c, c)
+
+
 cdef int run_problem(fbmm_problem *P) except -1:
     """Plan and run the tasks of P: serially, or under prange."""
     cdef const fbmm_engine *eng = _engine
@@ -299,11 +313,5 @@ def bmm(input, mat2, *, out=None, out_dtype=None):
 
 cdef int _compute(cnp.ndarray a, cnp.ndarray b, cnp.ndarray c, int code) except -1:
     cdef fbmm_problem P
-    init_problem(&P, code, cnp.PyArray_DIM(a, 0), cnp.PyArray_DIM(a, 1),
-                 cnp.PyArray_DIM(a, 2), cnp.PyArray_DIM(b, 2))
-    # A zero batch stride (np.broadcast_to over the batch) is fine for inputs:
-    # they are only read. For dims of size 1 the stride is never used.
-    describe(&P.a, a)
-    describe(&P.b, b)
-    describe(&P.c, c)
+    init_bmm_problem(&P, code, a, b, c)
     return run_problem(&P)

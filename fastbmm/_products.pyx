@@ -13,7 +13,7 @@ Both become one engine problem, like bmm:
 cimport numpy as cnp
 from libc.stdint cimport int64_t, uint64_t
 
-from ._bmm cimport describe, init_problem, native, run_problem
+from ._bmm cimport describe, init_bmm_problem, init_problem, native, run_problem
 from ._engine cimport FBMM_F16, FBMM_F16_F32, FBMM_I8, fbmm_operand, fbmm_problem
 from ._validation cimport (as_operand, as_out, check_out, dtype_code, overlaps,
                            same_scalar_type)
@@ -119,11 +119,7 @@ cdef int _compute_baddbmm(cnp.ndarray a, cnp.ndarray b, cnp.ndarray c, cnp.ndarr
                           int code, bint use_bias, object alpha, object beta,
                           int64_t ialpha, int64_t ibeta) except -1:
     cdef fbmm_problem P
-    init_problem(&P, code, cnp.PyArray_DIM(a, 0), cnp.PyArray_DIM(a, 1),
-                 cnp.PyArray_DIM(a, 2), cnp.PyArray_DIM(b, 2))
-    describe(&P.a, a)
-    describe(&P.b, b)
-    describe(&P.c, c)
+    init_bmm_problem(&P, code, a, b, c)
     cdef complex ca = alpha, cb = beta
     P.ep.alpha[0] = ca.real
     P.ep.alpha[1] = ca.imag

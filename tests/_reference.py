@@ -356,3 +356,28 @@ def small_int_values(rng, shape, dtype):
     if dt.kind == "c":
         x = x + 1j * rng.integers(lo, 5, size=shape)
     return x.astype(dt)
+
+
+# ---------------------------------------------------------------------------
+# Shared by the baddbmm / matmul / out_dtype / interop tests
+
+#: unit roundoff per dtype character (half, float, double, and their complex)
+UNIT_ROUNDOFF = {"e": 2.0 ** -11, "f": 2.0 ** -24, "d": 2.0 ** -53, "F": 2.0 ** -24, "D": 2.0 ** -53}
+
+
+def dtype_ids(dts):
+    """pytest ids: the dtypes' names."""
+    return [np.dtype(d).name for d in dts]
+
+
+def seeded_rng(*key):
+    """A generator seeded from `key`, the same in every run and process."""
+    import zlib
+
+    return np.random.default_rng(zlib.crc32(repr(key).encode()))
+
+
+def native_copy(x):
+    """A native-byte-order copy of x."""
+    x = np.asarray(x)
+    return x.astype(native(x.dtype), copy=True)

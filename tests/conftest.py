@@ -55,6 +55,17 @@ def nthreads(request):
         fastbmm.set_num_threads(previous)
 
 
+@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
+def threads(request):
+    """Run with 1 and 2 threads; restore the previous count afterwards."""
+    previous = fastbmm.get_num_threads()
+    fastbmm.set_num_threads(request.param)
+    try:
+        yield request.param
+    finally:
+        fastbmm.set_num_threads(previous)
+
+
 @pytest.fixture
 def torch():
     return pytest.importorskip("torch")

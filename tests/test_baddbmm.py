@@ -22,10 +22,14 @@ from _reference import (
     SUPPORTED_DTYPES,
     TORCH_CPP_NAMES,
     TORCH_SCALAR_NAMES,
+    UNIT_ROUNDOFF,
+    dtype_ids,
     make_input,
     make_out,
     native,
+    native_copy,
     random_values,
+    seeded_rng,
     sentinel,
     snapshot,
     tolerance,
@@ -37,23 +41,6 @@ except ImportError:  # pragma: no cover - torch is installed in CI
     torch = None
 
 needs_torch = pytest.mark.skipif(torch is None, reason="torch not importable")
-
-_UNIT = {"e": 2.0 ** -11, "f": 2.0 ** -24, "d": 2.0 ** -53, "F": 2.0 ** -24, "D": 2.0 ** -53}
-
-
-def _ids(dts):
-    return [np.dtype(d).name for d in dts]
-
-
-def _rng(*key):
-    import zlib
-
-    return np.random.default_rng(zlib.crc32(repr(key).encode()))
-
-
-def _native_copy(x):
-    x = np.asarray(x)
-    return x.astype(native(x.dtype), copy=True)
 
 
 # ----------------------------------------------------------------------------
@@ -69,7 +56,7 @@ def _int_scalar(v):
 def reference_baddbmm(inp, a, b, beta, alpha):
     """(expected, tol): expected value of baddbmm as float64/complex128 (floats) or the
     exact dtype array (integers); tol the elementwise absolute tolerance (None for ints)."""
-    inp, a, b = _native_copy(inp), _native_copy(a), _native_copy(b)
+    inp, a, b = native_copy(inp), native_copy(a), native_copy(b)
     dt = native(a.dtype)
     shape = (a.shape[0], a.shape[1], b.shape[2])
     if dt.kind in "iu":
@@ -91,7 +78,7 @@ def reference_baddbmm(inp, a, b, beta, alpha):
     else:
         bi_term = np.broadcast_to(wide(beta) * inp.astype(wide), shape)
     ref = bi_term + wide(alpha) * P
-    u = _UNIT[dt.char]
+    u = UNIT_ROUNDOFF[dt.char]
     tol = (
         abs(alpha) * tolerance(dt, a, b, P.astype(out_t))
         + 4 * u * np.abs(bi_term.astype(out_t))
@@ -103,7 +90,7 @@ def reference_baddbmm(inp, a, b, beta, alpha):
 
 def assert_close(got, expected, tol, dtype, what="fastbmm"):
     dtype = native(dtype)
-    got = _native_copy(got)
+    got = native_copy(got)
     assert got.shape == expected.shape, f"{what}: shape {got.shape} != {expected.shape}"
     if tol is None:
         if not np.array_equal(got, expected):
@@ -129,7 +116,7 @@ def assert_close(got, expected, tol, dtype, what="fastbmm"):
 
 def _t(x):
     # np.array(order="C"), not np.ascontiguousarray: the latter turns 0-D into 1-D.
-    return torch.from_numpy(np.array(_native_copy(x), order="C", copy=True))
+    return torch.from_numpy(np.array(native_copy(x), order="C", copy=True))
 
 
 def torch_baddbmm(inp, a, b, beta=1, alpha=1):
@@ -200,9 +187,9 @@ def _operands(rng, size, dtype, spec):
 
 
 @pytest.mark.parametrize("spec", INPUT_SPECS)
-@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES, ids=_ids(SUPPORTED_DTYPES))
+@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES, ids=dtype_ids(SUPPORTED_DTYPES))
 def test_values_small_every_input_broadcast(dtype, spec):
-    inp, a, b = _operands(_rng("small", dtype.name, spec), "small", dtype, spec)
+    inp, a, b = _operands(seeded_rng("small", dtype.name, spec), "small", dtype, spec)
     beta, alpha = (0.5 - 1j, -2 + 0.25j) if dtype.kind == "c" else (-2, 3)
     got = check_baddbmm(inp, a, b, beta=beta, alpha=alpha)
     assert got.shape == (3, 4, 6)
@@ -211,9 +198,9 @@ def test_values_small_every_input_broadcast(dtype, spec):
 
 @pytest.mark.parametrize("size", ["fewrows", "packed_deep", "packed_odd"])
 @pytest.mark.parametrize("spec", FEW_SPECS)
-@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES, ids=_ids(SUPPORTED_DTYPES))
+@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES, ids=dtype_ids(SUPPORTED_DTYPES))
 def test_values_larger_paths(dtype, spec, size):
-    inp, a, b = _operands(_rng(size, dtype.name, spec), size, dtype, spec)
+    inp, a, b = _operands(seeded_rng(size, dtype.name, spec), size, dtype, spec)
     beta, alpha = (1j, 0.5 - 2j) if dtype.kind == "c" else (0.5, -2)
     check_baddbmm(inp, a, b, beta=beta, alpha=alpha)
 
@@ -234,12 +221,12 @@ def _coeff_cases():
 @pytest.mark.parametrize("dtype,beta,alpha", list(_coeff_cases()))
 @pytest.mark.parametrize("size", ["small", "fewrows"])
 def test_alpha_beta_values(dtype, beta, alpha, size):
-    inp, a, b = _operands(_rng("coef", dtype.name, beta, alpha, size), size, dtype, "b1p")
+    inp, a, b = _operands(seeded_rng("coef", dtype.name, beta, alpha, size), size, dtype, "b1p")
     check_baddbmm(inp, a, b, beta=beta, alpha=alpha)
 
 
 def test_defaults_are_beta1_alpha1():
-    rng = _rng("defaults")
+    rng = seeded_rng("defaults")
     inp, a, b = _operands(rng, "small", np.dtype(np.float64), "bnp")
     got = fastbmm.baddbmm(inp, a, b)
     expected, tol = reference_baddbmm(inp, a, b, 1, 1)
@@ -248,7 +235,7 @@ def test_defaults_are_beta1_alpha1():
 
 @pytest.mark.parametrize("kind", ["numpy_float", "numpy_int", "float_for_int"])
 def test_numpy_scalar_coefficients(kind):
-    rng = _rng("npscalar", kind)
+    rng = seeded_rng("npscalar", kind)
     if kind == "float_for_int":
         inp, a, b = _operands(rng, "small", np.dtype(np.int32), "bnp")
         beta, alpha = np.float64(2.0), np.float32(-3.0)
@@ -294,7 +281,7 @@ def test_integer_results_wrap(dtype):
 def test_beta_zero_ignores_nan_and_inf_input(dtype, beta, bad):
     if np.dtype(dtype).kind != "c" and isinstance(beta, complex):
         beta = 0.0
-    rng = _rng("beta0", np.dtype(dtype).name, bad)
+    rng = seeded_rng("beta0", np.dtype(dtype).name, bad)
     _, a, b = _operands(rng, "small", np.dtype(dtype), "bnp")
     inp = np.full((3, 4, 6), bad, dtype=dtype)
     inp[0, 0, 0] = 1.0
@@ -303,7 +290,7 @@ def test_beta_zero_ignores_nan_and_inf_input(dtype, beta, bad):
 
 
 def test_beta_zero_ignores_nan_input_on_packed_path():
-    rng = _rng("beta0packed")
+    rng = seeded_rng("beta0packed")
     _, a, b = _operands(rng, "packed_deep", np.dtype(np.float32), "bnp")
     inp = np.full((50,), np.nan, dtype=np.float32)
     got = check_baddbmm(inp, a, b, beta=0, alpha=1)
@@ -324,15 +311,15 @@ def test_alpha_zero_still_propagates_nan_from_batches_like_torch():
 
 
 def test_alpha_zero_gives_beta_times_input():
-    rng = _rng("alpha0")
+    rng = seeded_rng("alpha0")
     inp, a, b = _operands(rng, "small", np.dtype(np.float64), "np")
     got = fastbmm.baddbmm(inp, a, b, beta=-2, alpha=0)
     np.testing.assert_array_equal(got, np.broadcast_to(-2 * inp, (3, 4, 6)))
 
 
-@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES, ids=_ids(SUPPORTED_DTYPES))
+@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES, ids=dtype_ids(SUPPORTED_DTYPES))
 def test_m_zero_gives_beta_times_input(dtype):
-    inp = random_values(_rng("m0", dtype.name), (4,), dtype)
+    inp = random_values(seeded_rng("m0", dtype.name), (4,), dtype)
     a = np.zeros((2, 3, 0), dtype)
     b = np.zeros((2, 0, 4), dtype)
     got = check_baddbmm(inp, a, b, beta=2, alpha=3)
@@ -367,11 +354,11 @@ LAYOUT_DTYPES = [np.dtype(t) for t in (np.float16, np.float32, np.float64, np.co
 
 
 @pytest.mark.parametrize("layout", list(INPUT_LAYOUTS))
-@pytest.mark.parametrize("dtype", LAYOUT_DTYPES, ids=_ids(LAYOUT_DTYPES))
+@pytest.mark.parametrize("dtype", LAYOUT_DTYPES, ids=dtype_ids(LAYOUT_DTYPES))
 @pytest.mark.parametrize("size", ["small", "packed_odd"])
 def test_every_operand_in_every_layout(layout, dtype, size):
     bsz, n, m, p = SIZES[size]
-    rng = _rng("layout", layout, dtype.name, size)
+    rng = seeded_rng("layout", layout, dtype.name, size)
     a, _ = make_input(layout, rng, (bsz, n, m), dtype)
     b, _ = make_input(layout, rng, (bsz, m, p), dtype)
     inp, _ = make_input(layout, rng, (bsz, n, p), dtype)
@@ -388,7 +375,7 @@ def test_every_operand_in_every_layout(layout, dtype, size):
                          ids=["float32", "complex128", "int32"])
 def test_mixed_layouts(la, lb, li, dtype):
     bsz, n, m, p = SIZES["packed_odd"]
-    rng = _rng("mixed", la, lb, li, dtype.name)
+    rng = seeded_rng("mixed", la, lb, li, dtype.name)
     a, _ = make_input(la, rng, (bsz, n, m), dtype)
     b, _ = make_input(lb, rng, (bsz, m, p), dtype)
     inp, _ = make_input(li, rng, (bsz, n, p), dtype)
@@ -398,7 +385,7 @@ def test_mixed_layouts(la, lb, li, dtype):
 @pytest.mark.parametrize("spec", ["p", "np", "1n1"])
 def test_input_broadcast_views(spec):
     # A low-rank input that is itself a strided view (negative, every other element).
-    rng = _rng("bview", spec)
+    rng = seeded_rng("bview", spec)
     _, a, b = _operands(rng, "packed_odd", np.dtype(np.float64), "bnp")
     shape = _input_shape(spec, 3, 33, 45)
     base = random_values(rng, tuple(2 * s for s in shape), np.float64)
@@ -407,21 +394,11 @@ def test_input_broadcast_views(spec):
     check_baddbmm(inp, a, b, beta=-0.5, alpha=2)
 
 
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def threads(request):
-    previous = fastbmm.get_num_threads()
-    fastbmm.set_num_threads(request.param)
-    try:
-        yield request.param
-    finally:
-        fastbmm.set_num_threads(previous)
-
-
 @pytest.mark.parametrize("size", list(SIZES))
 @pytest.mark.parametrize("dtype", [np.dtype(t) for t in (np.float16, np.float32, np.float64, np.complex64, np.int32)],
                          ids=["float16", "float32", "float64", "complex64", "int32"])
 def test_thread_counts(threads, dtype, size):
-    inp, a, b = _operands(_rng("thr", dtype.name, size, threads), size, dtype, "b1p")
+    inp, a, b = _operands(seeded_rng("thr", dtype.name, size, threads), size, dtype, "b1p")
     got = check_baddbmm(inp, a, b, beta=-2, alpha=0.5 if dtype.kind != "i" else 5, with_torch=False)
     assert fastbmm.get_num_threads() == threads
     # Deterministic across calls.
@@ -440,7 +417,7 @@ def test_thread_counts(threads, dtype, size):
 @pytest.mark.parametrize("size", ["small", "packed_odd"])
 def test_out_layouts(olayout, dtype, size):
     bsz, n, m, p = SIZES[size]
-    inp, a, b = _operands(_rng("out", olayout, dtype.name, size), size, dtype, "np")
+    inp, a, b = _operands(seeded_rng("out", olayout, dtype.name, size), size, dtype, "np")
     view, parent, mask = make_out(olayout, (bsz, n, p), dtype)
     before = parent.copy()
     r = fastbmm.baddbmm(inp, a, b, beta=2, alpha=-1, out=view)
@@ -455,7 +432,7 @@ def test_out_layouts(olayout, dtype, size):
 @pytest.mark.parametrize("size", ["small", "fewrows", "packed_odd"])
 def test_out_is_input_full_shape(dtype, size):
     # torch computes this in place correctly; fastbmm must too.
-    inp, a, b = _operands(_rng("alias_in", size, np.dtype(dtype).name), size, np.dtype(dtype), "bnp")
+    inp, a, b = _operands(seeded_rng("alias_in", size, np.dtype(dtype).name), size, np.dtype(dtype), "bnp")
     expected, tol = reference_baddbmm(inp, a, b, 0.5 if np.dtype(dtype).kind != "i" else 3, -2)
     x = inp.copy()
     beta = 0.5 if np.dtype(dtype).kind != "i" else 3
@@ -473,7 +450,7 @@ def test_out_is_input_full_shape(dtype, size):
 def test_out_aliases_a_batch_operand(which, dtype):
     # torch gives silently wrong values here; fastbmm must give the right ones.
     dt = np.dtype(dtype)
-    rng = _rng("alias", which, dt.name)
+    rng = seeded_rng("alias", which, dt.name)
     n = 12
     a = random_values(rng, (2, n, n), dt)
     b = random_values(rng, (2, n, n), dt)
@@ -495,7 +472,7 @@ def test_out_aliases_a_batch_operand(which, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_out_with_beta_zero_dirty_out_nan(dtype):
-    inp, a, b = _operands(_rng("dirty", np.dtype(dtype).name), "packed_odd", np.dtype(dtype), "bnp")
+    inp, a, b = _operands(seeded_rng("dirty", np.dtype(dtype).name), "packed_odd", np.dtype(dtype), "bnp")
     inp[...] = np.nan
     out = np.full((3, 33, 45), np.nan, dtype=dtype)
     fastbmm.baddbmm(inp, a, b, beta=0, alpha=1, out=out)
@@ -537,13 +514,13 @@ def check_error(inp, a, b, exc_type, message, out_shape=None, out_dtype=None, to
 
 
 def _f(shape, dtype=np.float32):
-    return np.asarray(random_values(_rng("err", shape, np.dtype(dtype).name), shape, dtype))
+    return np.asarray(random_values(seeded_rng("err", shape, np.dtype(dtype).name), shape, dtype))
 
 
 TORCH_TYPE_NAMES = dict(TORCH_CPP_NAMES)  # "Input dtypes must be the same" uses C++ names
 
 
-@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES, ids=_ids(SUPPORTED_DTYPES))
+@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES, ids=dtype_ids(SUPPORTED_DTYPES))
 def test_error_input_dtype_differs_from_batch1(dtype):
     other = np.dtype(np.float64) if dtype == np.float32 else np.dtype(np.float32)
     inp = _f((2, 3, 4), dtype)
@@ -562,7 +539,7 @@ def test_error_input_dtype_spec_example():
                 out_shape=(2, 3, 4), out_dtype=np.float64)
 
 
-@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES, ids=_ids(SUPPORTED_DTYPES))
+@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES, ids=dtype_ids(SUPPORTED_DTYPES))
 def test_error_batch2_dtype_differs_input_matches_batch1(dtype):
     # torch checks input vs batch1 in baddbmm itself and batch1 vs batch2 in the bmm kernel.
     other = np.dtype(np.float64) if dtype == np.float32 else np.dtype(np.float32)
@@ -644,7 +621,7 @@ def test_error_batch_rank_reported_as_rank(ishape, ashape, bshape, msg):
         assert torch_error(_f(ishape), _f(ashape), _f(bshape)) is not None
 
 
-@pytest.mark.parametrize("dtype", REFUSED_DTYPES, ids=_ids(REFUSED_DTYPES))
+@pytest.mark.parametrize("dtype", REFUSED_DTYPES, ids=dtype_ids(REFUSED_DTYPES))
 def test_error_refused_dtypes(dtype):
     ones = lambda s: np.ones(s, dtype=dtype)  # noqa: E731
     msg = f"\"baddbmm\" not implemented for '{TORCH_SCALAR_NAMES[dtype.name]}'"
@@ -703,7 +680,7 @@ TORCH_CONVERT_NAMES = {"float16": "float", "float32": "float", "float64": "doubl
 
 
 @pytest.mark.parametrize("which", ["alpha", "beta"])
-@pytest.mark.parametrize("dtype", REAL_DTYPES, ids=_ids(REAL_DTYPES))
+@pytest.mark.parametrize("dtype", REAL_DTYPES, ids=dtype_ids(REAL_DTYPES))
 def test_error_complex_coefficient_with_real_dtype(dtype, which):
     msg = f"value cannot be converted to type {TORCH_CONVERT_NAMES[dtype.name]} without overflow"
     kw = {which: 2 - 1j}
@@ -711,10 +688,10 @@ def test_error_complex_coefficient_with_real_dtype(dtype, which):
                 out_shape=(2, 3, 4), **kw)
 
 
-@pytest.mark.parametrize("dtype", REAL_DTYPES, ids=_ids(REAL_DTYPES))
+@pytest.mark.parametrize("dtype", REAL_DTYPES, ids=dtype_ids(REAL_DTYPES))
 def test_complex_coefficient_with_zero_imaginary_part_is_accepted(dtype):
     # torch accepts 2+0j for a real tensor (as 2).
-    inp, a, b = _operands(_rng("cz", dtype.name), "small", dtype, "bnp")
+    inp, a, b = _operands(seeded_rng("cz", dtype.name), "small", dtype, "bnp")
     got = fastbmm.baddbmm(inp, a, b, beta=-1 + 0j, alpha=2 + 0j)
     expected, tol = reference_baddbmm(inp, a, b, -1, 2)
     assert_close(got, expected, tol, dtype)
@@ -801,7 +778,7 @@ def test_error_keyword_only_coefficients():
 def test_every_kernel_variant(kernel, dtype):
     # ``kernel`` (conftest) forces each runnable kernel variant in turn.
     for size in ("small", "fewrows", "packed_deep"):
-        inp, a, b = _operands(_rng("kern", kernel, dtype.name, size), size, dtype, "1p")
+        inp, a, b = _operands(seeded_rng("kern", kernel, dtype.name, size), size, dtype, "1p")
         check_baddbmm(inp, a, b, beta=-2, alpha=0.5 if dtype.kind != "i" else 3, with_torch=False)
 
 

@@ -19,8 +19,12 @@ from _reference import (
     REFUSED_DTYPES,
     SUPPORTED_DTYPES,
     TORCH_SCALAR_NAMES,
+    UNIT_ROUNDOFF,
+    dtype_ids,
     native,
+    native_copy,
     random_values,
+    seeded_rng,
     sentinel,
     snapshot,
 )
@@ -31,23 +35,6 @@ except ImportError:  # pragma: no cover
     torch = None
 
 needs_torch = pytest.mark.skipif(torch is None, reason="torch not importable")
-
-_U = {"e": 2.0 ** -11, "f": 2.0 ** -24, "d": 2.0 ** -53, "F": 2.0 ** -24, "D": 2.0 ** -53}
-
-
-def _ids(dts):
-    return [np.dtype(d).name for d in dts]
-
-
-def _rng(*key):
-    import zlib
-
-    return np.random.default_rng(zlib.crc32(repr(key).encode()))
-
-
-def _native_copy(x):
-    x = np.asarray(x)
-    return x.astype(native(x.dtype), copy=True)
 
 
 def result_shape(sa, sb):
@@ -66,7 +53,7 @@ def result_shape(sa, sb):
 
 def reference_matmul(a, b):
     """(expected, tol): exact-ish matmul (float64/complex128, or exact ints) and tolerance."""
-    a, b = _native_copy(a), _native_copy(b)
+    a, b = native_copy(a), native_copy(b)
     dt = native(a.dtype)
     if dt.kind in "iu":
         r = np.asarray(np.matmul(a.astype(np.uint64), b.astype(np.uint64)))
@@ -80,7 +67,7 @@ def reference_matmul(a, b):
     ref = np.asarray(np.matmul(a.astype(wide), b.astype(wide))).astype(out_t)
     s = np.asarray(np.matmul(np.abs(a).astype(np.float64), np.abs(b).astype(np.float64)))
     m = a.shape[-1]
-    u = _U[dt.char]
+    u = UNIT_ROUNDOFF[dt.char]
     mag = np.abs(ref)
     if dt == np.float16:
         tol = 2 * (m + 1) * 2.0 ** -24 * s + 4 * u * mag + 2.0 ** -24
@@ -93,7 +80,7 @@ def reference_matmul(a, b):
 
 def assert_close(got, expected, tol, dtype, what="fastbmm"):
     dtype = native(dtype)
-    got = _native_copy(got)
+    got = native_copy(got)
     assert got.shape == expected.shape, f"{what}: shape {got.shape} != {expected.shape}"
     if tol is None:
         assert np.array_equal(got, expected), f"{what}: integer result differs"
@@ -114,7 +101,7 @@ def assert_close(got, expected, tol, dtype, what="fastbmm"):
 
 def _t(x):
     # np.array(order="C"), not np.ascontiguousarray: the latter turns 0-D into 1-D.
-    return torch.from_numpy(np.array(_native_copy(x), order="C", copy=True))
+    return torch.from_numpy(np.array(native_copy(x), order="C", copy=True))
 
 
 def check_matmul(a, b, with_torch=True, **kw):
@@ -130,7 +117,7 @@ def check_matmul(a, b, with_torch=True, **kw):
     if with_torch and torch is not None:
         assert_close(torch.matmul(_t(a), _t(b)).numpy(), expected, tol, dt, what="torch")
     # numpy.matmul agrees on the shape (and, in the same dtype, on the values).
-    assert np.matmul(_native_copy(a), _native_copy(b)).shape == got.shape
+    assert np.matmul(native_copy(a), native_copy(b)).shape == got.shape
     return got
 
 
@@ -202,9 +189,9 @@ RANK_CASES = [
 
 
 @pytest.mark.parametrize("sa,sb", RANK_CASES, ids=[f"{a}@{b}" for a, b in RANK_CASES])
-@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES, ids=_ids(SUPPORTED_DTYPES))
+@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES, ids=dtype_ids(SUPPORTED_DTYPES))
 def test_rank_combinations(dtype, sa, sb):
-    rng = _rng("rank", dtype.name, sa, sb)
+    rng = seeded_rng("rank", dtype.name, sa, sb)
     a = nd_operand(rng, sa, dtype)
     b = nd_operand(rng, sb, dtype)
     check_matmul(a, b)
@@ -236,23 +223,13 @@ LARGER_CASES = [
 @pytest.mark.parametrize("dtype", [np.dtype(t) for t in (np.float16, np.float32, np.float64, np.complex64, np.int8, np.int64)],
                          ids=["float16", "float32", "float64", "complex64", "int8", "int64"])
 def test_larger_sizes(dtype, sa, sb):
-    rng = _rng("larger", dtype.name, sa, sb)
+    rng = seeded_rng("larger", dtype.name, sa, sb)
     check_matmul(nd_operand(rng, sa, dtype), nd_operand(rng, sb, dtype))
-
-
-@pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
-def threads(request):
-    previous = fastbmm.get_num_threads()
-    fastbmm.set_num_threads(request.param)
-    try:
-        yield request.param
-    finally:
-        fastbmm.set_num_threads(previous)
 
 
 @pytest.mark.parametrize("sa,sb", [((2, 1, 33, 20), (1, 3, 20, 45)), ((70, 300), (300, 50)), ((5, 3, 40), (40, 130))])
 def test_thread_counts(threads, sa, sb):
-    rng = _rng("thr", sa, sb, threads)
+    rng = seeded_rng("thr", sa, sb, threads)
     a = nd_operand(rng, sa, np.float32)
     b = nd_operand(rng, sb, np.float32)
     got = check_matmul(a, b, with_torch=False)
@@ -275,13 +252,13 @@ def _layout_cases():
 @pytest.mark.parametrize("la,lb,sa,sb", list(_layout_cases()))
 def test_strided_layouts(la, lb, sa, sb):
     for dtype in (np.float64, np.complex64):
-        rng = _rng("layout", la, lb, sa, sb, np.dtype(dtype).name)
+        rng = seeded_rng("layout", la, lb, sa, sb, np.dtype(dtype).name)
         check_matmul(nd_operand(rng, sa, dtype, la), nd_operand(rng, sb, dtype, lb))
 
 
 def test_transposed_key_attention_pattern():
     # q @ k.swapaxes(-1, -2) for (batch, heads, seq, dim)
-    rng = _rng("attn")
+    rng = seeded_rng("attn")
     q = random_values(rng, (2, 3, 9, 16), np.float32)
     k = random_values(rng, (2, 3, 11, 16), np.float32)
     check_matmul(q, np.swapaxes(k, -1, -2))
@@ -327,7 +304,7 @@ def test_zero_inner_dim_overwrites_dirty_out(dtype):
 def test_large_broadcast_runs_without_materialising_copies(n):
     # (n,1,8,8) @ (1,n,8,8) -> (n,n,8,8). Broadcasting copies of both operands would
     # allocate as much again as the result; NumPy allocations show up in tracemalloc.
-    rng = _rng("bcast", n)
+    rng = seeded_rng("bcast", n)
     a = random_values(rng, (n, 1, 8, 8), np.float32)
     b = random_values(rng, (1, n, 8, 8), np.float32)
     result_bytes = n * n * 64 * 4
@@ -350,7 +327,7 @@ def test_large_broadcast_runs_without_materialising_copies(n):
 
 
 def test_broadcast_zero_stride_operands():
-    rng = _rng("zstride")
+    rng = seeded_rng("zstride")
     a = np.broadcast_to(random_values(rng, (1, 1, 6, 5), np.float64), (3, 4, 6, 5))
     b = np.broadcast_to(random_values(rng, (5, 1), np.float64), (3, 1, 5, 7))
     check_matmul(a, b)
@@ -369,7 +346,7 @@ OUT_CASES = [((5,), (5,)), ((4, 5), (5,)), ((5,), (5, 3)), ((4, 5), (5, 3)), ((2
 @pytest.mark.parametrize("dtype", [np.float32, np.complex128, np.int32])
 def test_out(sa, sb, olayout, dtype):
     dt = np.dtype(dtype)
-    rng = _rng("out", sa, sb, olayout, dt.name)
+    rng = seeded_rng("out", sa, sb, olayout, dt.name)
     a, b = nd_operand(rng, sa, dt), nd_operand(rng, sb, dt)
     shape = result_shape(sa, sb)
     nd = len(shape)
@@ -399,7 +376,7 @@ def test_out(sa, sb, olayout, dtype):
 @pytest.mark.parametrize("which", ["a", "b"])
 @pytest.mark.parametrize("shape", [(6, 6), (3, 6, 6), (40, 40)])
 def test_out_aliases_an_operand(which, shape):
-    rng = _rng("alias", which, shape)
+    rng = seeded_rng("alias", which, shape)
     a = random_values(rng, shape, np.float64)
     b = random_values(rng, shape, np.float64)
     expected, tol = reference_matmul(a, b)
@@ -461,7 +438,7 @@ def torch_error(a, b, **kwargs):
 def _arr(shape, dtype=np.float32):
     dt = np.dtype(dtype)
     if dt.kind in "fciu":
-        return np.asarray(random_values(_rng("err", shape, dt.name), shape, dt))
+        return np.asarray(random_values(seeded_rng("err", shape, dt.name), shape, dt))
     return np.ones(shape, dt)
 
 
@@ -571,7 +548,7 @@ REFUSED_KERNEL = [
 
 
 @pytest.mark.parametrize("sa,sb,kernel_name", REFUSED_KERNEL, ids=[f"{a}@{b}" for a, b, _ in REFUSED_KERNEL])
-@pytest.mark.parametrize("dtype", REFUSED_DTYPES, ids=_ids(REFUSED_DTYPES))
+@pytest.mark.parametrize("dtype", REFUSED_DTYPES, ids=dtype_ids(REFUSED_DTYPES))
 def test_refused_dtypes(dtype, sa, sb, kernel_name):
     msg = f"\"{kernel_name}\" not implemented for '{TORCH_SCALAR_NAMES[dtype.name]}'"
     e = check_error(np.ones(sa, dtype), np.ones(sb, dtype), NotImplementedError, msg)
@@ -661,7 +638,7 @@ def test_error_precedence_matches_torch(sa, da, sb, db, so, do):
 
 @pytest.mark.parametrize("case", ["a_batched_b_broadcast", "a_broadcast_b_batched", "vector_out_is_a"])
 def test_out_aliases_an_operand_with_broadcasting(case):
-    rng = _rng("alias_bc", case)
+    rng = seeded_rng("alias_bc", case)
     if case == "a_batched_b_broadcast":
         a = random_values(rng, (3, 6, 6), np.float64)
         b = random_values(rng, (6, 6), np.float64)

@@ -40,7 +40,10 @@ def show_config(mode="stdout"):
     print(f"  OpenMP:            {'yes' if info['openmp'] else 'no (serial build)'}")
     print(f"  threads:           {info['num_threads']}")
     print(f"  kernel in use:     {info['kernel']}")
-    print(f"  runnable here:     {', '.join(info['available_kernels'])}")
+    testing = [k for k in info["available_kernels"] if k.endswith("_emulated")]
+    runnable = [k for k in info["available_kernels"] if k not in testing]
+    print(f"  runnable here:     {', '.join(runnable)}"
+          + (f" (and {', '.join(testing)}, for the tests)" if testing else ""))
     print(f"  compiled in:       {', '.join(info['compiled_kernels'])}")
     print(f"  CPU:               {info['cpu']['machine']}: {' '.join(info['cpu']['features'])}")
     print(f"  f32 tile MRxNR:    {bs['f32']['MR']}x{bs['f32']['NR']}, "

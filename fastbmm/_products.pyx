@@ -231,55 +231,14 @@ def matmul(input, other, *, out=None, out_dtype=None):
     cdef cnp.ndarray a = as_operand(input, "input", 1, "matmul")
     cdef cnp.ndarray b = as_operand(other, "other", 2, "matmul")
     cdef cnp.ndarray o = None if out is None else as_out(out, "matmul")
-    cdef int ra = cnp.PyArray_NDIM(a), rb = cnp.PyArray_NDIM(b)
-    if ra == 0 or rb == 0:
-        raise _errors.ShapeError(
-            f"both arguments to matmul need to be at least 1D, but they are {ra}D and {rb}D")
-    # torch takes a different route per rank pair, each with its own messages
-    route = "dot" if ra == 1 and rb == 1 else "mv" if rb == 1 else "mm" if rb == 2 else "bmm"
     sa, sb = (<object>a).shape, (<object>b).shape
+    batch, n, m, p, code, shape, result_dtype = check_matmul(sa, sb, a, b, o, out_dtype)
+    if o is not None:
+        check_out(o, shape)
+    cdef int ra = len(sa), rb = len(sb)
     a2 = a[None, :] if ra == 1 else a           # a row
     b2 = b[:, None] if rb == 1 else b           # a column
-    n, m = a2.shape[-2:]
-    m2, p = b2.shape[-2:]
-    if route == "bmm":
-        batch = _broadcast_batch(a2.shape[:-2], b2.shape[:-2])
-    if route == "dot":
-        # torch's dot checks out='s dtype, then the operands', then sizes
-        if (o is not None and out_dtype is None
-                and o.dtype.newbyteorder("=") != a.dtype.newbyteorder("=")):
-            raise _matmul_out_dtype_error(route, a.dtype, a.dtype, b.dtype, o.dtype)
-        if not same_scalar_type(a, b):
-            _matmul_dtype(route, a, b)
-    if m != m2:
-        raise _matmul_size_error(route, sa, sb, a2.shape, b2.shape,
-                                 batch if route == "bmm" else None)
-    if route != "bmm":
-        batch = _broadcast_batch(a2.shape[:-2], b2.shape[:-2])
-    result_dtype = a.dtype.newbyteorder("=")
-    if (o is not None and route != "bmm" and out_dtype is None
-            and o.dtype.newbyteorder("=") != result_dtype):
-        # torch's mm/mv/dot check out= before comparing the operands
-        raise _matmul_out_dtype_error(route, result_dtype, a.dtype, b.dtype, o.dtype)
-    cdef int code = _matmul_dtype(route, a, b)
-    if out_dtype is not None:
-        want = np.dtype(out_dtype)
-        if want == np.dtype(np.float32) and code == FBMM_F16:
-            code = FBMM_F16_F32
-            result_dtype = want
-        elif want != result_dtype:
-            raise _errors.bad_out_dtype("matmul", a.dtype, want)
-
     full_shape = tuple(batch) + (n, p)
-    shape = full_shape
-    if ra == 1:
-        shape = shape[:-2] + shape[-1:]
-    if rb == 1:
-        shape = shape[:-1]
-    if o is not None:
-        if o.dtype.newbyteorder("=") != result_dtype:
-            raise _matmul_out_dtype_error(route, result_dtype, a.dtype, b.dtype, o.dtype)
-        check_out(o, shape)
     cdef cnp.ndarray target
     if o is None or cnp.PyArray_ISBYTESWAPPED(o) or overlaps(o, a) or overlaps(o, b):
         target = np.empty(shape, dtype=result_dtype)
@@ -296,6 +255,73 @@ def matmul(input, other, *, out=None, out_dtype=None):
     if target is not o:
         o[...] = target
     return out
+
+
+def check_matmul(shape_a, shape_b, a, b, out=None, out_dtype=None):
+    """torch.matmul's checks, in torch's order, on shapes and dtypes alone.
+
+    Parameters
+    ----------
+    shape_a, shape_b : tuple of int
+        The operands' shapes.
+    a, b : ndarray
+        Arrays of the operands' dtypes (only their dtypes are read: callers
+        without the data, like ``fastbmm.dask``, pass empty stand-ins).
+    out : ndarray, optional
+        out=, for its dtype (its shape is the caller's to check).
+    out_dtype : dtype, optional
+
+    Returns
+    -------
+    batch, n, m, p, code, shape, result_dtype
+        The broadcast batch shape; the matrix sizes after 1-D promotion; the
+        engine's dtype code; the result's shape and dtype.
+    """
+    cdef int ra = len(shape_a), rb = len(shape_b)
+    if ra == 0 or rb == 0:
+        raise _errors.ShapeError(
+            f"both arguments to matmul need to be at least 1D, but they are {ra}D and {rb}D")
+    # torch takes a different route per rank pair, each with its own messages
+    route = "dot" if ra == 1 and rb == 1 else "mv" if rb == 1 else "mm" if rb == 2 else "bmm"
+    a2s = (1,) + tuple(shape_a) if ra == 1 else tuple(shape_a)        # a row
+    b2s = (shape_b[0], 1) if rb == 1 else tuple(shape_b)              # a column
+    n, m = a2s[-2:]
+    m2, p = b2s[-2:]
+    batch = None
+    if route == "bmm":
+        batch = _broadcast_batch(a2s[:-2], b2s[:-2])
+    if route == "dot":
+        # torch's dot checks out='s dtype, then the operands', then sizes
+        if (out is not None and out_dtype is None
+                and out.dtype.newbyteorder("=") != a.dtype.newbyteorder("=")):
+            raise _matmul_out_dtype_error(route, a.dtype, a.dtype, b.dtype, out.dtype)
+        if not same_scalar_type(a, b):
+            _matmul_dtype(route, a, b)
+    if m != m2:
+        raise _matmul_size_error(route, shape_a, shape_b, a2s, b2s, batch)
+    if route != "bmm":
+        batch = _broadcast_batch(a2s[:-2], b2s[:-2])
+    result_dtype = a.dtype.newbyteorder("=")
+    if (out is not None and route != "bmm" and out_dtype is None
+            and out.dtype.newbyteorder("=") != result_dtype):
+        # torch's mm/mv/dot check out= before comparing the operands
+        raise _matmul_out_dtype_error(route, result_dtype, a.dtype, b.dtype, out.dtype)
+    cdef int code = _matmul_dtype(route, a, b)
+    if out_dtype is not None:
+        want = np.dtype(out_dtype)
+        if want == np.dtype(np.float32) and code == FBMM_F16:
+            code = FBMM_F16_F32
+            result_dtype = want
+        elif want != result_dtype:
+            raise _errors.bad_out_dtype("matmul", a.dtype, want)
+    shape = tuple(batch) + (n, p)
+    if ra == 1:
+        shape = shape[:-2] + shape[-1:]
+    if rb == 1:
+        shape = shape[:-1]
+    if out is not None and out.dtype.newbyteorder("=") != result_dtype:
+        raise _matmul_out_dtype_error(route, result_dtype, a.dtype, b.dtype, out.dtype)
+    return batch, n, m, p, code, shape, result_dtype
 
 
 def _expand_dims(o, ra, rb):

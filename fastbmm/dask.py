@@ -73,7 +73,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 import fastbmm as _fastbmm
-from fastbmm import _errors
+from fastbmm import _errors, _products
 
 __all__ = ["bmm", "matmul"]
 
@@ -81,13 +81,6 @@ __all__ = ["bmm", "matmul"]
 # inner-dimension chunks the partial sums stay float32 until the end.
 _F16 = np.dtype(np.float16)
 _F32 = np.dtype(np.float32)
-
-_SUPPORTED = frozenset(
-    np.dtype(t)
-    for t in (np.float16, np.float32, np.float64, np.complex64, np.complex128,
-              np.int8, np.uint8, np.int16, np.int32, np.int64)
-)
-
 
 # --------------------------------------------------------------------------
 # Block functions (module level, so any scheduler can pickle them by name)
@@ -372,84 +365,13 @@ def bmm(input, mat2, *, out_dtype=None):
 # matmul
 
 
-def _broadcast_batch(sa, sb):
-    """torch's infer_size over the batch dims (rightmost mismatch reported)."""
-    nd = max(len(sa), len(sb))
-    out = []
-    for i in range(nd - 1, -1, -1):
-        ia = i - nd + len(sa)
-        ib = i - nd + len(sb)
-        x = sa[ia] if ia >= 0 else 1
-        y = sb[ib] if ib >= 0 else 1
-        if x != y and x != 1 and y != 1:
-            raise _errors.ShapeError(
-                f"The size of tensor a ({x}) must match the size of tensor b ({y}) "
-                f"at non-singleton dimension {i}")
-        out.append(y if x == 1 else x)
-    return tuple(reversed(out))
-
-
-def _same_dtype(x, y):
-    return _native(x) == _native(y)
-
-
 def _check_matmul(sa, ta, sb, tb):
-    """Raise what torch.matmul raises for these shapes and dtypes.
+    """Raise what fastbmm.matmul (and torch.matmul) raises for these shapes and dtypes.
 
-    torch.matmul dispatches on the ranks (dot, mv, mm, or a batched bmm after
-    broadcasting the batch dims), and each path checks in its own order with
-    its own texts; this mirrors them (observed with torch 2.13).
+    The checks are fastbmm.matmul's own, run on the shapes with empty
+    stand-ins for the dtypes: nothing is computed.
     """
-    d1, d2 = len(sa), len(sb)
-    name = _errors.scalar_name
-    if d1 == 0 or d2 == 0:
-        raise _errors.ShapeError(
-            "both arguments to matmul need to be at least 1D, "
-            f"but they are {d1}D and {d2}D")
-    if d1 == 1 and d2 == 1:
-        if not _same_dtype(ta, tb):
-            raise _errors.DtypeError(
-                "dot : expected both vectors to have same dtype, "
-                f"but found {name(ta)} and {name(tb)}")
-        if sa[0] != sb[0]:
-            raise _errors.ShapeError(
-                f"inconsistent tensor size, expected tensor [{sa[0]}] and src [{sb[0]}] to have "
-                f"the same number of elements, but got {sa[0]} and {sb[0]} elements respectively")
-        kernel = "dot"
-    elif d2 == 1:
-        rows = math.prod(sa[:-1])
-        if sa[-1] != sb[0]:
-            raise _errors.ShapeError(
-                f"size mismatch, got input ({rows}), mat ({rows}x{sa[-1]}), vec ({sb[0]})")
-        if not _same_dtype(ta, tb):
-            raise _errors.DtypeError(
-                "addmv input tensors must have the same dtype, "
-                f"but got {name(tb)}, {name(ta)}, and {name(tb)}")
-        kernel = "addmv_impl_cpu"
-    elif d2 == 2:
-        rows = math.prod(sa[:-1])
-        if sa[-1] != sb[0]:
-            raise _errors.ShapeError(
-                "mat1 and mat2 shapes cannot be multiplied "
-                f"({rows}x{sa[-1]} and {sb[0]}x{sb[1]})")
-        if not _same_dtype(ta, tb):
-            raise _errors.DtypeError(
-                "expected m1 and m2 to have the same dtype, "
-                f"but got: {_errors.cpp_name(ta)} != {_errors.cpp_name(tb)}")
-        kernel = "addmm_impl_cpu_"
-    else:
-        batch = _broadcast_batch(sa[:-2], sb[:-2])
-        nb = math.prod(batch)
-        n = sa[-2] if d1 >= 2 else 1
-        if sa[-1] != sb[-2]:
-            raise _errors.batch2_size((nb, n, sa[-1]), (nb, sb[-2], sb[-1]))
-        if _native(ta) not in _SUPPORTED:
-            raise _errors.unsupported_dtype("bmm", ta)
-        if not _same_dtype(ta, tb):
-            raise _errors.dtype_mismatch(ta, tb)
-        return
-    if _native(ta) not in _SUPPORTED:
-        raise _errors.unsupported_dtype(kernel, ta)
+    _products.check_matmul(tuple(sa), tuple(sb), np.empty(0, ta), np.empty(0, tb))
 
 
 def matmul(input, other, *, out_dtype=None):

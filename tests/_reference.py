@@ -381,3 +381,34 @@ def native_copy(x):
     """A native-byte-order copy of x."""
     x = np.asarray(x)
     return x.astype(native(x.dtype), copy=True)
+
+
+def to_torch(x):
+    """A torch tensor holding a native, C-ordered copy of x (torch reads no byte-swapped data)."""
+    import torch
+
+    # np.array(order="C"), not np.ascontiguousarray: the latter turns 0-D into 1-D.
+    return torch.from_numpy(np.array(native_copy(x), order="C", copy=True))
+
+
+def torch_error(torch_fn, *args, **kwargs):
+    """The exception ``torch_fn`` raises for these (NumPy) arguments, or None.
+
+    ndarray arguments become tensors; an ndarray out= becomes an empty tensor
+    of its shape and dtype.
+    """
+    import warnings
+
+    import torch
+
+    conv = [(to_torch(x) if isinstance(x, np.ndarray) else x) for x in args]
+    if isinstance(kwargs.get("out"), np.ndarray):
+        o = kwargs["out"]
+        kwargs["out"] = torch.empty(o.shape, dtype=to_torch(np.zeros(0, native(o.dtype))).dtype)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch_fn(*conv, **kwargs)
+    except Exception as e:  # noqa: BLE001
+        return e
+    return None

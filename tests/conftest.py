@@ -44,26 +44,26 @@ def kernel(request):
         _bmm.set_kernel(previous)
 
 
-@pytest.fixture(params=THREAD_COUNTS)
-def nthreads(request):
-    """Run with 1, 2 and 8 threads; restore the previous count afterwards."""
+def _with_threads(n):
+    """Set fastbmm's thread count to n for one test; restore it afterwards."""
     previous = fastbmm.get_num_threads()
-    fastbmm.set_num_threads(request.param)
+    fastbmm.set_num_threads(n)
     try:
-        yield request.param
+        yield n
     finally:
         fastbmm.set_num_threads(previous)
+
+
+@pytest.fixture(params=THREAD_COUNTS)
+def nthreads(request):
+    """Run with 1, 2 and 8 threads."""
+    yield from _with_threads(request.param)
 
 
 @pytest.fixture(params=[1, 2], ids=["1thread", "2threads"])
 def threads(request):
-    """Run with 1 and 2 threads; restore the previous count afterwards."""
-    previous = fastbmm.get_num_threads()
-    fastbmm.set_num_threads(request.param)
-    try:
-        yield request.param
-    finally:
-        fastbmm.set_num_threads(previous)
+    """Run with 1 and 2 threads."""
+    yield from _with_threads(request.param)
 
 
 @pytest.fixture

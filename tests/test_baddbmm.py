@@ -32,7 +32,9 @@ from _reference import (
     seeded_rng,
     sentinel,
     snapshot,
+    to_torch,
     tolerance,
+    torch_error,
 )
 
 try:
@@ -114,28 +116,8 @@ def assert_close(got, expected, tol, dtype, what="fastbmm"):
                              f"first at {i}: got {g[i]!r}, expected {e[i]!r}, tol {tol[i]:.3g}")
 
 
-def _t(x):
-    # np.array(order="C"), not np.ascontiguousarray: the latter turns 0-D into 1-D.
-    return torch.from_numpy(np.array(native_copy(x), order="C", copy=True))
-
-
 def torch_baddbmm(inp, a, b, beta=1, alpha=1):
-    return torch.baddbmm(_t(inp), _t(a), _t(b), beta=beta, alpha=alpha).numpy()
-
-
-def torch_error(*args, **kwargs):
-    """The exception torch.baddbmm raises for these (NumPy) arguments, or None."""
-    conv = [(_t(x) if isinstance(x, np.ndarray) else x) for x in args]
-    if isinstance(kwargs.get("out"), np.ndarray):
-        o = kwargs["out"]
-        kwargs["out"] = torch.empty(o.shape, dtype=_t(np.zeros(0, native(o.dtype))).dtype)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.baddbmm(*conv, **kwargs)
-    except Exception as e:  # noqa: BLE001
-        return e
-    return None
+    return torch.baddbmm(to_torch(inp), to_torch(a), to_torch(b), beta=beta, alpha=alpha).numpy()
 
 
 def check_baddbmm(inp, a, b, beta=1, alpha=1, with_torch=True, **kw):
@@ -343,7 +325,7 @@ def test_empty_results(ishape, shapes, expected):
     got = fastbmm.baddbmm(inp, a, b)
     assert got.shape == expected and got.dtype == np.float32
     if torch is not None:
-        assert tuple(torch.baddbmm(_t(inp), _t(a), _t(b)).shape) == expected
+        assert tuple(torch.baddbmm(to_torch(inp), to_torch(a), to_torch(b)).shape) == expected
 
 
 # ----------------------------------------------------------------------------
@@ -440,8 +422,8 @@ def test_out_is_input_full_shape(dtype, size):
     assert r is x
     assert_close(x, expected, tol, np.dtype(dtype))
     if torch is not None:
-        tx = _t(inp)
-        torch.baddbmm(tx, _t(a), _t(b), beta=beta, alpha=-2, out=tx)
+        tx = to_torch(inp)
+        torch.baddbmm(tx, to_torch(a), to_torch(b), beta=beta, alpha=-2, out=tx)
         assert_close(tx.numpy(), expected, tol, np.dtype(dtype), what="torch")
 
 
@@ -480,6 +462,11 @@ def test_out_with_beta_zero_dirty_out_nan(dtype):
     assert_close(out, expected, tol, np.dtype(dtype))
 
 
+def _torch_error(*args, **kwargs):
+    """The exception torch.baddbmm raises for these (NumPy) arguments, or None."""
+    return torch_error(torch.baddbmm, *args, **kwargs)
+
+
 # ----------------------------------------------------------------------------
 # Errors
 # ----------------------------------------------------------------------------
@@ -493,7 +480,7 @@ def check_error(inp, a, b, exc_type, message, out_shape=None, out_dtype=None, to
     """fastbmm.baddbmm raises exc_type with exactly ``message`` (None: any text), without
     and with a sentinel-filled out= that stays untouched; torch raises the same text."""
     if torch_parity and torch is not None and message is not None:
-        te = torch_error(inp, a, b, **kw)
+        te = _torch_error(inp, a, b, **kw)
         assert te is not None and str(te) == message, f"torch says {te!r}, test expects {message!r}"
     arrays = [x for x in (inp, a, b) if isinstance(x, np.ndarray)]
     outs = [None]
@@ -618,7 +605,7 @@ def test_error_batch_rank_reported_as_rank(ishape, ashape, bshape, msg):
     e = check_error(_f(ishape), _f(ashape), _f(bshape), RuntimeError, msg, torch_parity=False)
     assert isinstance(e, ValueError)
     if torch is not None:
-        assert torch_error(_f(ishape), _f(ashape), _f(bshape)) is not None
+        assert _torch_error(_f(ishape), _f(ashape), _f(bshape)) is not None
 
 
 @pytest.mark.parametrize("dtype", REFUSED_DTYPES, ids=dtype_ids(REFUSED_DTYPES))
@@ -635,7 +622,7 @@ def test_error_out_dtype(dtype):
            f"but got {TORCH_CPP_NAMES[np.dtype(other).name]} instead")
     out = _sentinel_out((2, 3, 4), other)
     if torch is not None:
-        assert str(torch_error(_f((4,), dtype), _f((2, 3, 5), dtype), _f((2, 5, 4), dtype), out=out)) == msg
+        assert str(_torch_error(_f((4,), dtype), _f((2, 3, 5), dtype), _f((2, 5, 4), dtype), out=out)) == msg
     before = snapshot(out)
     with pytest.raises(RuntimeError) as info:
         fastbmm.baddbmm(_f((4,), dtype), _f((2, 3, 5), dtype), _f((2, 5, 4), dtype), out=out)
@@ -663,7 +650,7 @@ def test_error_order_matches_torch(case):
         kw["out"] = _sentinel_out((2, 3, 4), odt)
     if torch is None:
         pytest.skip("needs torch as the oracle")
-    te = torch_error(inp, a, b, **kw)
+    te = _torch_error(inp, a, b, **kw)
     assert te is not None
     before = snapshot(inp, a, b, *kw.values())
     with pytest.raises(RuntimeError) as info:
@@ -716,7 +703,7 @@ def test_error_coefficient_not_a_number(which, value):
     with pytest.raises(TypeError):
         fastbmm.baddbmm(_f((4,)), _f((2, 3, 5)), _f((2, 5, 4)), **{which: value})
     if torch is not None:
-        assert isinstance(torch_error(_f((4,)), _f((2, 3, 5)), _f((2, 5, 4)), **{which: value}), TypeError)
+        assert isinstance(_torch_error(_f((4,)), _f((2, 3, 5)), _f((2, 5, 4)), **{which: value}), TypeError)
 
 
 @pytest.mark.parametrize(
@@ -730,7 +717,7 @@ def test_error_not_arrays(pos, obj, argname):
     msg = (f"baddbmm(): argument '{argname}' (position {pos + 1}) must be ndarray, "
            f"not {type(obj).__name__}")
     if torch is not None:
-        assert str(torch_error(*args)) == msg.replace("ndarray", "Tensor")
+        assert str(_torch_error(*args)) == msg.replace("ndarray", "Tensor")
     with pytest.raises(TypeError) as info:
         fastbmm.baddbmm(*args)
     assert str(info.value) == msg

@@ -20,7 +20,7 @@ import fastbmm  # noqa: E402
 import fastbmm.dask as fdask  # noqa: E402
 from fastbmm import DtypeError, ShapeError, UnsupportedDtypeError  # noqa: E402
 
-from _reference import assert_bmm_close, random_values, reference_bmm  # noqa: E402
+from _reference import assert_bmm_close, random_values  # noqa: E402
 
 HAS_MATMUL = hasattr(fastbmm, "matmul")
 

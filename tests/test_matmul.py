@@ -8,7 +8,6 @@ against the installed torch; nothing is written to out= on an error.
 """
 
 import tracemalloc
-import warnings
 
 import numpy as np
 import pytest
@@ -27,6 +26,8 @@ from _reference import (
     seeded_rng,
     sentinel,
     snapshot,
+    to_torch,
+    torch_error,
 )
 
 try:
@@ -99,11 +100,6 @@ def assert_close(got, expected, tol, dtype, what="fastbmm"):
                              f"first at {i}: got {g[i]!r}, expected {e[i]!r}, tol {np.asarray(tol)[i]:.3g}")
 
 
-def _t(x):
-    # np.array(order="C"), not np.ascontiguousarray: the latter turns 0-D into 1-D.
-    return torch.from_numpy(np.array(native_copy(x), order="C", copy=True))
-
-
 def check_matmul(a, b, with_torch=True, **kw):
     before = snapshot(a, b)
     got = fastbmm.matmul(a, b, **kw)
@@ -115,7 +111,7 @@ def check_matmul(a, b, with_torch=True, **kw):
     expected, tol = reference_matmul(a, b)
     assert_close(got, expected, tol, dt)
     if with_torch and torch is not None:
-        assert_close(torch.matmul(_t(a), _t(b)).numpy(), expected, tol, dt, what="torch")
+        assert_close(torch.matmul(to_torch(a), to_torch(b)).numpy(), expected, tol, dt, what="torch")
     # numpy.matmul agrees on the shape (and, in the same dtype, on the values).
     assert np.matmul(native_copy(a), native_copy(b)).shape == got.shape
     return got
@@ -205,7 +201,7 @@ def test_vector_dot_returns_zero_d_array():
     assert isinstance(got, np.ndarray) and got.shape == () and got.dtype == np.float64
     assert got == 32.0
     if torch is not None:
-        assert torch.matmul(_t(a), _t(b)).item() == 32.0
+        assert torch.matmul(to_torch(a), to_torch(b)).item() == 32.0
 
 
 LARGER_CASES = [
@@ -288,7 +284,7 @@ def test_zero_size_dims(sa, sb, dtype):
     if a.shape[-1] == 0 and got.size:
         assert (got == 0).all()
     if torch is not None:
-        assert got.shape == tuple(torch.matmul(_t(a), _t(b)).shape)
+        assert got.shape == tuple(torch.matmul(to_torch(a), to_torch(b)).shape)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -323,7 +319,7 @@ def test_large_broadcast_runs_without_materialising_copies(n):
     s = np.matmul(np.abs(a).astype(np.float64), np.abs(b).astype(np.float64))
     assert (np.abs(got - expected) <= 2 * 9 * 2.0 ** -24 * s + 2 * 2.0 ** -24 * np.abs(expected) + 1e-37).all()
     if torch is not None and n <= 64:
-        np.testing.assert_allclose(got, torch.matmul(_t(a), _t(b)).numpy(), rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(got, torch.matmul(to_torch(a), to_torch(b)).numpy(), rtol=1e-5, atol=1e-5)
 
 
 def test_broadcast_zero_stride_operands():
@@ -416,23 +412,14 @@ def test_out_read_only():
     assert (out == 0).all()
 
 
+def _torch_error(*args, **kwargs):
+    """The exception torch.matmul raises for these (NumPy) arguments, or None."""
+    return torch_error(torch.matmul, *args, **kwargs)
+
+
 # ----------------------------------------------------------------------------
 # Errors
 # ----------------------------------------------------------------------------
-
-
-def torch_error(a, b, **kwargs):
-    conv = [(_t(x) if isinstance(x, np.ndarray) else x) for x in (a, b)]
-    if isinstance(kwargs.get("out"), np.ndarray):
-        o = kwargs["out"]
-        kwargs["out"] = torch.empty(o.shape, dtype=_t(np.zeros(0, native(o.dtype))).dtype)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.matmul(*conv, **kwargs)
-    except Exception as e:  # noqa: BLE001
-        return e
-    return None
 
 
 def _arr(shape, dtype=np.float32):
@@ -444,7 +431,7 @@ def _arr(shape, dtype=np.float32):
 
 def check_error(a, b, exc_type, message, torch_parity=True, out=None):
     if torch_parity and torch is not None:
-        te = torch_error(a, b, **({"out": out} if out is not None else {}))
+        te = _torch_error(a, b, **({"out": out} if out is not None else {}))
         assert te is not None and str(te) == message, f"torch says {te!r}, test expects {message!r}"
         assert isinstance(te, exc_type)
     arrays = [x for x in (a, b, out) if isinstance(x, np.ndarray)]
@@ -597,7 +584,7 @@ def test_not_arrays(pos, obj, argname):
     args[pos] = obj
     msg = f"matmul(): argument '{argname}' (position {pos + 1}) must be ndarray, not {type(obj).__name__}"
     if torch is not None:
-        assert str(torch_error(*args)) == msg.replace("ndarray", "Tensor")
+        assert str(_torch_error(*args)) == msg.replace("ndarray", "Tensor")
     with pytest.raises(TypeError) as info:
         fastbmm.matmul(*args)
     assert str(info.value) == msg
@@ -606,7 +593,7 @@ def test_not_arrays(pos, obj, argname):
 def test_out_not_array():
     msg = "matmul(): argument 'out' must be ndarray, not list"
     if torch is not None:
-        assert str(torch_error(_arr((2,)), _arr((2,)), out=[1])) == msg.replace("ndarray", "Tensor")
+        assert str(_torch_error(_arr((2,)), _arr((2,)), out=[1])) == msg.replace("ndarray", "Tensor")
     with pytest.raises(TypeError) as info:
         fastbmm.matmul(_arr((2,)), _arr((2,)), out=[1])
     assert str(info.value) == msg
@@ -631,7 +618,7 @@ PRECEDENCE_CASES = [
 @pytest.mark.parametrize("sa,da,sb,db,so,do", PRECEDENCE_CASES, ids=[f"{c[0]}@{c[2]}" for c in PRECEDENCE_CASES])
 def test_error_precedence_matches_torch(sa, da, sb, db, so, do):
     out = np.full(so, sentinel(do), do)
-    te = torch_error(_arr(sa, da), _arr(sb, db), out=out)
+    te = _torch_error(_arr(sa, da), _arr(sb, db), out=out)
     assert te is not None
     check_error(_arr(sa, da), _arr(sb, db), RuntimeError, str(te), out=out)
 

@@ -22,6 +22,8 @@ from _reference import (
     SUPPORTED_DTYPES,
     TORCH_CPP_NAMES,
     TORCH_SCALAR_NAMES,
+    assert_equal_values,
+    check_torch,
     UNIT_ROUNDOFF,
     dtype_ids,
     make_input,
@@ -131,8 +133,10 @@ def check_baddbmm(inp, a, b, beta=1, alpha=1, with_torch=True, **kw):
     expected, tol = reference_baddbmm(inp, a, b, beta, alpha)
     assert_close(got, expected, tol, dt)
     if with_torch and torch is not None:
-        # The reference and tolerance are themselves checked against torch.
-        assert_close(torch_baddbmm(inp, a, b, beta, alpha), expected, tol, dt, what="torch")
+        # torch against the same exact reference: a disagreement is torch's
+        # defect (reported by check_torch, not a failure of this test).
+        check_torch(assert_close, lambda: torch_baddbmm(inp, a, b, beta, alpha),
+                    expected, tol, dt, what="torch.baddbmm")
     return got
 
 
@@ -227,7 +231,6 @@ def test_numpy_scalar_coefficients(kind):
     check_baddbmm(inp, a, b, beta=beta, alpha=alpha)
 
 
-@needs_torch
 @pytest.mark.parametrize(
     "alpha,beta,expected",
     # torch truncates a float alpha/beta toward zero for integer tensors
@@ -240,8 +243,10 @@ def test_integer_dtype_float_coefficients_truncate_like_torch(dtype, alpha, beta
     x = np.full((1, 1, 1), 10, dtype=dtype)
     a = np.full((1, 1, 3), 3, dtype=dtype)
     b = np.ones((1, 3, 1), dtype=dtype)
-    t = torch_baddbmm(x, a, b, beta=beta, alpha=alpha)
-    assert t.item() == expected  # the oracle says so
+    # expected: torch's observed truncation (the contract); torch re-checked, non-fatally
+    if torch is not None:
+        check_torch(assert_equal_values, lambda: torch_baddbmm(x, a, b, beta=beta, alpha=alpha),
+                    np.full((1, 1, 1), expected, dtype), what="torch.baddbmm")
     got = fastbmm.baddbmm(x, a, b, beta=beta, alpha=alpha)
     assert got.dtype == np.dtype(dtype)
     assert got.item() == expected
@@ -279,17 +284,18 @@ def test_beta_zero_ignores_nan_input_on_packed_path():
     assert np.isfinite(got).all()
 
 
-@needs_torch
 def test_alpha_zero_still_propagates_nan_from_batches_like_torch():
     # torch does not skip the product when alpha == 0: 0 * NaN = NaN (IEEE).
     x = np.ones((1, 2, 2), np.float32)
     a = np.ones((1, 2, 3), np.float32)
     a[0, 0, 1] = np.nan
     b = np.ones((1, 3, 2), np.float32)
-    t = torch_baddbmm(x, a, b, beta=1, alpha=0)
-    assert np.isnan(t[0, 0]).all() and (t[0, 1] == 1).all()
+    expected = np.array([[[np.nan, np.nan], [1, 1]]], np.float32)   # IEEE: 0 * NaN = NaN
+    if torch is not None:
+        check_torch(assert_equal_values, lambda: torch_baddbmm(x, a, b, beta=1, alpha=0), expected,
+                    what="torch.baddbmm")
     got = fastbmm.baddbmm(x, a, b, beta=1, alpha=0)
-    np.testing.assert_array_equal(got, t)
+    assert_equal_values(got, expected, what="fastbmm")
 
 
 def test_alpha_zero_gives_beta_times_input():
@@ -792,6 +798,7 @@ def test_float16_coefficients_are_applied_in_float32():
     # rounded to float16 (it would overflow to inf there); 1e5 * 1 - 99999 * 1 = 1.
     x = np.ones((1, 1, 1), np.float16)
     if torch is not None:
-        assert torch_baddbmm(x, x, x, beta=-99999, alpha=1e5).item() == 1.0
+        check_torch(assert_equal_values, lambda: torch_baddbmm(x, x, x, beta=-99999, alpha=1e5),
+                    np.ones((1, 1, 1), np.float16), what="torch.baddbmm")
     got = fastbmm.baddbmm(x, x, x, beta=-99999, alpha=1e5)
     assert got.dtype == np.float16 and got.item() == 1.0

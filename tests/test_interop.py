@@ -13,7 +13,7 @@ import pytest
 
 import fastbmm
 
-from _reference import assert_bmm_close, random_values, seeded_rng, sentinel, snapshot
+from _reference import assert_bmm_close, check_torch, random_values, seeded_rng, sentinel, snapshot
 
 torch = pytest.importorskip("torch")
 
@@ -124,9 +124,9 @@ def test_strided_torch_tensors():
     tb = base_b[::2, 1:8, ::2]           # (3, 7, 4), stepped, with a storage offset
     assert not ta.is_contiguous() and not tb.is_contiguous()
     got = fastbmm.bmm(ta, tb)
-    expected = torch.bmm(ta, tb).numpy()
     assert_bmm_close(got, ta.numpy(), tb.numpy(), factor=1.0)
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    check_torch(assert_bmm_close, lambda: torch.bmm(ta, tb).numpy(), ta.numpy(), tb.numpy(),
+                what="torch.bmm")
     # An expanded (zero-stride) tensor.
     te = torch.from_numpy(random_values(rng, (1, 5, 7), np.float32)).expand(3, 5, 7)
     assert_bmm_close(fastbmm.bmm(te, tb), te.numpy(), tb.numpy())
@@ -136,11 +136,19 @@ def test_torch_results_match_torch():
     rng = seeded_rng("tm")
     ta = torch.from_numpy(random_values(rng, (2, 1, 9, 16), np.float64))
     tb = torch.from_numpy(random_values(rng, (3, 16, 11), np.float64))
-    np.testing.assert_allclose(fastbmm.matmul(ta, tb), torch.matmul(ta, tb).numpy(), rtol=1e-12, atol=1e-12)
+    close = dict(rtol=1e-12, atol=1e-12)
+    wide = np.longdouble
+    expected = np.matmul(ta.numpy().astype(wide), tb.numpy().astype(wide)).astype(np.float64)
+    np.testing.assert_allclose(fastbmm.matmul(ta, tb), expected, **close)
+    check_torch(np.testing.assert_allclose, lambda: torch.matmul(ta, tb).numpy(), expected,
+                what="torch.matmul", **close)
     ti = torch.from_numpy(random_values(rng, (11,), np.float64))
     a3 = torch.from_numpy(random_values(rng, (3, 9, 16), np.float64))
-    np.testing.assert_allclose(fastbmm.baddbmm(ti, a3, tb, beta=2, alpha=0.5),
-                               torch.baddbmm(ti, a3, tb, beta=2, alpha=0.5).numpy(), rtol=1e-12, atol=1e-12)
+    expected = (2 * ti.numpy().astype(wide)
+                + 0.5 * np.matmul(a3.numpy().astype(wide), tb.numpy().astype(wide))).astype(np.float64)
+    np.testing.assert_allclose(fastbmm.baddbmm(ti, a3, tb, beta=2, alpha=0.5), expected, **close)
+    check_torch(np.testing.assert_allclose, lambda: torch.baddbmm(ti, a3, tb, beta=2, alpha=0.5).numpy(),
+                expected, what="torch.baddbmm", **close)
 
 
 def test_out_may_alias_a_torch_input():
@@ -302,7 +310,8 @@ def test_torch_negative_view_never_gives_wrong_values():
     assert tn.is_neg()
     b = random_values(rng, (1, 4, 2), np.float64)
     expected = np.matmul(-c.numpy().imag, b)
-    np.testing.assert_allclose(torch.bmm(tn, torch.from_numpy(b)).numpy(), expected, rtol=1e-13, atol=1e-13)
+    check_torch(np.testing.assert_allclose, lambda: torch.bmm(tn, torch.from_numpy(b)).numpy(), expected,
+                what="torch.bmm", rtol=1e-13, atol=1e-13)
     try:
         got = fastbmm.bmm(tn, b)
     except (BufferError, TypeError, ValueError, RuntimeError):

@@ -18,6 +18,8 @@ from _reference import (
     REFUSED_DTYPES,
     SUPPORTED_DTYPES,
     TORCH_SCALAR_NAMES,
+    assert_equal_values,
+    check_torch,
     UNIT_ROUNDOFF,
     dtype_ids,
     native,
@@ -111,7 +113,8 @@ def check_matmul(a, b, with_torch=True, **kw):
     expected, tol = reference_matmul(a, b)
     assert_close(got, expected, tol, dt)
     if with_torch and torch is not None:
-        assert_close(torch.matmul(to_torch(a), to_torch(b)).numpy(), expected, tol, dt, what="torch")
+        check_torch(assert_close, lambda: torch.matmul(to_torch(a), to_torch(b)).numpy(),
+                    expected, tol, dt, what="torch.matmul")
     # numpy.matmul agrees on the shape (and, in the same dtype, on the values).
     assert np.matmul(native_copy(a), native_copy(b)).shape == got.shape
     return got
@@ -201,7 +204,8 @@ def test_vector_dot_returns_zero_d_array():
     assert isinstance(got, np.ndarray) and got.shape == () and got.dtype == np.float64
     assert got == 32.0
     if torch is not None:
-        assert torch.matmul(to_torch(a), to_torch(b)).item() == 32.0
+        check_torch(assert_equal_values, lambda: torch.matmul(to_torch(a), to_torch(b)).numpy(),
+                    np.array(32.0), what="torch.matmul")
 
 
 LARGER_CASES = [
@@ -317,9 +321,11 @@ def test_large_broadcast_runs_without_materialising_copies(n):
         "a broadcast operand seems to have been materialised")
     expected = np.matmul(a.astype(np.float64), b.astype(np.float64))
     s = np.matmul(np.abs(a).astype(np.float64), np.abs(b).astype(np.float64))
-    assert (np.abs(got - expected) <= 2 * 9 * 2.0 ** -24 * s + 2 * 2.0 ** -24 * np.abs(expected) + 1e-37).all()
+    tol = 2 * 9 * 2.0 ** -24 * s + 2 * 2.0 ** -24 * np.abs(expected) + 1e-37
+    assert_close(got, expected, tol, np.float32)
     if torch is not None and n <= 64:
-        np.testing.assert_allclose(got, torch.matmul(to_torch(a), to_torch(b)).numpy(), rtol=1e-5, atol=1e-5)
+        check_torch(assert_close, lambda: torch.matmul(to_torch(a), to_torch(b)).numpy(),
+                    expected, tol, np.float32, what="torch.matmul")
 
 
 def test_broadcast_zero_stride_operands():

@@ -232,7 +232,8 @@ def matmul(input, other, *, out=None, out_dtype=None):
     cdef cnp.ndarray b = as_operand(other, "other", 2, "matmul")
     cdef cnp.ndarray o = None if out is None else as_out(out, "matmul")
     sa, sb = (<object>a).shape, (<object>b).shape
-    batch, n, m, p, code, shape, result_dtype = check_matmul(sa, sb, a, b, o, out_dtype)
+    batch, n, m, p, code, shape, result_dtype = check_matmul(
+        sa, sb, a, b, o, out_dtype, (<object>a).strides, (<object>b).strides)
     if o is not None:
         check_out(o, shape)
     cdef int ra = len(sa), rb = len(sb)
@@ -257,8 +258,9 @@ def matmul(input, other, *, out=None, out_dtype=None):
     return out
 
 
-def check_matmul(shape_a, shape_b, a, b, out=None, out_dtype=None):
-    """torch.matmul's checks, in torch's order, on shapes and dtypes alone.
+def check_matmul(shape_a, shape_b, a, b, out=None, out_dtype=None, strides_a=None,
+                 strides_b=None):
+    """torch.matmul's checks, in torch's order, on shapes, strides and dtypes alone.
 
     Parameters
     ----------
@@ -270,6 +272,11 @@ def check_matmul(shape_a, shape_b, a, b, out=None, out_dtype=None):
     out : ndarray, optional
         out=, for its dtype (its shape is the caller's to check).
     out_dtype : dtype, optional
+    strides_a, strides_b : tuple of int, optional
+        The operands' strides (bytes or elements: only their ratios count);
+        None for C order. torch picks the function it hands an N-D operand
+        to by its layout (see ``_torch_route``), and each function words its
+        errors its own way.
 
     Returns
     -------
@@ -281,8 +288,7 @@ def check_matmul(shape_a, shape_b, a, b, out=None, out_dtype=None):
     if ra == 0 or rb == 0:
         raise _errors.ShapeError(
             f"both arguments to matmul need to be at least 1D, but they are {ra}D and {rb}D")
-    # torch takes a different route per rank pair, each with its own messages
-    route = "dot" if ra == 1 and rb == 1 else "mv" if rb == 1 else "mm" if rb == 2 else "bmm"
+    route = _torch_route(tuple(shape_a), tuple(shape_b), strides_a, strides_b)
     a2s = (1,) + tuple(shape_a) if ra == 1 else tuple(shape_a)        # a row
     b2s = (shape_b[0], 1) if rb == 1 else tuple(shape_b)              # a column
     n, m = a2s[-2:]
@@ -302,11 +308,13 @@ def check_matmul(shape_a, shape_b, a, b, out=None, out_dtype=None):
     if route != "bmm":
         batch = _broadcast_batch(a2s[:-2], b2s[:-2])
     result_dtype = a.dtype.newbyteorder("=")
-    if (out is not None and route != "bmm" and out_dtype is None
-            and out.dtype.newbyteorder("=") != result_dtype):
-        # torch's mm/mv/dot check out= before comparing the operands
-        raise _matmul_out_dtype_error(route, result_dtype, a.dtype, b.dtype, out.dtype)
-    cdef int code = _matmul_dtype(route, a, b)
+    if out is not None and out_dtype is None:
+        # torch checks out= before comparing the operands: mm/mv/dot against
+        # input's dtype, bmm (as torch.bmm does) against the second operand's
+        expected = b if route == "bmm" else a
+        if not same_scalar_type(out, expected):
+            raise _matmul_out_dtype_error(route, expected.dtype, a.dtype, b.dtype, out.dtype)
+    cdef int code = _matmul_dtype(route, a, b, out if out_dtype is None else None)
     if out_dtype is not None:
         want = np.dtype(out_dtype)
         if want == np.dtype(np.float32) and code == FBMM_F16:
@@ -322,6 +330,55 @@ def check_matmul(shape_a, shape_b, a, b, out=None, out_dtype=None):
     if out is not None and out.dtype.newbyteorder("=") != result_dtype:
         raise _matmul_out_dtype_error(route, result_dtype, a.dtype, b.dtype, out.dtype)
     return batch, n, m, p, code, shape, result_dtype
+
+
+def _torch_route(shape_a, shape_b, strides_a, strides_b):
+    """The ATen function torch.matmul hands these operands to: its errors are that function's.
+
+    Ranks <= 2 go to dot, mv or mm. An N-D operand (N >= 3) against one of
+    rank <= 2 is folded into the rows of one matrix (mv or mm on a view) only
+    when its batch dimensions flatten into rows without a copy; otherwise,
+    and whenever both are N-D, the batches are expanded and bmm runs. A 1-D
+    ``input`` against an N-D ``other`` folds ``other``'s transpose ("mv_t":
+    mv with the roles of matrix and vector swapped); a 2-D ``input`` never
+    folds (torch would have to copy the transposed result).
+
+    Returns "dot", "mv", "mm", "mv_t" or "bmm".
+    """
+    ra, rb = len(shape_a), len(shape_b)
+    if ra <= 2 and rb <= 2:
+        return "dot" if ra == 1 and rb == 1 else "mv" if rb == 1 else "mm"
+    if rb <= 2:
+        if _flattens_into_rows(shape_a, strides_a):
+            return "mv" if rb == 1 else "mm"
+        return "bmm"
+    if ra == 1:
+        strides_b = _c_strides(shape_b) if strides_b is None else tuple(strides_b)
+        swap = lambda t: tuple(t[:-2]) + (t[-1], t[-2])      # other.mT
+        if _flattens_into_rows(swap(shape_b), swap(strides_b)):
+            return "mv_t"
+    return "bmm"
+
+
+def _flattens_into_rows(shape, strides):
+    """torch's should_fold: x.view(-1, x.shape[-1]) needs no copy (or x is empty).
+
+    The test is torch's literal one, stride[i] == stride[i+1] * shape[i+1]
+    for every dimension but the last two, size-1 dimensions included: a
+    layout NumPy could also view as rows, but torch's test refuses, must
+    still take the bmm route to get torch's messages.
+    """
+    if strides is None or 0 in shape:
+        return True
+    return all(strides[i] == strides[i + 1] * shape[i + 1] for i in range(len(shape) - 2))
+
+
+def _c_strides(shape):
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return tuple(reversed(strides))
 
 
 def _expand_dims(o, ra, rb):
@@ -354,11 +411,17 @@ def _matmul_size_error(route, sa, sb, a2, b2, batch):
         return _errors.ShapeError(
             f"inconsistent tensor size, expected tensor [{sa[0]}] and src [{sb[0]}] to have the "
             f"same number of elements, but got {sa[0]} and {sb[0]} elements respectively")
-    rows = int(np.prod(a2[:-1]))
     if route == "mv":
+        rows = int(np.prod(a2[:-1]))
         return _errors.ShapeError(
             f"size mismatch, got input ({rows}), mat ({rows}x{a2[-1]}), vec ({sb[0]})")
+    if route == "mv_t":
+        # other.mT folded: (batch..., p) rows of other's inner size, times input
+        rows = int(np.prod(sb[:-2])) * sb[-1]
+        return _errors.ShapeError(
+            f"size mismatch, got input ({rows}), mat ({rows}x{sb[-2]}), vec ({sa[0]})")
     if route == "mm":
+        rows = int(np.prod(a2[:-1]))
         return _errors.ShapeError(
             f"mat1 and mat2 shapes cannot be multiplied ({rows}x{a2[-1]} and {b2[-2]}x{b2[-1]})")
     nb = int(np.prod(batch))
@@ -372,33 +435,42 @@ def _matmul_out_dtype_error(route, result, da, db, dout):
     if route == "dot":
         return _errors.DtypeError(
             f"result dtype {name(dout)} does not match input dtype {name(da)}")
-    if route == "mv":
+    if route in ("mv", "mv_t"):
+        mat, vec = (db, da) if route == "mv_t" else (da, db)
         return _errors.DtypeError(
             "addmv input tensors must have the same dtype, but got "
-            f"{name(dout)}, {name(da)}, and {name(db)}")
+            f"{name(dout)}, {name(mat)}, and {name(vec)}")
     return _errors.out_dtype(result, dout)
 
 
-cdef int _matmul_dtype(str route, cnp.ndarray a, cnp.ndarray b) except -1:
+cdef int _matmul_dtype(str route, cnp.ndarray a, cnp.ndarray b, object out=None) except -1:
+    """The engine's dtype code, or the error of the torch function behind ``route``.
+
+    ``out`` (None when absent or given an ``out_dtype``) matters to mv alone,
+    whose message names the result's dtype first.
+    """
     cdef int code = dtype_code(a)
     if route == "bmm" and code < 0:
         # torch's bmm dispatches on the first operand's dtype before comparing
         raise _errors.unsupported_dtype("bmm", a.dtype)
     if same_scalar_type(a, b):
         if code < 0:
-            kernel = {"dot": "dot", "mv": "addmv_impl_cpu", "mm": "addmm_impl_cpu_",
-                      "bmm": "bmm"}[route]
+            kernel = {"dot": "dot", "mv": "addmv_impl_cpu", "mv_t": "addmv_impl_cpu",
+                      "mm": "addmm_impl_cpu_", "bmm": "bmm"}[route]
             raise _errors.unsupported_dtype(kernel, a.dtype)
         return code
     if route == "dot":
         raise _errors.DtypeError(
             "dot : expected both vectors to have same dtype, but found "
             f"{_errors.scalar_name(a.dtype)} and {_errors.scalar_name(b.dtype)}")
-    if route == "mv":
+    if route in ("mv", "mv_t"):
+        # "got result, matrix, vector": mv's result is out=, else new of the vector's dtype
+        mat, vec = (a, b) if route == "mv" else (b, a)
+        result = vec if out is None else out
         raise _errors.DtypeError(
             "addmv input tensors must have the same dtype, but got "
-            f"{_errors.scalar_name(b.dtype)}, {_errors.scalar_name(a.dtype)}, and "
-            f"{_errors.scalar_name(b.dtype)}")
+            f"{_errors.scalar_name(result.dtype)}, {_errors.scalar_name(mat.dtype)}, and "
+            f"{_errors.scalar_name(vec.dtype)}")
     if route == "mm":
         raise _errors.DtypeError(
             "expected m1 and m2 to have the same dtype, but got: "

@@ -14,8 +14,8 @@ cimport numpy as cnp
 from libc.stdint cimport int64_t, uint64_t
 
 from ._bmm cimport describe, init_bmm_problem, init_problem, native, run_problem
-from ._engine cimport FBMM_F16, FBMM_F16_F32, FBMM_I8, fbmm_operand, fbmm_problem
-from ._validation cimport (as_operand, as_out, check_out, dtype_code, overlaps,
+from ._engine cimport FBMM_F16, FBMM_F16_F32, fbmm_operand, fbmm_problem
+from ._validation cimport (as_operand, as_out, check_out, dtype_code, is_integer_code, overlaps,
                            same_scalar_type)
 
 import numpy as np
@@ -59,9 +59,10 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     cdef cnp.ndarray a = as_operand(batch1, "batch1", 2, "baddbmm")
     cdef cnp.ndarray b = as_operand(batch2, "batch2", 3, "baddbmm")
     cdef cnp.ndarray o = None if out is None else as_out(out, "baddbmm")
-    # torch's order: expand, input dtype, sizes, batch2's dtype, out's dtype,
-    # then the kernel's (unsupported dtype, scalars). Ranks come first here:
-    # torch, computing the result's shape from them, raises an IndexError.
+    # torch's order: expand, input dtype, sizes, out's dtype (against batch2's:
+    # torch makes the result with batch2's options), then the kernel's
+    # (dispatch on input's dtype, batch2's dtype, scalars). Ranks come first here: torch,
+    # computing the result's shape from them, raises an IndexError.
     if cnp.PyArray_NDIM(a) != 3:
         raise _errors.not_3d("batch1")
     if cnp.PyArray_NDIM(b) != 3:
@@ -73,20 +74,22 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
         raise _errors.input_dtypes("baddbmm", d.dtype, a.dtype, b.dtype)
     if shape_b[0] != shape_a[0] or shape_b[1] != shape_a[2]:
         raise _errors.batch2_size(shape_a, shape_b)
-    if not same_scalar_type(d, b):
-        raise _errors.dtype_mismatch(a.dtype, b.dtype)
-    if o is not None and not same_scalar_type(o, d):
-        raise _errors.out_dtype(d.dtype, o.dtype)
+    if o is not None and not same_scalar_type(o, b):
+        raise _errors.out_dtype(b.dtype, o.dtype)
     cdef int code = dtype_code(d)
     if code < 0:
         raise _errors.unsupported_dtype("baddbmm", d.dtype)
+    if not same_scalar_type(d, b):
+        raise _errors.dtype_mismatch(a.dtype, b.dtype)
     cdef int64_t ialpha, ibeta
     alpha_c, beta_c, ialpha, ibeta = _scalars(alpha, beta, d.dtype)
     if o is not None:
         check_out(o, shape)
 
     cdef cnp.ndarray target
-    cdef bint use_bias = beta_c != 0
+    # "use the bias" is decided on beta as the kernel holds it (beta=1e-50 is
+    # 0 in float32: input's NaN must not leak), the same for every m
+    cdef bint use_bias = _nonzero_in(beta_c, ibeta, d.dtype)
     if o is None:
         target = np.empty(shape, dtype=d.dtype.newbyteorder("="))
     elif (cnp.PyArray_ISBYTESWAPPED(o) or overlaps(o, a) or overlaps(o, b)
@@ -99,10 +102,11 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
         target = o
     if target.size:
         if shape_a[2] == 0:
-            # an empty product: beta * input alone (alpha * 0 = 0)
+            # an empty product: beta * input alone (torch: input.mul_(beta),
+            # alpha unused), in the kernel's arithmetic: integers wrap
             if use_bias:
-                scale = ibeta if code >= FBMM_I8 else beta_c if d.dtype.kind == "c" else beta_c.real
-                np.multiply(bias, scale, out=target, casting="unsafe")
+                scale = _in_opmath(beta_c, ibeta, d.dtype)
+                np.multiply(bias, scale, out=target, dtype=scale.dtype, casting="unsafe")
             else:
                 target.fill(0)
         else:
@@ -128,7 +132,7 @@ cdef int _compute_baddbmm(cnp.ndarray a, cnp.ndarray b, cnp.ndarray c, cnp.ndarr
     P.ep.ialpha = <uint64_t>ialpha
     P.ep.ibeta = <uint64_t>ibeta
     P.ep.real_scalars = ca.imag == 0 and cb.imag == 0
-    if code >= FBMM_I8:        # the integer dtypes (src/fastbmm.h)
+    if is_integer_code(code):
         P.ep.scaled = ialpha != 1
     else:
         P.ep.scaled = ca != 1
@@ -173,9 +177,39 @@ def _scalars(alpha, beta, dtype):
         if _overflows(v, dtype):
             raise _errors.scalar_overflow(dtype)
     if dtype.kind in "iu":
-        ia, ib = int(complex(alpha).real), int(complex(beta).real)
+        ia, ib = _truncated(alpha), _truncated(beta)
         return complex(ia), complex(ib), _wrap64(ia), _wrap64(ib)
     return complex(alpha), complex(beta), 1, 0
+
+
+def _truncated(v):
+    """v truncated to an int, exactly: no float round trip for big ints (2**63-1)."""
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (complex, np.complexfloating)):
+        v = v.real                      # _overflows has refused an imaginary part
+    return int(v)                       # a float: int() truncates toward zero, exactly
+
+
+# The types the kernel computes the epilogue in (torch's opmath types):
+# float16 in float32; every other dtype in itself.
+_OPMATH = {np.dtype(np.float16): np.dtype(np.float32)}
+
+
+def _in_opmath(beta, int64_t ibeta, dtype):
+    """beta as a 0-d array of the type the kernel applies it in; integers wrapped to dtype."""
+    dtype = dtype.newbyteorder("=")
+    if dtype.kind in "iu":
+        # two's complement: -1 is 255 for uint8 (astype wraps; NumPy 2 would
+        # refuse the Python int -1 as a uint8 operand)
+        return np.array(ibeta, np.int64).astype(dtype)
+    op = _OPMATH.get(dtype, dtype)
+    return np.array(beta if op.kind == "c" else beta.real, op)
+
+
+def _nonzero_in(beta, int64_t ibeta, dtype):
+    """Is beta non-zero as the kernel holds it (see _in_opmath)?"""
+    return bool(_in_opmath(beta, ibeta, dtype) != 0)
 
 
 def _overflows(v, dtype):

@@ -482,17 +482,20 @@ def _sentinel_out(shape, dtype):
     return np.full(shape, sentinel(dtype), dtype=native(dtype))
 
 
-def check_error(inp, a, b, exc_type, message, out_shape=None, out_dtype=None, torch_parity=True, **kw):
+def check_error(inp, a, b, exc_type, message, out_shape=None, out_dtype=None, torch_parity=True,
+                out_message=None, **kw):
     """fastbmm.baddbmm raises exc_type with exactly ``message`` (None: any text), without
-    and with a sentinel-filled out= that stays untouched; torch raises the same text."""
-    if torch_parity and torch is not None and message is not None:
-        te = _torch_error(inp, a, b, **kw)
-        assert te is not None and str(te) == message, f"torch says {te!r}, test expects {message!r}"
+    and with a sentinel-filled out= (then ``out_message``, default ``message``) that stays
+    untouched; torch raises the same texts, out= included."""
     arrays = [x for x in (inp, a, b) if isinstance(x, np.ndarray)]
     outs = [None]
     if out_shape is not None:
         outs.append(_sentinel_out(out_shape, out_dtype if out_dtype is not None else a.dtype))
     for out in outs:
+        expected = message if out is None or out_message is None else out_message
+        if torch_parity and torch is not None and expected is not None:
+            te = _torch_error(inp, a, b, **kw, **({} if out is None else {"out": out}))
+            assert te is not None and str(te) == expected, f"torch says {te!r}, test expects {expected!r}"
         before = snapshot(*arrays, *([out] if out is not None else []))
         with pytest.raises(exc_type) as info:
             if out is None:
@@ -501,8 +504,8 @@ def check_error(inp, a, b, exc_type, message, out_shape=None, out_dtype=None, to
                 fastbmm.baddbmm(inp, a, b, out=out, **kw)
         after = snapshot(*arrays, *([out] if out is not None else []))
         assert after == before, "an operand or out= was modified by a failing call"
-        if message is not None:
-            assert str(info.value) == message
+        if expected is not None:
+            assert str(info.value) == expected
     return info.value
 
 
@@ -537,8 +540,11 @@ def test_error_batch2_dtype_differs_input_matches_batch1(dtype):
     # torch checks input vs batch1 in baddbmm itself and batch1 vs batch2 in the bmm kernel.
     other = np.dtype(np.float64) if dtype == np.float32 else np.dtype(np.float32)
     msg = f"expected scalar type {TORCH_SCALAR_NAMES[dtype.name]} but found {TORCH_SCALAR_NAMES[other.name]}"
+    # with out= of input's dtype, torch checks out= against batch2's dtype first (issue 9, item 10)
+    out_msg = (f"Expected out tensor to have dtype {TORCH_CPP_NAMES[other.name]}, "
+               f"but got {TORCH_CPP_NAMES[dtype.name]} instead")
     e = check_error(_f((4,), dtype), _f((2, 3, 5), dtype), _f((2, 5, 4), other), RuntimeError, msg,
-                    out_shape=(2, 3, 4))
+                    out_shape=(2, 3, 4), out_message=out_msg)
     assert isinstance(e, TypeError)
 
 

@@ -8,6 +8,7 @@ re-checked against the installed torch when it is importable), and check that
 nothing was written to a sentinel-filled out= and that the operands are unchanged.
 """
 
+import itertools
 import warnings
 
 import numpy as np
@@ -914,6 +915,15 @@ def test_m_zero_float16_scales_in_float32():
 _ORDER_DTYPES = [np.float32, np.float64, np.bool_, np.uint16, np.int64]
 
 
+def _raised(fn, *args, **kwargs):
+    """The exception fn raises, or None."""
+    try:
+        fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001
+        return e
+    return None
+
+
 @needs_torch
 @pytest.mark.parametrize("d_input", _ORDER_DTYPES, ids=dtype_ids(_ORDER_DTYPES))
 def test_dtype_error_order_matches_torch(d_input):
@@ -921,8 +931,6 @@ def test_dtype_error_order_matches_torch(d_input):
     # sizes and input shapes: the first error fastbmm reports is torch's, in torch's
     # words (issue 9, item 10: out= is checked against batch2's dtype, before the
     # operands are compared).
-    import itertools
-
     mismatches, compared = [], 0
     for d1, d2, do in itertools.product(_ORDER_DTYPES, _ORDER_DTYPES, [None] + _ORDER_DTYPES):
         for shape2, shape_in in itertools.product([(2, 3, 4), (2, 5, 4)], [(2, 2, 4), (3, 4), (2, 2, 2, 4)]):
@@ -932,12 +940,8 @@ def test_dtype_error_order_matches_torch(d_input):
             if te is None:
                 continue
             compared += 1
-            try:
-                fastbmm.baddbmm(*args, **kw)
-                fe = None
-            except Exception as e:  # noqa: BLE001
-                fe = e
-            if fe is None or str(fe) != str(te) or not isinstance(fe, type(te)):
+            fe = _raised(fastbmm.baddbmm, *args, **kw)
+            if not (isinstance(fe, type(te)) and str(fe) == str(te)):
                 mismatches.append(f"{[np.dtype(x).name if x else None for x in (d1, d2, do)]} "
                                   f"{shape_in} {shape2}: torch {te}, fastbmm {fe!r}")
     assert compared > 0

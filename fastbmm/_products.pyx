@@ -40,14 +40,18 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     input : ndarray
         Broadcastable to (b, n, p) (a scalar, a bias row (p,), a mask (n, p),
         ...). With ``beta == 0`` its values are ignored (NaN and Inf in it do
-        not propagate), as in torch; its shape is still checked.
+        not propagate), as in torch; its shape is still checked. "0" is
+        beta's value in the type the kernel applies it in (float32 for
+        float16 and float32: ``beta=1e-50`` is 0 there).
     batch1 : ndarray, shape (b, n, m)
     batch2 : ndarray, shape (b, m, p)
         All three of one dtype (see :func:`fastbmm.bmm` for the dtypes).
     beta, alpha : number
         Applied inside the kernel's write-back, not as extra passes. For
-        integer dtypes they are truncated to integers, as torch does; complex
-        values need complex operands.
+        integer dtypes they are truncated to integers, as torch does, exactly
+        (no float round trip: ``2**63 - 1`` stays itself), and the arithmetic
+        wraps (``beta=-1`` with uint8 is 255); complex values need complex
+        operands.
     out : ndarray, shape (b, n, p), optional
         Written in place and returned; it may be ``input`` itself.
 

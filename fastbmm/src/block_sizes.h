@@ -62,6 +62,15 @@
 #define FBMM_STREAM_MAX_ROWS 4
 #define FBMM_STREAM_BLOCK 512       /* columns per accumulator block (<= 16 KiB) */
 
+/* Products with at most this many columns (matrix-vector stacks) whose A
+ * rows are contiguous run as dot products along the inner dimension (gemv):
+ * an NR-wide tile would hold mostly dead columns. The switch in
+ * gemm_template.h's gemv() has a case for each count up to this. */
+#define FBMM_GEMV_MAX_COLS 4
+/* ... and whose gathered columns (p x m values, per thread) stay within L2:
+ * a longer inner dimension takes the packed nest, whose scratch is bounded. */
+#define FBMM_GEMV_MAX_B_BYTES (256 * 1024)
+
 /* A's rows (and columns) are read in place when an MC x KC block's rows lie
  * within this many bytes of each other (about L2's size); else A is packed. */
 #define FBMM_A_INPLACE_SPAN (256 * 1024)

@@ -184,11 +184,14 @@ static void FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
     } else {
         const int64_t mr = FBMM_ENGINE_FN(mr_of)(P->dtype);
         const int64_t isz = FBMM_ENGINE_FN(itemsize)(P->dtype);
+        const int same_bits = P->dtype == FBMM_F32 || P->dtype == FBMM_F64 ||
+                              P->dtype == FBMM_I32 || P->dtype == FBMM_I64;
         const int stream = P->n <= FBMM_STREAM_MAX_ROWS && P->b.sc == isz && P->b.sr % isz == 0 &&
-                           (P->dtype == FBMM_F32 || P->dtype == FBMM_F64 ||
-                            P->dtype == FBMM_I32 || P->dtype == FBMM_I64);
+                           same_bits;
+        const int gemv = !stream && P->p <= FBMM_GEMV_MAX_COLS && P->a.sc == isz && same_bits &&
+                         P->m * P->p * isz <= FBMM_GEMV_MAX_B_BYTES;
         const int64_t nr = FBMM_ENGINE_FN(nr_of)(P->dtype);
-        P->path = stream ? FBMM_PATH_STREAM : FBMM_PATH_PACKED;
+        P->path = stream ? FBMM_PATH_STREAM : gemv ? FBMM_PATH_GEMV : FBMM_PATH_PACKED;
         if (P->dtype == FBMM_F16 && P->row_tile > FBMM_MC) P->row_tile = FBMM_MC / mr * mr;
         int64_t per = fbmm_cdiv(P->n, P->row_tile);
         if (threads > 1 && (P->batch * per) % threads != 0 && P->batch * per < 4 * (int64_t)threads) {
@@ -212,7 +215,9 @@ static void FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
         P->row_tiles = fbmm_cdiv(P->n, P->row_tile);
         P->col_tiles = fbmm_cdiv(P->p, P->col_tile);
         P->ntasks = P->batch * P->row_tiles * P->col_tiles;
-        if (!stream)
+        if (gemv)   /* B's columns, gathered: p x m accumulator-sized values */
+            P->scratch_bytes = (size_t)((P->m * P->p * isz + FBMM_ALIGN - 1) / FBMM_ALIGN * FBMM_ALIGN);
+        else if (!stream)
             P->scratch_bytes = FBMM_ENGINE_FN(scratch_for)(P->dtype, P->row_tile, P->m, P->col_tile);
     }
     if (threads > P->ntasks) threads = (int)P->ntasks;
@@ -223,6 +228,10 @@ static void FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
     gemm_tile_##FAM(&ops_##KIND, a, P->a.sr, P->a.sc, b, P->b.sr, P->b.sc,            \
                     c, P->c.sr, P->c.sc, &P->ep, d,                                    \
                     rows, (MULT) * P->m, (MULT) * cols, scratch)
+
+#define FBMM_GEMV(FAM, KIND)                                                           \
+    gemv_##FAM(&ops_##KIND, a, P->a.sr, b, P->b.sr, P->b.sc,                          \
+               c, P->c.sr, P->c.sc, &P->ep, d, rows, P->m, cols, scratch)
 
 #define FBMM_STREAM(FAM, KIND)                                                         \
     gemm_stream_##FAM(&ops_##KIND, a, P->a.sr, P->a.sc, b, P->b.sr,                    \
@@ -259,6 +268,15 @@ static void FBMM_ENGINE_FN(run_task)(const fbmm_problem *P, int64_t t, void *scr
     char *c = fbmm_entry(&P->c, P->c_off, bi) + i0 * P->c.sr + j0 * P->c.sc;
     const char *d = P->ep.has_bias
         ? fbmm_entry(&P->d, P->d_off, bi) + i0 * P->ep.d_sr + j0 * P->ep.d_sc : 0;
+    if (P->path == FBMM_PATH_GEMV) {
+        switch (P->dtype) {
+        case FBMM_F32: FBMM_GEMV(f32, f32); break;
+        case FBMM_F64: FBMM_GEMV(f64, f64); break;
+        case FBMM_I32: FBMM_GEMV(u32, i32); break;
+        case FBMM_I64: FBMM_GEMV(u64, i64); break;
+        }
+        return;
+    }
     if (P->path == FBMM_PATH_STREAM) {
         switch (P->dtype) {
         case FBMM_F32: FBMM_STREAM(f32, f32); break;

@@ -35,7 +35,8 @@ enum fbmm_dtype {
 enum fbmm_path {
     FBMM_PATH_SMALL = 0,   /* unpacked loops over whole small matrices, batch chunks per task */
     FBMM_PATH_PACKED = 1,  /* Goto loop nest with packed panels, one C tile per task */
-    FBMM_PATH_STREAM = 2   /* few rows: B streamed unpacked, one C column tile per task */
+    FBMM_PATH_STREAM = 2,  /* few rows: B streamed unpacked, one C column tile per task */
+    FBMM_PATH_GEMV = 3     /* few columns: dot products along the inner dimension, one row tile per task */
 };
 
 typedef struct {

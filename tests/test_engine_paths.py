@@ -1,0 +1,108 @@
+"""The engine's shape-specific paths, at the boundaries where they take over.
+
+* Matrix-vector stacks (p <= 4 columns, A's rows contiguous, float32/64,
+  int32/64): dot products along the inner dimension, rows in groups of 4 (1-2
+  columns) or 2 (3-4), the inner sum in KC-deep blocks with a vector tail.
+* Edge tiles of an in-place A and B: 1..MR rows and whole-vector column edges
+  run as their own register-tile shape, without packing.
+
+Every case is compared with the exact reference (NumPy in a wider type, or
+modulo 2**64 for integers) on every kernel variant this CPU runs.
+"""
+
+import numpy as np
+import pytest
+
+import fastbmm
+import fastbmm._bmm as _bmm
+from _reference import assert_bmm_close, random_values, seeded_rng
+from test_baddbmm import check_baddbmm
+
+KERNELS = list(_bmm.available_kernels())
+GEMV_DTYPES = [np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64)]
+
+
+@pytest.fixture(params=KERNELS)
+def kernel(request):
+    previous = _bmm.get_kernel()
+    _bmm.set_kernel(request.param)
+    try:
+        yield request.param
+    finally:
+        _bmm.set_kernel(previous)
+
+
+def _blocking(dtype):
+    """MR, NR, KC of the kernel in use for this dtype's accumulator family."""
+    fam = {4: "32", 8: "64"}[dtype.itemsize]
+    b = _bmm.block_sizes()[("f" if dtype.kind == "f" else "u") + fam]
+    return b["MR"], b["NR"], b["KC"]
+
+
+def _inner_sizes(dtype):
+    """K around the gemv loop's step (two vectors: NR), its scalar tail, and the KC block."""
+    _, step, kc = _blocking(dtype)
+    return sorted({1, step - 1, step, step + 1, kc - 1, kc, kc + 1, 2 * kc + step + 3})
+
+
+@pytest.mark.parametrize("p", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("n", [5, 7, 8, 9, 13])
+@pytest.mark.parametrize("dtype", GEMV_DTYPES, ids=str)
+def test_matrix_vector_stacks(kernel, dtype, n, p):
+    rng = seeded_rng("gemv", kernel, dtype.name, n, p)
+    for m in _inner_sizes(dtype):
+        a = random_values(rng, (3, n, m), dtype)
+        b = random_values(rng, (3, m, p), dtype)
+        assert_bmm_close(fastbmm.bmm(a, b), a, b)
+
+
+@pytest.mark.parametrize("dtype", GEMV_DTYPES, ids=str)
+def test_matrix_vector_strided_operands_and_out(kernel, dtype):
+    """B's columns gathered from any strides; C written through its strides."""
+    rng = seeded_rng("gemv-strided", kernel, dtype.name)
+    a = random_values(rng, (4, 11, 300), dtype)
+    bb = random_values(rng, (4, 3, 600), dtype).transpose(0, 2, 1)[:, ::2, :]   # (4, 300, 3)
+    out = np.zeros((4, 11, 6), dtype)[:, :, ::2]
+    assert fastbmm.bmm(a, bb, out=out) is out
+    assert_bmm_close(out, a, bb)
+    # a vector as the last column of a wider array, B broadcast over the batch
+    v = np.broadcast_to(random_values(rng, (300, 5), dtype)[:, 4:], (4, 300, 1))
+    assert_bmm_close(fastbmm.bmm(a, v), a, v)
+
+
+@pytest.mark.parametrize("dtype", GEMV_DTYPES, ids=str)
+def test_matrix_vector_baddbmm_epilogue(kernel, dtype):
+    rng = seeded_rng("gemv-badd", kernel, dtype.name)
+    a = random_values(rng, (2, 9, 270), dtype)
+    b = random_values(rng, (2, 270, 2), dtype)
+    inp = random_values(rng, (9, 1), dtype)
+    check_baddbmm(inp, a, b, beta=3, alpha=-2)
+
+
+def test_matrix_vector_long_inner_dimension_accuracy(kernel):
+    """A long K is summed in blocks: the error stays at the packed nest's level."""
+    rng = seeded_rng("gemv-long", kernel)
+    m = 200_000
+    a = rng.uniform(0, 1, (1, 6, m)).astype(np.float32)
+    b = rng.uniform(0, 1, (1, m, 1)).astype(np.float32)
+    exact = np.matmul(a.astype(np.float64), b.astype(np.float64))
+    rel = np.abs(fastbmm.bmm(a, b) - exact) / exact
+    # sequential float32 summation of 2e5 positive terms drifts to ~1e-4;
+    # blocked sums stay near KC * 2**-24 (the packed nest's level)
+    assert rel.max() < 2e-5, rel.max()
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64], ids=str)
+def test_edge_tiles_in_place(kernel, dtype):
+    """Every row count 1..MR+1 and column counts around one and two vectors."""
+    dtype = np.dtype(dtype)
+    mr, nr, _ = _blocking(dtype)
+    vl = nr // 2
+    rng = seeded_rng("edges", kernel, dtype.name)
+    for n in range(1, mr + 2):
+        for p in sorted({vl - 1, vl, vl + 1, nr - 1, nr, nr + vl, 2 * nr + 1}):
+            if p <= 4:
+                continue    # the matrix-vector path
+            a = random_values(rng, (2, n + mr, 40), dtype)     # n + mr rows: full tiles, then an edge
+            b = random_values(rng, (2, 40, p), dtype)
+            assert_bmm_close(fastbmm.bmm(a, b), a, b, what=f"{kernel} n={n + mr} p={p}")

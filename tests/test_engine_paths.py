@@ -106,3 +106,43 @@ def test_edge_tiles_in_place(kernel, dtype):
             a = random_values(rng, (2, n + mr, 40), dtype)     # n + mr rows: full tiles, then an edge
             b = random_values(rng, (2, 40, p), dtype)
             assert_bmm_close(fastbmm.bmm(a, b), a, b, what=f"{kernel} n={n + mr} p={p}")
+
+
+# ----------------------------------------------------------------------------
+# float16 conversions: F16C instructions in the avx2/avx512 variants, portable
+# C in the baseline. Both must give NumPy's bits for every input.
+# ----------------------------------------------------------------------------
+
+ALL_HALVES = np.arange(2 ** 16, dtype=np.uint32).astype(np.uint16).view(np.float16)
+
+
+def _same_value(got, expected):
+    """Equal values (exact: float16 == float16), any NaN equal to any NaN. Not the
+    bits: NaN payloads are not part of the contract, and a sum that starts from
+    +0 turns a single -0 product into +0 (IEEE), as torch and BLAS do."""
+    return (got == expected) | (np.isnan(got) & np.isnan(expected))
+
+
+@pytest.mark.parametrize("shape", [(8192, 8, 1), (1, 65536, 1)], ids=["small", "packed"])
+def test_every_float16_widens_exactly(kernel, shape):
+    a = ALL_HALVES.reshape(shape)
+    one = np.ones((shape[0], 1, 1), np.float16)
+    got = fastbmm.bmm(a, one, out_dtype=np.float32)
+    same = _same_value(got, a.astype(np.float32))
+    assert same.all(), f"{np.count_nonzero(~same)} float16 values widened wrongly"
+
+
+@pytest.mark.parametrize("scale", [1.0, 0.5, 3.0, 1 / 3, 2.0 ** -10, 2.0 ** 10, -65504.0])
+def test_every_float16_product_rounds_to_nearest_even(kernel, scale):
+    # x * s is exact in float32 (11 + 11 significant bits), so the result is
+    # that product rounded once: NumPy's float32 -> float16 cast (RNE),
+    # overflow to inf and gradual underflow to subnormals included.
+    s = np.float16(scale)
+    a = ALL_HALVES.reshape(8192, 8, 1)
+    b = np.full((8192, 1, 1), s, np.float16)
+    with np.errstate(over="ignore", invalid="ignore"):
+        expected = (a.astype(np.float32) * np.float32(s)).astype(np.float16)
+    got = fastbmm.bmm(a, b)
+    ok = _same_value(got, expected)
+    assert ok.all(), (f"{np.count_nonzero(~ok)} products rounded wrongly, e.g. "
+                      f"{a[~ok][:3]!r} * {s!r} -> {got[~ok][:3]!r}, expected {expected[~ok][:3]!r}")

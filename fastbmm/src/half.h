@@ -13,6 +13,23 @@
 #include <stdint.h>
 #include <string.h>
 
+/*
+ * The variants compiled with F16C (avx2, avx512: setup.py's flags, so
+ * __F16C__ is defined in their translation units only) convert with one
+ * instruction each way; round-to-nearest-even is the immediate 0
+ * (_MM_FROUND_TO_NEAREST_INT), independent of MXCSR. The baseline variant
+ * keeps the portable code below, which gives the same bits (NaNs: quiet,
+ * payload truncated, as the hardware does).
+ */
+#if defined(__F16C__)
+#include <immintrin.h>
+static inline float fbmm_half_to_float(uint16_t h) { return _cvtsh_ss(h); }
+static inline uint16_t fbmm_float_to_half(float f)
+{
+    return (uint16_t)_cvtss_sh(f, _MM_FROUND_TO_NEAREST_INT);
+}
+#else
+
 static inline float fbmm_half_to_float(uint16_t h)
 {
     uint32_t sign = (uint32_t)(h & 0x8000u) << 16;
@@ -69,5 +86,6 @@ static inline uint16_t fbmm_float_to_half(float f)
         return sign | (uint16_t)q;           /* q may carry to 0x400: the smallest normal */
     }
 }
+#endif /* __F16C__ */
 
 #endif

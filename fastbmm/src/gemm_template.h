@@ -324,11 +324,15 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                         }
                         char *t = c + (ic + ir) * c_sr + ((jc + jr) / cdiv) * c_sc;
                         const char *td = d ? d + (ic + ir) * ep->d_sr + ((jc + jr) / cdiv) * ep->d_sc : 0;
-                        if (a_direct)
+                        if (a_direct || nvec != FBMM_NV)
+                            /* A in place, or packed (strides 1, MR) against a B
+                             * read in place narrower than NR: the packed instance
+                             * would load FBMM_NV vectors, past B's last column */
                             FBMM_NAME(microkernel_strided)(
-                                kc, ablk + ir * a_rs, a_rs, a_cs, bsl, bs, t, c_sr, c_sc,
-                                c_direct && nr == nvec * VL, first, mr, nr, nvec, kd->store,
-                                ep, td);
+                                kc, a_direct ? ablk + ir * a_rs : ablk + ir * kc,
+                                a_direct ? a_rs : 1, a_direct ? a_cs : MR, bsl, bs, t, c_sr,
+                                c_sc, c_direct && nr == nvec * VL, first, mr, nr, nvec,
+                                kd->store, ep, td);
                         else
                             FBMM_NAME(microkernel_packed)(
                                 kc, ablk + ir * kc, bsl, bs, t, c_sr, c_sc,

@@ -13,7 +13,7 @@ from libc.stdint cimport int64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
-from ._engine cimport (FBMM_ALIGN, FBMM_F16, FBMM_F16_F32, FBMM_F32, FBMM_F64, FBMM_C64, FBMM_C128,
+from ._engine cimport (FBMM_ALIGN, FBMM_OK, FBMM_F16, FBMM_F16_F32, FBMM_F32, FBMM_F64, FBMM_C64, FBMM_C128,
                        fbmm_cpu_features, fbmm_engine, fbmm_engine_at,
                        fbmm_engine_supported, fbmm_num_engines, fbmm_operand,
                        fbmm_problem)
@@ -201,7 +201,11 @@ cdef void init_bmm_problem(fbmm_problem *P, int code, cnp.ndarray a, cnp.ndarray
 cdef int run_problem(fbmm_problem *P) except -1:
     """Plan and run the tasks of P: serially, or under prange."""
     cdef const fbmm_engine *eng = _engine
-    eng.plan(P, _effective_threads())
+    if eng.plan(P, _effective_threads()) != FBMM_OK:
+        # the engine has no kernel for this dtype code: a caller's bug, never
+        # garbage in the result
+        raise RuntimeError(f"fastbmm: the {eng.name.decode()} engine has no kernel for "
+                           f"dtype code {P.dtype}")
     cdef int nthreads = P.threads
     cdef size_t per_thread = P.scratch_bytes
     cdef char *raw = NULL

@@ -17,6 +17,14 @@ cdef extern from "src/fastbmm.h" nogil:
         FBMM_PATH_SMALL
         FBMM_PATH_PACKED
         FBMM_ALIGN
+        FBMM_NUM_DTYPES
+        FBMM_OK
+        FBMM_ERR_DTYPE
+        FBMM_OP_a
+        FBMM_OP_b
+        FBMM_OP_c
+        FBMM_OP_d
+        FBMM_MAX_BATCH_DIMS
 
     ctypedef struct fbmm_operand:
         char *data
@@ -29,15 +37,19 @@ cdef extern from "src/fastbmm.h" nogil:
         uint64_t ialpha, ibeta
         int64_t d_sr, d_sc
 
+    # sizes FBMM_MAX_BATCH_DIMS and FBMM_NUM_OPERANDS: Cython wants literals,
+    # the C compiler uses the header's definition
+    ctypedef struct fbmm_batch_dims:
+        int ndim
+        int64_t shape[64]
+        int64_t strides[4][64]
+
     ctypedef struct fbmm_problem:
         int dtype
         int64_t batch, n, m, p
         fbmm_operand a, b, c, d
         fbmm_epilogue ep
-        const int64_t *a_off
-        const int64_t *b_off
-        const int64_t *c_off
-        const int64_t *d_off
+        const fbmm_batch_dims *bdims
         int path
         int64_t batch_chunk, row_tile, col_tile, row_tiles, col_tiles, ntasks
         int threads
@@ -50,7 +62,7 @@ cdef extern from "src/fastbmm.h" nogil:
         const char *name
         int64_t small_max
         fbmm_blocking f32, f64, u32, u64
-        void (*plan)(fbmm_problem *prob, int nthreads) noexcept nogil
+        int (*plan)(fbmm_problem *prob, int nthreads) noexcept nogil
         void (*run_task)(const fbmm_problem *prob, int64_t t, void *scratch) noexcept nogil
 
     int fbmm_num_engines()

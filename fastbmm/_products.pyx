@@ -6,15 +6,17 @@ Both become one engine problem, like bmm:
 * baddbmm adds an epilogue, ``C = alpha * (A @ B) + beta * D``, applied as each
   tile is written (``D`` is ``input`` broadcast to C's shape by zero strides);
 * matmul flattens its broadcast batch dimensions into one batch and hands the
-  engine a table of byte offsets per batch entry, so that no broadcast copy of
-  an operand is ever made.
+  engine their shape and each operand's byte strides (zero where broadcast),
+  so that no broadcast copy of an operand, and no per-entry table, is made.
 """
 
 cimport numpy as cnp
 from libc.stdint cimport int64_t, uint64_t
+from libc.string cimport memset
 
 from ._bmm cimport describe, init_bmm_problem, init_problem, native, run_problem
-from ._engine cimport FBMM_F16, FBMM_F16_F32, fbmm_operand, fbmm_problem
+from ._engine cimport (FBMM_F16, FBMM_F16_F32, FBMM_MAX_BATCH_DIMS, FBMM_NUM_DTYPES,
+                       fbmm_batch_dims, fbmm_operand, fbmm_problem)
 from ._validation cimport (as_operand, as_out, check_out, dtype_code, is_integer_code, overlaps,
                            same_scalar_type)
 
@@ -516,65 +518,89 @@ cdef int _matmul_dtype(str route, cnp.ndarray a, cnp.ndarray b, object out=None)
     raise _errors.dtype_mismatch(a.dtype, b.dtype)
 
 
-def _batch_offsets(x, batch):
-    """Byte offset of each (flattened) batch entry of x, broadcast to batch."""
-    xb = x.shape[:-2]
-    strides = [0] * (len(batch) - len(xb)) + [
-        s if d != 1 else 0 for d, s in zip(xb, x.strides[:-2])]
-    off = np.zeros(batch, dtype=np.int64)
-    for i, s in enumerate(strides):
-        if s:
-            shape = [1] * len(batch)
-            shape[i] = batch[i]
-            off = off + np.arange(batch[i], dtype=np.int64).reshape(shape) * s
-    return np.ascontiguousarray(np.broadcast_to(off, batch)).ravel()
-
-
-def _single_stride(x, batch):
-    """One batch stride for x's flattened batch entries, or None (then: offsets).
-
-    Works when x is broadcast over the whole batch (stride 0), or when x's
-    batch dimensions match the batch and collapse into one evenly spaced
-    sequence (e.g. a C-contiguous result, or one batch dimension).
-    """
-    L = len(batch)
-    xb = (1,) * (L - (x.ndim - 2)) + x.shape[:-2]
-    xs = (0,) * (L - (x.ndim - 2)) + x.strides[:-2]
-    dims = [(d, s) for d, s, full in zip(xb, xs, batch) if full != 1]
-    if all(d == 1 for d, _ in dims):
-        return 0
-    if any(d == 1 for d, _ in dims):
-        return None                     # broadcast along some dims only
-    for (d0, s0), (d1, s1) in zip(dims, dims[1:]):
-        if s0 != s1 * d1:
-            return None
-    return dims[-1][1]
-
-
-cdef object _describe_batched(fbmm_operand *op, const int64_t **off, object x, tuple batch):
-    """x's rows and columns, and its batch as one stride or as an offset table.
-
-    Returns the table (None when a stride does), which the caller keeps alive
-    until the engine has run.
-    """
+cdef void _describe_matrix(fbmm_operand *op, cnp.ndarray x) noexcept:
+    # x's data pointer and its last two (row, column) byte strides
+    cdef int nd = cnp.PyArray_NDIM(x)
     op.data = <char *>cnp.PyArray_DATA(x)
-    op.sr, op.sc = x.strides[-2], x.strides[-1]
-    stride = _single_stride(x, batch)
-    if stride is not None:
-        op.sb = stride
-        return None
-    table = _batch_offsets(x, batch)
-    off[0] = <const int64_t *>cnp.PyArray_DATA(table)
-    return table
+    op.sr = cnp.PyArray_STRIDE(x, nd - 2)
+    op.sc = cnp.PyArray_STRIDE(x, nd - 1)
 
 
-cdef int _compute_matmul(object a, object b, object c, int code, tuple batch) except -1:
+cdef int _describe_batched(fbmm_problem *P, fbmm_batch_dims *bd, tuple operands,
+                           tuple batch) except -1:
+    """The broadcast batch of A, B, C (``operands``) as the engine reads it.
+
+    Every operand gets one byte stride per dimension of ``batch`` (0 where it
+    is broadcast: missing or of size 1). Dimensions of size 1 are dropped, and
+    neighbours merged where every operand steps evenly across them (a
+    C-contiguous result, a plain 3-D stack); what remains is one dimension
+    (then each operand's ``sb`` is its stride, and the engine needs nothing
+    more) or several, described in ``bd`` (shape and strides: O(ndim) memory,
+    whatever the number of entries). ``bd`` must outlive the engine's run.
+    """
+    cdef int L = len(batch), i, k, nops = len(operands)
+    rows = []
+    for x in operands:
+        xb, xs = x.shape[:-2], x.strides[:-2]
+        rows.append((0,) * (L - len(xb)) + tuple(s if d != 1 else 0 for d, s in zip(xb, xs)))
+    dims = []                       # [size, strides of A, B, C], outermost first
+    for i in range(L):
+        size = batch[i]
+        if size == 1:
+            continue
+        st = [r[i] for r in rows]
+        # merge into the outer neighbour: i_out * s_out + i * s == (i_out * size + i) * s
+        if dims and all(dims[-1][1 + k] == st[k] * size for k in range(nops)):
+            dims[-1] = [dims[-1][0] * size] + st
+        else:
+            dims.append([size] + st)
+    if len(dims) > FBMM_MAX_BATCH_DIMS:
+        raise ValueError(f"fastbmm: more than {FBMM_MAX_BATCH_DIMS} batch dimensions")
+    cdef fbmm_operand *ops[3]
+    ops[0], ops[1], ops[2] = &P.a, &P.b, &P.c
+    if len(dims) <= 1:
+        for k in range(nops):
+            ops[k].sb = dims[0][1 + k] if dims else 0
+        P.bdims = NULL
+        return 0
+    memset(bd, 0, sizeof(fbmm_batch_dims))
+    bd.ndim = len(dims)
+    for i in range(bd.ndim):
+        bd.shape[i] = dims[i][0]
+        for k in range(nops):
+            bd.strides[k][i] = dims[i][1 + k]
+    P.bdims = bd
+    return 0
+
+
+cdef int _compute_matmul(cnp.ndarray a, cnp.ndarray b, cnp.ndarray c, int code,
+                         tuple batch) except -1:
     cdef fbmm_problem P
+    cdef fbmm_batch_dims bd            # on this frame: lives until the engine returns
     cdef int64_t nb = 1
     for d in batch:
         nb *= d
-    init_problem(&P, code, nb, a.shape[-2], a.shape[-1], b.shape[-1])
-    tables = (_describe_batched(&P.a, &P.a_off, a, batch),
-              _describe_batched(&P.b, &P.b_off, b, batch),
-              _describe_batched(&P.c, &P.c_off, c, batch))
+    init_problem(&P, code, nb, cnp.PyArray_DIM(a, cnp.PyArray_NDIM(a) - 2),
+                 cnp.PyArray_DIM(a, cnp.PyArray_NDIM(a) - 1),
+                 cnp.PyArray_DIM(b, cnp.PyArray_NDIM(b) - 1))
+    _describe_matrix(&P.a, a)
+    _describe_matrix(&P.b, b)
+    _describe_matrix(&P.c, c)
+    _describe_batched(&P, &bd, (a, b, c), batch)
     return run_problem(&P)
+
+
+def _bmm_with_code(int code, cnp.ndarray a, cnp.ndarray b, cnp.ndarray c):
+    """c = a @ b for 3-D arrays, through the engine with dtype code ``code``.
+
+    Nothing checks that the code fits the arrays: not part of the API, it
+    exists for the tests of the engine's refusal of a code it has no kernel
+    for (which must raise before any task runs).
+    """
+    cdef fbmm_problem P
+    init_bmm_problem(&P, code, a, b, c)
+    run_problem(&P)
+
+
+#: the engine's dtype codes are 0 .. _NUM_DTYPE_CODES - 1 (enum fbmm_dtype)
+_NUM_DTYPE_CODES = FBMM_NUM_DTYPES

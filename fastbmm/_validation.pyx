@@ -238,15 +238,20 @@ cdef bint self_overlapping(cnp.ndarray x) noexcept:
     cdef cnp.npy_intp *shape = cnp.PyArray_DIMS(x)
     cdef cnp.npy_intp *strides = cnp.PyArray_STRIDES(x)
     cdef int64_t extent, s
-    cdef int64_t order[32]
+    # NPY_MAXDIMS of the headers built against: 64 for NumPy 2 (32 for 1.x,
+    # whose arrays then have at most 32). A literal 32 here once overran the
+    # stack for a 33- to 64-dimensional out= under NumPy 2.
+    cdef int64_t order[cnp.NPY_MAXDIMS]
     cdef int n = 0
     if cnp.PyArray_SIZE(x) <= 1:
         return False
+    if nd > cnp.NPY_MAXDIMS:
+        return True                     # cannot happen (ABI); refusing is the safe side
     for i in range(nd):
         if shape[i] > 1:
             order[n] = i
             n += 1
-    # insertion sort of the axes by |stride| (nd <= 32)
+    # insertion sort of the axes by |stride|
     for i in range(1, n):
         k = <int>order[i]
         j = i - 1

@@ -461,3 +461,195 @@ def test_fuzz_against_torch_plain(kernel, dtype, b, n, m, p, seed):
         got = fastbmm.bmm(a, bb)
     assert_matches(got, a, bb, False, f"{kernel} {dtype}")
     check_torch_matches_reference(a, bb, False, f"{dtype} {(b, n, m, p)}")
+
+
+# ----------------------------------------------------------------------------
+# Long inner dimensions on every path, against the error bounds
+# ----------------------------------------------------------------------------
+
+from _long_sums import absorbing_operands, kc_blocked_bound  # noqa: E402
+from _reference import assert_bmm_close  # noqa: E402
+
+LONG_DTYPES = [np.dtype(t) for t in (np.float16, np.float32, np.float64, np.complex64,
+                                     np.complex128, np.int32, np.int64)]
+LONG_WORK = 1_500_000
+
+
+@st.composite
+def long_sums(draw, bs):
+    """dtype, (n, K, p), B transposed or not, values: K long (beyond KC, many
+    panels, not their multiple) on the stream path (n <= 4, contiguous rows of B),
+    the packed nest (more rows, or B transposed) and the small path (K at its
+    limit, small_max)."""
+    dtype = draw(st.sampled_from(LONG_DTYPES), "dtype")
+    kc = bs[_family(dtype)]["KC"]
+    path = draw(st.sampled_from(["stream", "stream", "packed", "small"]), "path")
+    if path == "small":
+        n, K, p = (draw(st.integers(1, bs["small_max"])), bs["small_max"],
+                   draw(st.integers(1, bs["small_max"])))
+    else:
+        n = draw(st.integers(1, 4) if path == "stream" else st.integers(5, 13), "n")
+        K = draw(st.sampled_from([kc + 1, 2 * kc - 1, 3 * kc + 7, 4099, 20011, 65537]), "K")
+        p = draw(st.sampled_from([1, 7, 17, 64, 513]), "p")
+        while n * K * p > LONG_WORK:    # n * K alone stays below it
+            p //= 2
+    transposed_b = path == "packed" and draw(st.booleans(), "B transposed")
+    # integers are exact: "absorbing" means nothing for them
+    mode = "uniform" if dtype.kind in "iu" else draw(st.sampled_from(["uniform", "absorbing"]),
+                                                     "values")
+    return dtype, (n, K, p), transposed_b, mode
+
+
+def _as_layout(x, transposed):
+    return np.ascontiguousarray(x.transpose(0, 2, 1)).transpose(0, 2, 1) if transposed else x
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@settings(FUZZ, max_examples=max(10, FUZZ.max_examples // 3))
+@given(data=st.data())
+def test_fuzz_long_inner_dimension(kernel, data):
+    """Uniform values: within tests/_reference.py's bound. Values that absorb
+    every +1 of a single accumulator (_long_sums.py): within the bound of
+    KC-deep panels, which a path summing all of K in one accumulator breaks."""
+    with kernel_and_threads(kernel):
+        bs = _bmm.block_sizes()
+        dtype, (n, K, p), transposed_b, mode = data.draw(long_sums(bs), "case")
+        fastbmm.set_num_threads(data.draw(st.sampled_from([1, 2]), "threads"))
+        rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1), "seed"))
+        event(f"{mode}, {dtype}, n={n}")
+        if mode == "uniform":
+            gen = values("full")
+            a = gen(rng, (1, n, K), dtype)
+            b = _as_layout(gen(rng, (1, K, p), dtype), transposed_b)
+            assert_bmm_close(fastbmm.bmm(a, b), a, b)
+            return
+        # float16 is absorbed in its float32 accumulator: read that, unrounded
+        acc = np.dtype(np.float64 if dtype.char in "dD" else np.float32)
+        out_dtype = np.float32 if dtype == np.float16 else None
+        a, b, exact = absorbing_operands(dtype, 1, n, K, p, np.finfo(acc).nmant + 1)
+        got = fastbmm.bmm(a, _as_layout(b, transposed_b), out_dtype=out_dtype)
+        if dtype.kind == "c":
+            assert np.all(got.imag == 0)
+            got = got.real
+        err = np.abs(got.astype(np.int64) - exact).astype(np.float64)
+        # 1m complex: the kernels sum 2K real products (every other one 0)
+        depth = 2 * K if dtype.kind == "c" else K
+        bound = kc_blocked_bound(float(np.finfo(acc).eps) / 2, depth, bs[_family(dtype)]["KC"],
+                                 exact.astype(np.float64))
+        assert np.all(err <= bound), (f"{kernel} {dtype} n={n} K={K} p={p}: error "
+                                      f"{err.max():.0f} > KC-blocked bound {bound.min():.0f}")
+
+
+# ----------------------------------------------------------------------------
+# matmul with up to 64 dimensions (NumPy 2's NPY_MAXDIMS), broadcast batches
+# ----------------------------------------------------------------------------
+
+MATMUL_DTYPES = [np.dtype(t) for t in (np.float16, np.float32, np.float64, np.complex64,
+                                       np.int8, np.int64)]
+
+
+@st.composite
+def many_dim_operand(draw, batch, rows, cols, name):
+    """An operand for the broadcast ``batch``: a suffix of it, each dimension
+    either the batch's size or 1, C-ordered, then with some axes reversed, its
+    matrix stored transposed, or a size-1 dimension stretched by zero strides."""
+    rank = draw(st.integers(0, len(batch)), f"{name} batch rank")
+    shape = [s if draw(st.booleans()) else 1 for s in batch[len(batch) - rank:]] + [rows, cols]
+    return dict(shape=shape,
+                flip=[draw(st.booleans()) and draw(st.booleans()) for _ in shape],
+                transposed=draw(st.booleans()),
+                stretch=draw(st.booleans()) and draw(st.booleans()))
+
+
+def _build_operand(rng, dtype, recipe, batch):
+    shape, ndim = recipe["shape"], len(recipe["shape"])
+    x = values("small")(rng, tuple(shape), dtype)
+    if recipe["transposed"]:
+        x = np.ascontiguousarray(np.swapaxes(x, -1, -2)).swapaxes(-1, -2)
+    flip = tuple(slice(None, None, -1) if f else slice(None) for f in recipe["flip"])
+    x = np.ascontiguousarray(x[flip])[flip]       # the same values, negative strides
+    if recipe["stretch"]:                          # size-1 batch dims -> zero strides
+        full = list(batch[len(batch) - (ndim - 2):]) + shape[-2:]
+        x = np.broadcast_to(x, tuple(full))
+    return x
+
+
+@pytest.mark.parametrize("kernel", KERNELS)
+@FUZZ
+@given(data=st.data())
+def test_fuzz_matmul_many_dimensions(kernel, data):
+    """matmul with operands and out= of up to 64 dimensions, broadcast along
+    any subset of them, against numpy.matmul (exact: small integers). An
+    out= of 33+ dimensions once overran a 32-entry stack array (SIGSEGV); a
+    self-overlapping out= of any rank must raise with nothing written."""
+    with kernel_and_threads(kernel):
+        _fuzz_matmul_many_dimensions(data)
+
+
+def _overlapping_out(shape, dtype):
+    """(out, store): a writable view of ``shape`` whose elements all share one
+    location of ``store``, as in the issue's reproducer."""
+    store = np.full(4, 7, dtype)
+    return np.lib.stride_tricks.as_strided(store, shape, (0,) * len(shape), writeable=True), store
+
+
+def _fuzz_matmul_many_dimensions(data):
+    ndim = data.draw(st.integers(3, 64), "result rank (with a matrix)")
+    dtype = data.draw(st.sampled_from(MATMUL_DTYPES), "dtype")
+    if data.draw(st.integers(0, 3), "huge logical batch") == 0:
+        # Up to 50 batch dimensions of size 2 (2**50 entries, zero strides
+        # everywhere; NumPy refuses sizes past 2**63 bytes), into a
+        # self-overlapping out=: must raise, with nothing written.
+        sizes = [data.draw(st.sampled_from([1, 2, 2, 2])) for _ in range(ndim - 2)]
+        batch = tuple(s if np.prod(sizes[:i + 1]) <= 2 ** 50 else 1 for i, s in enumerate(sizes))
+        a = np.broadcast_to(np.ones((2, 3), dtype), batch + (2, 3))
+        out, store = _overlapping_out(batch + (2, 4), dtype)
+        event(f"huge batch, {sum(s > 1 for s in batch)} dims > 1")
+        with pytest.raises(ValueError, match="overlapping"):
+            fastbmm.matmul(a, np.ones((3, 4), dtype), out=out)
+        assert np.all(store == 7), "written before raising"
+        return
+    batch = [1] * (ndim - 2)
+    for i in data.draw(st.lists(st.integers(0, ndim - 3), max_size=4, unique=True), "big dims"):
+        batch[i] = data.draw(st.sampled_from([2, 3]))
+    n, m, p = (data.draw(st.sampled_from([1, 2, 3, 5, 9, 13])) for _ in range(3))
+    ra = many_dim_operand(batch, n, m, "input")
+    rb = many_dim_operand(batch, m, p, "other")
+    rec_a, rec_b = data.draw(ra), data.draw(rb)
+    rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1), "seed"))
+    a = _build_operand(rng, dtype, rec_a, batch)
+    b = _build_operand(rng, dtype, rec_b, batch)
+    if data.draw(st.booleans(), "1-D input"):
+        a = a.reshape(a.shape[:-2] + (-1,))[(0,) * (a.ndim - 2)][: a.shape[-1]]
+    elif data.draw(st.booleans(), "1-D other"):
+        b = np.ascontiguousarray(b[(0,) * (b.ndim - 2)][:, 0])
+    wide = {"i": np.int64, "f": np.float64, "c": np.complex128}[dtype.kind]
+    want = np.matmul(a.astype(wide), b.astype(wide)).astype(dtype)
+    fastbmm.set_num_threads(data.draw(st.sampled_from([1, 2, 3]), "threads"))
+    out_kind = data.draw(st.sampled_from(["none", "C", "reversed", "permuted", "overlapping"]),
+                         "out=")
+    event(f"out= {out_kind}; rank {max(a.ndim, b.ndim)}")
+    note(f"a {a.shape} {a.strides}; b {b.shape} {b.strides}")
+    if out_kind == "none":
+        got = fastbmm.matmul(a, b)
+        assert got.dtype == dtype and got.shape == want.shape
+        assert np.array_equal(got, want)
+        return
+    shape = want.shape
+    if out_kind == "overlapping" and want.size > 1:
+        out, store = _overlapping_out(shape, dtype)
+        with pytest.raises(ValueError, match="overlapping"):
+            fastbmm.matmul(a, b, out=out)
+        assert np.all(store == 7), "written before raising"
+        return
+    if out_kind == "reversed":
+        flip = (slice(None, None, -1),) * len(shape)
+        out = np.zeros(shape, dtype)[flip]
+    elif out_kind == "permuted" and len(shape) > 1:
+        perm = data.draw(st.permutations(range(len(shape))), "out axes in memory")
+        inv = tuple(np.argsort(perm))
+        out = np.zeros(tuple(shape[i] for i in perm), dtype).transpose(inv)
+    else:
+        out = np.zeros(shape, dtype)
+    got = fastbmm.matmul(a, b, out=out)
+    assert got is out and np.array_equal(out, want)

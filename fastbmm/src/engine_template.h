@@ -42,6 +42,65 @@ FBMM_LOADER(i64, int64_t, uint64_t, v)
 #define FBMM_TO_U32(x) ((uint32_t)(x))
 #define FBMM_TO_U64(x) ((uint64_t)(x))
 
+/*
+ * What the engine has for one dtype: its kernel per path (stream and gemv
+ * NULL: the dtype takes neither the few-rows nor the few-columns path), scratch size, tile geometry and
+ * staging. Engine-internal; the table below is indexed by enum fbmm_dtype,
+ * and the planner refuses a dtype without an entry, so run_task never meets
+ * a dtype it has no kernel for.
+ */
+typedef struct {
+    void (*small)(const fbmm_problem *P, int64_t b0, int64_t b1);
+    void (*tile)(const fbmm_problem *P, const char *a, const char *b, char *c, const char *d,
+                 int64_t rows, int64_t cols, void *scratch);
+    void (*stream)(const fbmm_problem *P, const char *a, const char *b, char *c, const char *d,
+                   int64_t rows, int64_t cols);
+    void (*gemv)(const fbmm_problem *P, const char *a, const char *b, char *c, const char *d,
+                 int64_t rows, int64_t cols, void *scratch);
+    size_t (*scratch)(int64_t rows, int64_t K, int64_t cols);
+    int64_t itemsize;           /* bytes of one input element */
+    int64_t mr, nr;             /* the family's register tile */
+    int staged;                 /* f16: rounds once at the end; tiles <= MC rows */
+} fbmm_kind;
+
+/*
+ * The per-path entry points of kind KIND in family FAM, and its fbmm_kind.
+ * MULT = 2 for 1m complex (the kernels see 2m deep, 2 * cols wide). STREAM
+ * and GEMV are the few-rows and few-columns functions, or 0. Expanded inside
+ * a family (MR, FBMM_NR set).
+ */
+#define FBMM_KIND(FAM, KIND, MULT, ITEMSIZE, STREAM, GEMV)                               \
+static void tile_##KIND(const fbmm_problem *P, const char *a, const char *b, char *c,     \
+                        const char *d, int64_t rows, int64_t cols, void *scratch)         \
+{                                                                                         \
+    gemm_tile_##FAM(&ops_##KIND, a, P->a.sr, P->a.sc, b, P->b.sr, P->b.sc,                \
+                    c, P->c.sr, P->c.sc, &P->ep, d, rows, (MULT) * P->m, (MULT) * cols,   \
+                    scratch);                                                             \
+}                                                                                         \
+static size_t scratch_##KIND(int64_t rows, int64_t K, int64_t cols)                       \
+{                                                                                         \
+    return scratch_bytes_##FAM(&ops_##KIND, rows, (MULT) * K, (MULT) * cols);             \
+}                                                                                         \
+static const fbmm_kind kind_##KIND = {                                                    \
+    small_##KIND, tile_##KIND, STREAM, GEMV, scratch_##KIND, ITEMSIZE, MR, FBMM_NR,          \
+    staged_##KIND };
+
+/* The few-rows (stream) and few-columns (gemv) paths of a real kind whose
+ * inputs are ACC_T's own bits. */
+#define FBMM_STREAM_KIND(FAM, KIND)                                                      \
+static void stream_##KIND(const fbmm_problem *P, const char *a, const char *b, char *c,   \
+                          const char *d, int64_t rows, int64_t cols)                      \
+{                                                                                         \
+    gemm_stream_##FAM(&ops_##KIND, a, P->a.sr, P->a.sc, b, P->b.sr,                       \
+                      c, P->c.sr, P->c.sc, &P->ep, d, rows, P->m, cols);                  \
+}                                                                                         \
+static void gemv_##KIND(const fbmm_problem *P, const char *a, const char *b, char *c,     \
+                        const char *d, int64_t rows, int64_t cols, void *scratch)         \
+{                                                                                         \
+    gemm_gemv_##FAM(&ops_##KIND, a, P->a.sr, b, P->b.sr, P->b.sc,                         \
+                    c, P->c.sr, P->c.sc, &P->ep, d, rows, P->m, cols, scratch);           \
+}
+
 /* ---- float family: float32, float16 (widened when packed), complex64 ---- */
 #define ACC f32
 #define ACC_IS_INT 0
@@ -54,6 +113,11 @@ FBMM_REAL_KIND(f16, uint16_t, fbmm_ld_f16, uint16_t, fbmm_ld_f16, uint16_t, FBMM
 /* out_dtype=float32 for float16 operands: widened like f16, stored as f32 */
 FBMM_REAL_KIND(f16f32, uint16_t, fbmm_ld_f16, float, fbmm_ld_f32, float, FBMM_SAME, 0, 1, 0)
 FBMM_COMPLEX_KIND(c64, float)
+FBMM_STREAM_KIND(f32, f32)
+FBMM_KIND(f32, f32, 1, 4, stream_f32, gemv_f32)
+FBMM_KIND(f32, f16, 1, 2, 0, 0)
+FBMM_KIND(f32, f16f32, 1, 2, 0, 0)
+FBMM_KIND(f32, c64, 2, 8, 0, 0)
 #undef FBMM_VL
 #undef FBMM_NR
 #undef FBMM_SMALL_NVMAX
@@ -71,6 +135,9 @@ FBMM_COMPLEX_KIND(c64, float)
 #include "kinds_template.h"
 FBMM_REAL_KIND(f64, double, fbmm_ld_f64, double, fbmm_ld_f64, double, FBMM_SAME, 1, 1, 0)
 FBMM_COMPLEX_KIND(c128, double)
+FBMM_STREAM_KIND(f64, f64)
+FBMM_KIND(f64, f64, 1, 8, stream_f64, gemv_f64)
+FBMM_KIND(f64, c128, 2, 16, 0, 0)
 #undef FBMM_VL
 #undef FBMM_NR
 #undef FBMM_SMALL_NVMAX
@@ -90,6 +157,11 @@ FBMM_REAL_KIND(i8, int8_t, fbmm_ld_i8, int8_t, fbmm_ld_i8, uint8_t, FBMM_TO_U8, 
 FBMM_REAL_KIND(u8, uint8_t, fbmm_ld_u8, uint8_t, fbmm_ld_u8, uint8_t, FBMM_TO_U8, 0, 0, 0)
 FBMM_REAL_KIND(i16, int16_t, fbmm_ld_i16, int16_t, fbmm_ld_i16, uint16_t, FBMM_TO_U16, 0, 0, 0)
 FBMM_REAL_KIND(i32, int32_t, fbmm_ld_i32, int32_t, fbmm_ld_i32, uint32_t, FBMM_TO_U32, 1, 1, 0)
+FBMM_STREAM_KIND(u32, i32)
+FBMM_KIND(u32, i8, 1, 1, 0, 0)
+FBMM_KIND(u32, u8, 1, 1, 0, 0)
+FBMM_KIND(u32, i16, 1, 2, 0, 0)
+FBMM_KIND(u32, i32, 1, 4, stream_i32, gemv_i32)
 #undef FBMM_VL
 #undef FBMM_NR
 #undef FBMM_SMALL_NVMAX
@@ -106,6 +178,8 @@ FBMM_REAL_KIND(i32, int32_t, fbmm_ld_i32, int32_t, fbmm_ld_i32, uint32_t, FBMM_T
 #include "gemm_template.h"
 #include "kinds_template.h"
 FBMM_REAL_KIND(i64, int64_t, fbmm_ld_i64, int64_t, fbmm_ld_i64, uint64_t, FBMM_TO_U64, 1, 1, 0)
+FBMM_STREAM_KIND(u64, i64)
+FBMM_KIND(u64, i64, 1, 8, stream_i64, gemv_i64)
 #undef FBMM_VL
 #undef FBMM_NR
 #undef FBMM_SMALL_NVMAX
@@ -116,44 +190,14 @@ FBMM_REAL_KIND(i64, int64_t, fbmm_ld_i64, int64_t, fbmm_ld_i64, uint64_t, FBMM_T
 
 #define FBMM_ENGINE_FN(x) FBMM_CAT(x, FBMM_ENGINE_NAME)
 
-static int64_t FBMM_ENGINE_FN(nr_of)(int dtype)
-{
-    switch (dtype) {
-    case FBMM_F16: case FBMM_F16_F32: case FBMM_F32: case FBMM_C64: return FBMM_NV * (FBMM_VBYTES / 4);
-    case FBMM_F64: case FBMM_C128: case FBMM_I64: return FBMM_NV * (FBMM_VBYTES / 8);
-    default: return FBMM_NV * (FBMM_VBYTES / 4);
-    }
-}
-
-static int64_t FBMM_ENGINE_FN(mr_of)(int dtype)
-{
-    switch (dtype) {
-    case FBMM_F16: case FBMM_F16_F32: case FBMM_F32: case FBMM_C64: return FBMM_MR_F32;
-    case FBMM_F64: case FBMM_C128: return FBMM_MR_F64;
-    case FBMM_I64: return FBMM_MR_U64;
-    default: return FBMM_MR_U32;
-    }
-}
-
-static int64_t FBMM_ENGINE_FN(itemsize)(int dtype)
-{
-    static const int64_t sizes[FBMM_NUM_DTYPES] = {2, 4, 8, 8, 16, 1, 1, 2, 4, 8, 2};
-    return sizes[dtype];
-}
-
-static size_t FBMM_ENGINE_FN(scratch_for)(int dtype, int64_t rows, int64_t K, int64_t cols)
-{
-    switch (dtype) {
-    case FBMM_F32: return scratch_bytes_f32(&ops_f32, rows, K, cols);
-    case FBMM_F16: return scratch_bytes_f32(&ops_f16, rows, K, cols);
-    case FBMM_F16_F32: return scratch_bytes_f32(&ops_f16f32, rows, K, cols);
-    case FBMM_C64: return scratch_bytes_f32(&ops_c64, rows, 2 * K, 2 * cols);
-    case FBMM_F64: return scratch_bytes_f64(&ops_f64, rows, K, cols);
-    case FBMM_C128: return scratch_bytes_f64(&ops_c128, rows, 2 * K, 2 * cols);
-    case FBMM_I64: return scratch_bytes_u64(&ops_i64, rows, K, cols);
-    default: return scratch_bytes_u32(&ops_i32, rows, K, cols);
-    }
-}
+/* Indexed by enum fbmm_dtype. A code left out is NULL, and plan() refuses it. */
+static const fbmm_kind *const FBMM_ENGINE_FN(kinds)[FBMM_NUM_DTYPES] = {
+    [FBMM_F16] = &kind_f16, [FBMM_F32] = &kind_f32, [FBMM_F64] = &kind_f64,
+    [FBMM_C64] = &kind_c64, [FBMM_C128] = &kind_c128,
+    [FBMM_I8] = &kind_i8, [FBMM_U8] = &kind_u8, [FBMM_I16] = &kind_i16,
+    [FBMM_I32] = &kind_i32, [FBMM_I64] = &kind_i64,
+    [FBMM_F16_F32] = &kind_f16f32,
+};
 
 static int64_t fbmm_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
@@ -164,8 +208,11 @@ static int64_t fbmm_cdiv(int64_t a, int64_t b) { return (a + b - 1) / b; }
  * A in place and packs only its own part of B) until there are about four
  * tasks per thread, but no tile smaller than FBMM_MIN_TILE_ROWS x _COLS.
  */
-static void FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
+static int FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
 {
+    if (P->dtype < 0 || P->dtype >= FBMM_NUM_DTYPES || !FBMM_ENGINE_FN(kinds)[P->dtype])
+        return FBMM_ERR_DTYPE;
+    const fbmm_kind *K = FBMM_ENGINE_FN(kinds)[P->dtype];
     const double work = (double)P->batch * (double)P->n * (double)P->m * (double)P->p;
     int threads = nthreads < 1 ? 1 : nthreads;
     if (work < FBMM_SERIAL_WORK) threads = 1;
@@ -182,17 +229,15 @@ static void FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
         P->batch_chunk = fbmm_cdiv(P->batch, target);
         P->ntasks = fbmm_cdiv(P->batch, P->batch_chunk);
     } else {
-        const int64_t mr = FBMM_ENGINE_FN(mr_of)(P->dtype);
-        const int64_t isz = FBMM_ENGINE_FN(itemsize)(P->dtype);
-        const int same_bits = P->dtype == FBMM_F32 || P->dtype == FBMM_F64 ||
-                              P->dtype == FBMM_I32 || P->dtype == FBMM_I64;
-        const int stream = P->n <= FBMM_STREAM_MAX_ROWS && P->b.sc == isz && P->b.sr % isz == 0 &&
-                           same_bits;
-        const int gemv = !stream && P->p <= FBMM_GEMV_MAX_COLS && P->a.sc == isz && same_bits &&
-                         P->m * P->p * isz <= FBMM_GEMV_MAX_B_BYTES;
-        const int64_t nr = FBMM_ENGINE_FN(nr_of)(P->dtype);
+        const int64_t mr = K->mr, nr = K->nr;
+        const int stream = K->stream && P->n <= FBMM_STREAM_MAX_ROWS &&
+                           P->b.sc == K->itemsize && P->b.sr % K->itemsize == 0;
+        const int gemv = !stream && K->gemv && P->p <= FBMM_GEMV_MAX_COLS &&
+                         P->a.sc == K->itemsize &&
+                         P->m * P->p * K->itemsize <= FBMM_GEMV_MAX_B_BYTES;
         P->path = stream ? FBMM_PATH_STREAM : gemv ? FBMM_PATH_GEMV : FBMM_PATH_PACKED;
-        if (P->dtype == FBMM_F16 && P->row_tile > FBMM_MC) P->row_tile = FBMM_MC / mr * mr;
+        /* a staged kind's accumulation buffer holds at most MC rows */
+        if (K->staged && P->row_tile > FBMM_MC) P->row_tile = FBMM_MC / mr * mr;
         int64_t per = fbmm_cdiv(P->n, P->row_tile);
         if (threads > 1 && (P->batch * per) % threads != 0 && P->batch * per < 4 * (int64_t)threads) {
             /* Big matrices: one tile per thread (each extra column tile packs
@@ -215,46 +260,25 @@ static void FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
         P->row_tiles = fbmm_cdiv(P->n, P->row_tile);
         P->col_tiles = fbmm_cdiv(P->p, P->col_tile);
         P->ntasks = P->batch * P->row_tiles * P->col_tiles;
-        if (gemv)   /* B's columns, gathered: p x m accumulator-sized values */
-            P->scratch_bytes = (size_t)((P->m * P->p * isz + FBMM_ALIGN - 1) / FBMM_ALIGN * FBMM_ALIGN);
+        if (gemv)   /* B's columns, gathered: p x m accumulator-sized values (same bits) */
+            P->scratch_bytes = (size_t)((P->m * P->p * K->itemsize + FBMM_ALIGN - 1) /
+                                        FBMM_ALIGN * FBMM_ALIGN);
         else if (!stream)
-            P->scratch_bytes = FBMM_ENGINE_FN(scratch_for)(P->dtype, P->row_tile, P->m, P->col_tile);
+            P->scratch_bytes = K->scratch(P->row_tile, P->m, P->col_tile);
     }
     if (threads > P->ntasks) threads = (int)P->ntasks;
     P->threads = threads < 1 ? 1 : threads;
+    return FBMM_OK;
 }
-
-#define FBMM_TILE(FAM, KIND, MULT)                                                     \
-    gemm_tile_##FAM(&ops_##KIND, a, P->a.sr, P->a.sc, b, P->b.sr, P->b.sc,            \
-                    c, P->c.sr, P->c.sc, &P->ep, d,                                    \
-                    rows, (MULT) * P->m, (MULT) * cols, scratch)
-
-#define FBMM_GEMV(FAM, KIND)                                                           \
-    gemv_##FAM(&ops_##KIND, a, P->a.sr, b, P->b.sr, P->b.sc,                          \
-               c, P->c.sr, P->c.sc, &P->ep, d, rows, P->m, cols, scratch)
-
-#define FBMM_STREAM(FAM, KIND)                                                         \
-    gemm_stream_##FAM(&ops_##KIND, a, P->a.sr, P->a.sc, b, P->b.sr,                    \
-                      c, P->c.sr, P->c.sc, &P->ep, d, rows, P->m, cols)
 
 static void FBMM_ENGINE_FN(run_task)(const fbmm_problem *P, int64_t t, void *scratch)
 {
+    /* plan() returned FBMM_OK: the dtype has a kind, and the kind the path */
+    const fbmm_kind *K = FBMM_ENGINE_FN(kinds)[P->dtype];
     if (P->path == FBMM_PATH_SMALL) {
         int64_t b0 = t * P->batch_chunk;
         int64_t b1 = b0 + P->batch_chunk < P->batch ? b0 + P->batch_chunk : P->batch;
-        switch (P->dtype) {
-        case FBMM_F16: small_f16(P, b0, b1); break;
-        case FBMM_F16_F32: small_f16f32(P, b0, b1); break;
-        case FBMM_F32: small_f32(P, b0, b1); break;
-        case FBMM_F64: small_f64(P, b0, b1); break;
-        case FBMM_C64: small_c64(P, b0, b1); break;
-        case FBMM_C128: small_c128(P, b0, b1); break;
-        case FBMM_I8: small_i8(P, b0, b1); break;
-        case FBMM_U8: small_u8(P, b0, b1); break;
-        case FBMM_I16: small_i16(P, b0, b1); break;
-        case FBMM_I32: small_i32(P, b0, b1); break;
-        case FBMM_I64: small_i64(P, b0, b1); break;
-        }
+        K->small(P, b0, b1);
         return;
     }
     const int64_t per = P->row_tiles * P->col_tiles;
@@ -263,42 +287,17 @@ static void FBMM_ENGINE_FN(run_task)(const fbmm_problem *P, int64_t t, void *scr
     const int64_t j0 = (r % P->col_tiles) * P->col_tile;
     const int64_t rows = P->n - i0 < P->row_tile ? P->n - i0 : P->row_tile;
     const int64_t cols = P->p - j0 < P->col_tile ? P->p - j0 : P->col_tile;
-    const char *a = fbmm_entry(&P->a, P->a_off, bi) + i0 * P->a.sr;
-    const char *b = fbmm_entry(&P->b, P->b_off, bi) + j0 * P->b.sc;
-    char *c = fbmm_entry(&P->c, P->c_off, bi) + i0 * P->c.sr + j0 * P->c.sc;
+    const char *a = FBMM_ENTRY(P, a, bi) + i0 * P->a.sr;
+    const char *b = FBMM_ENTRY(P, b, bi) + j0 * P->b.sc;
+    char *c = FBMM_ENTRY(P, c, bi) + i0 * P->c.sr + j0 * P->c.sc;
     const char *d = P->ep.has_bias
-        ? fbmm_entry(&P->d, P->d_off, bi) + i0 * P->ep.d_sr + j0 * P->ep.d_sc : 0;
-    if (P->path == FBMM_PATH_GEMV) {
-        switch (P->dtype) {
-        case FBMM_F32: FBMM_GEMV(f32, f32); break;
-        case FBMM_F64: FBMM_GEMV(f64, f64); break;
-        case FBMM_I32: FBMM_GEMV(u32, i32); break;
-        case FBMM_I64: FBMM_GEMV(u64, i64); break;
-        }
-        return;
-    }
-    if (P->path == FBMM_PATH_STREAM) {
-        switch (P->dtype) {
-        case FBMM_F32: FBMM_STREAM(f32, f32); break;
-        case FBMM_F64: FBMM_STREAM(f64, f64); break;
-        case FBMM_I32: FBMM_STREAM(u32, i32); break;
-        case FBMM_I64: FBMM_STREAM(u64, i64); break;
-        }
-        return;
-    }
-    switch (P->dtype) {
-    case FBMM_F16: FBMM_TILE(f32, f16, 1); break;
-    case FBMM_F16_F32: FBMM_TILE(f32, f16f32, 1); break;
-    case FBMM_F32: FBMM_TILE(f32, f32, 1); break;
-    case FBMM_C64: FBMM_TILE(f32, c64, 2); break;
-    case FBMM_F64: FBMM_TILE(f64, f64, 1); break;
-    case FBMM_C128: FBMM_TILE(f64, c128, 2); break;
-    case FBMM_I8: FBMM_TILE(u32, i8, 1); break;
-    case FBMM_U8: FBMM_TILE(u32, u8, 1); break;
-    case FBMM_I16: FBMM_TILE(u32, i16, 1); break;
-    case FBMM_I32: FBMM_TILE(u32, i32, 1); break;
-    case FBMM_I64: FBMM_TILE(u64, i64, 1); break;
-    }
+        ? FBMM_ENTRY(P, d, bi) + i0 * P->ep.d_sr + j0 * P->ep.d_sc : 0;
+    if (P->path == FBMM_PATH_STREAM)
+        K->stream(P, a, b, c, d, rows, cols);
+    else if (P->path == FBMM_PATH_GEMV)
+        K->gemv(P, a, b, c, d, rows, cols, scratch);
+    else
+        K->tile(P, a, b, c, d, rows, cols, scratch);
 }
 
 #define FBMM_BLOCKING(MRV, SZ) { MRV, FBMM_NV * (FBMM_VBYTES / (SZ)), FBMM_KC, FBMM_MC, FBMM_NC }

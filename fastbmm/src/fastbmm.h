@@ -65,9 +65,9 @@ typedef struct {
     fbmm_operand a, b, c;
     fbmm_operand d;             /* baddbmm's bias (data NULL: none); same dtype as C */
     fbmm_epilogue ep;
-    /* Per-batch byte offsets (matmul's broadcast batch dimensions), or NULL:
-     * then entry i of X starts at X.data + i * X.sb. */
-    const int64_t *a_off, *b_off, *c_off, *d_off;
+    /* matmul's broadcast batch dimensions, or NULL: then entry i of X starts
+     * at X.data + i * X.sb. Only the caller's memory; never freed here. */
+    const struct fbmm_batch_dims *bdims;
 
     /* Filled by fbmm_plan(). */
     int path;
@@ -86,10 +86,104 @@ typedef struct {
     int64_t mr, nr, kc, mc, nc;
 } fbmm_blocking;
 
-/* Element bi of a batch operand. */
-static inline char *fbmm_entry(const fbmm_operand *x, const int64_t *off, int64_t bi)
+/* What fbmm_engine.plan() returns. */
+enum fbmm_status {
+    FBMM_OK = 0,
+    FBMM_ERR_DTYPE = 1          /* no kernel for P->dtype: nothing may run */
+};
+
+/* The operands, as indices into fbmm_batch_dims.strides (lower-case suffixes:
+ * FBMM_ENTRY(P, a, bi) pastes the field name). */
+enum { FBMM_OP_a = 0, FBMM_OP_b, FBMM_OP_c, FBMM_OP_d, FBMM_NUM_OPERANDS };
+
+/* NumPy 2 allows 64 dimensions (NPY_MAXDIMS); NumPy 1 allowed 32. */
+#define FBMM_MAX_BATCH_DIMS 64
+
+/*
+ * A batch of several dimensions (matmul's broadcasting), described instead
+ * of tabulated: entry bi of the flattened batch has the row-major multi-index
+ * (i_0, ..., i_{ndim-1}) in `shape`, and operand X's entry starts at
+ *     X.data + sum_d i_d * strides[FBMM_OP_X][d]
+ * (stride 0 along the dimensions X is broadcast over). Its size is fixed,
+ * whatever the batch: a per-entry offset table would cost 8 bytes per entry
+ * and operand, more than the result itself for small matrices.
+ */
+typedef struct fbmm_batch_dims {
+    int ndim;                   /* 2 ..FBMM_MAX_BATCH_DIMS (one dimension: use X.sb) */
+    int64_t shape[FBMM_MAX_BATCH_DIMS];
+    int64_t strides[FBMM_NUM_OPERANDS][FBMM_MAX_BATCH_DIMS];
+} fbmm_batch_dims;
+
+/* Byte offset of entry bi of operand `op`: one division per dimension (the
+ * packed paths call this once per task; the small path walks a cursor). */
+static inline int64_t fbmm_batch_offset(const fbmm_batch_dims *bd, int op, int64_t bi)
 {
-    return x->data + (off ? off[bi] : bi * x->sb);
+    const int64_t *st = bd->strides[op];
+    int64_t off = 0;
+    for (int d = bd->ndim - 1; d > 0; d--) {
+        const int64_t q = bi / bd->shape[d];
+        off += (bi - q * bd->shape[d]) * st[d];
+        bi = q;
+    }
+    return off + bi * st[0];
+}
+
+/* Entry bi of operand x (index op) of a problem whose batch is bd (or plain). */
+static inline char *fbmm_entry(const fbmm_operand *x, const fbmm_batch_dims *bd, int op, int64_t bi)
+{
+    return x->data + (bd ? fbmm_batch_offset(bd, op, bi) : bi * x->sb);
+}
+#define FBMM_ENTRY(P, X, bi) fbmm_entry(&(P)->X, (P)->bdims, FBMM_OP_##X, (bi))
+
+/*
+ * Consecutive batch entries b0, b0 + 1, ... of A, B, C (and D when the
+ * epilogue has a bias): the multi-index advances like an odometer, so a step costs
+ * additions, not fbmm_entry's divisions (the small path steps once per
+ * matrix of a few dozen multiply-adds). Step only to entries that exist:
+ * a pointer is never formed one entry past the end.
+ */
+typedef struct {
+    const char *at[FBMM_NUM_OPERANDS];
+    int nops;
+    int64_t idx[FBMM_MAX_BATCH_DIMS];
+} fbmm_batch_cursor;
+
+static inline void fbmm_cursor_init(fbmm_batch_cursor *cur, const fbmm_problem *P, int64_t b0)
+{
+    const int with_d = P->ep.has_bias;
+    cur->nops = with_d ? 4 : 3;
+    cur->at[FBMM_OP_a] = FBMM_ENTRY(P, a, b0);
+    cur->at[FBMM_OP_b] = FBMM_ENTRY(P, b, b0);
+    cur->at[FBMM_OP_c] = FBMM_ENTRY(P, c, b0);
+    cur->at[FBMM_OP_d] = with_d ? FBMM_ENTRY(P, d, b0) : 0;
+    const fbmm_batch_dims *bd = P->bdims;
+    if (!bd) return;
+    for (int d = bd->ndim - 1; d >= 0; d--) {
+        cur->idx[d] = b0 % bd->shape[d];
+        b0 /= bd->shape[d];
+    }
+}
+
+static inline void fbmm_cursor_next(fbmm_batch_cursor *cur, const fbmm_problem *P)
+{
+    const fbmm_batch_dims *bd = P->bdims;
+    if (!bd) {
+        cur->at[FBMM_OP_a] += P->a.sb;
+        cur->at[FBMM_OP_b] += P->b.sb;
+        cur->at[FBMM_OP_c] += P->c.sb;
+        if (cur->nops == 4) cur->at[FBMM_OP_d] += P->d.sb;
+        return;
+    }
+    for (int d = bd->ndim - 1; d >= 0; d--) {
+        if (++cur->idx[d] < bd->shape[d]) {
+            for (int op = 0; op < cur->nops; op++) cur->at[op] += bd->strides[op][d];
+            return;
+        }
+        /* wrap this digit to 0 and carry into the next one out */
+        cur->idx[d] = 0;
+        for (int op = 0; op < cur->nops; op++)
+            cur->at[op] -= (bd->shape[d] - 1) * bd->strides[op][d];
+    }
 }
 
 /* One ISA variant of the whole engine. */
@@ -97,9 +191,11 @@ typedef struct {
     const char *name;           /* "avx512", "avx2", "baseline", ... */
     int64_t small_max;          /* n, m, p all <= small_max: the unpacked path */
     fbmm_blocking f32, f64, u32, u64;
-    /* Decide path and tiling for `nthreads` threads; fills the plan fields. */
-    void (*plan)(fbmm_problem *prob, int nthreads);
-    /* Run task `t` of a planned problem with a thread's scratch block. */
+    /* Decide path and tiling for `nthreads` threads; fills the plan fields.
+     * Returns FBMM_OK, or FBMM_ERR_DTYPE for a dtype this engine has no
+     * kernel for: the caller must then raise and run no task. */
+    int (*plan)(fbmm_problem *prob, int nthreads);
+    /* Run task `t` of a problem planned FBMM_OK with a thread's scratch block. */
     void (*run_task)(const fbmm_problem *prob, int64_t t, void *scratch);
 } fbmm_engine;
 

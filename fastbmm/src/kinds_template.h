@@ -149,11 +149,11 @@ static void small_##NAME(const fbmm_problem *P, int64_t b0, int64_t b1)         
 {                                                                                         \
     FBMM_NAME(vec) bp[FBMM_SMALL_MAX * FBMM_SMALL_NVMAX];                                 \
     const int64_t nv = (P->p + FBMM_VL - 1) / FBMM_VL;                                    \
+    fbmm_batch_cursor cur; fbmm_cursor_init(&cur, P, b0);                                 \
     for (int64_t bi = b0; bi < b1; bi++) {                                                \
-        const char *A = fbmm_entry(&P->a, P->a_off, bi);                                  \
-        const char *B = fbmm_entry(&P->b, P->b_off, bi);                                  \
-        char *C = fbmm_entry(&P->c, P->c_off, bi);                                        \
-        const char *D = P->ep.has_bias ? fbmm_entry(&P->d, P->d_off, bi) : 0;             \
+        if (bi > b0) fbmm_cursor_next(&cur, P);                                           \
+        const char *A = cur.at[FBMM_OP_a], *B = cur.at[FBMM_OP_b], *D = cur.at[FBMM_OP_d];\
+        char *C = (char *)cur.at[FBMM_OP_c];                                              \
         /* constant nv = 1 and (rows of A in place) a constant stride let                 \
          * the accumulators live in registers and A's loads be plain */                   \
         if (nv == 1 && SAME_REPR && P->a.sc == (int64_t)sizeof(SRC_T))                    \
@@ -165,7 +165,8 @@ static void small_##NAME(const fbmm_problem *P, int64_t b0, int64_t b1)         
     }                                                                                     \
 }                                                                                         \
 static const FBMM_NAME(dtype_ops) ops_##NAME = {                                              \
-    pack_a_##NAME, pack_b_##NAME, store_##NAME, 0, SAME_REPR, OUT_SAME, STAGED };
+    pack_a_##NAME, pack_b_##NAME, store_##NAME, 0, SAME_REPR, OUT_SAME, STAGED };             \
+enum { staged_##NAME = STAGED };   /* the same flag as a constant (engine_template's table) */
 
 /*
  * Complex as a real product twice as wide and deep (BLIS's "1m" method):
@@ -267,11 +268,11 @@ static void store_##NAME(char *c, int64_t sr, int64_t sc, const ACC_T *tile,    
 static void small_##NAME(const fbmm_problem *P, int64_t b0, int64_t b1)                  \
 {                                                                                         \
     const int64_t n = P->n, m = P->m, p = P->p;                                           \
+    fbmm_batch_cursor cur; fbmm_cursor_init(&cur, P, b0);                                 \
     for (int64_t bi = b0; bi < b1; bi++) {                                                \
-        const char *A = fbmm_entry(&P->a, P->a_off, bi);                                  \
-        const char *B = fbmm_entry(&P->b, P->b_off, bi);                                  \
-        char *C = fbmm_entry(&P->c, P->c_off, bi);                                        \
-        const char *D = P->ep.has_bias ? fbmm_entry(&P->d, P->d_off, bi) : 0; \
+        if (bi > b0) fbmm_cursor_next(&cur, P);                                           \
+        const char *A = cur.at[FBMM_OP_a], *B = cur.at[FBMM_OP_b], *D = cur.at[FBMM_OP_d];\
+        char *C = (char *)cur.at[FBMM_OP_c];                                              \
         for (int64_t i = 0; i < n; i++) {                                                 \
             REAL_T re[FBMM_SMALL_MAX], im[FBMM_SMALL_MAX];                                \
             for (int64_t j = 0; j < p; j++) { re[j] = 0; im[j] = 0; }                     \
@@ -296,4 +297,5 @@ static void small_##NAME(const fbmm_problem *P, int64_t b0, int64_t b1)         
     }                                                                                     \
 }                                                                                         \
 static const FBMM_NAME(dtype_ops) ops_##NAME = {                                              \
-    pack_a_##NAME, pack_b_##NAME, store_##NAME, 1, 1, 1, 0 };
+    pack_a_##NAME, pack_b_##NAME, store_##NAME, 1, 1, 1, 0 };                                 \
+enum { staged_##NAME = 0 };

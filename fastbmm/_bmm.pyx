@@ -19,7 +19,8 @@ from ._engine cimport (FBMM_ALIGN, FBMM_F16, FBMM_F16_F32, FBMM_F32, FBMM_F64, F
                        fbmm_problem)
 from ._openmp_helpers cimport (FASTBMM_OPENMP, fbmm_available_cpus, fbmm_delegates_regions,
                                fbmm_fork_state, fbmm_probe_threads, fbmm_run_tasks,
-                               fbmm_threads_applied, fbmm_threads_free_cpus, fbmm_threads_cap, fbmm_threads_current,
+                               fbmm_threads_applied, fbmm_threads_cap, fbmm_threads_current,
+                               fbmm_threads_follow_load, fbmm_threads_free_cpus,
                                fbmm_threads_default, fbmm_threads_init, fbmm_threads_restore,
                                fbmm_threads_set, fbmm_threads_setting)
 from ._validation cimport as_operand, as_out, check_bmm, check_bmm_out_dtype, overlaps
@@ -210,10 +211,15 @@ def thread_state():
     }
 
 
+def _team_follows_load(on):
+    """For tests: False starts the full team even when other processes take CPUs."""
+    fbmm_threads_follow_load(1 if on else 0)
+
+
 cdef inline int _threads_for_call() noexcept:
     cdef int n = fbmm_threads_current()
     cdef int cap = fbmm_threads_cap()
-    return fbmm_threads_free_cpus(n if n < cap else cap)
+    return n if n < cap else cap
 
 
 cdef int _check_thread_start(int err, int nthreads, int created) except -1:
@@ -284,7 +290,9 @@ cdef int run_problem(fbmm_problem *P) except -1:
     """Plan the tasks of P and run them, on one thread or a team (src/threads.c)."""
     cdef const fbmm_engine *eng = _engine
     eng.plan(P, _threads_for_call())
-    cdef int nthreads = P.threads
+    # The plan (its tiling) depends on the setting only; the team on the load:
+    # tasks are claimed one by one, so any team size runs any plan.
+    cdef int nthreads = fbmm_threads_free_cpus(P.threads)
     cdef size_t per_thread = P.scratch_bytes
     cdef char *raw = NULL
     cdef char *base = NULL

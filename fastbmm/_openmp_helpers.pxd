@@ -34,6 +34,7 @@ cdef extern from "src/threads.h" nogil:
     int fbmm_threads_cap()
     int fbmm_available_cpus()
     int fbmm_threads_free_cpus(int want)
+    void fbmm_threads_follow_load(int on)
     int fbmm_fork_state()
     int fbmm_delegates_regions()
     int fbmm_probe_threads(int nthreads, int *created)

@@ -164,9 +164,12 @@ static int runnable_threads(int64_t now)
 #endif
 }
 
+static int g_follow_load = 1;
+void fbmm_threads_follow_load(int on) { g_follow_load = on; }
+
 int fbmm_threads_free_cpus(int want)
 {
-    if (want <= 1)
+    if (want <= 1 || !g_follow_load)
         return want;
     int64_t now = now_ns();
     int runnable = runnable_threads(now);

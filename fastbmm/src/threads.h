@@ -56,6 +56,8 @@ int fbmm_available_cpus(void);
 
 /* want, or fewer: the CPUs that no other runnable thread takes (see threads.c). */
 int fbmm_threads_free_cpus(int want);
+/* 0: always the full team (for tests that need a team on a loaded machine). */
+void fbmm_threads_follow_load(int on);
 
 /* 0: the calling thread runs its own regions; 1: this process was forked
  * from one with several threads, 2: the OpenMP runtime was loaded before

@@ -637,15 +637,15 @@ try:
         a = rng.standard_normal((b, n, m)).astype(np.float32)
         c = rng.standard_normal((b, m, p)).astype(np.float32)
         med = {}
-        for threads in [1, None] * 3:                # interleaved rounds
+        for threads in [1, None] * 5:                # interleaved rounds
             fastbmm.set_num_threads(threads)
             times = []
-            for _ in range(15):
+            for _ in range(11):
                 t0 = time.perf_counter()
                 fastbmm.bmm(a, c)
                 times.append(time.perf_counter() - t0)
             med.setdefault(threads, []).append(statistics.median(times))
-        print(f"{b}x{n}x{m}x{p}", min(med[1]), min(med[None]))
+        print(f"{b}x{n}x{m}x{p}", statistics.median(med[1]), statistics.median(med[None]))
 finally:
     busy.kill()
     busy.wait()
@@ -656,15 +656,24 @@ finally:
 def test_busy_core_does_not_slow_the_default_thread_count():
     """Issue 9 item 16: with one core taken by a CPU-bound process, the default
     thread count was ~15x slower than one thread (1024x32^3 float32): its
-    second thread shared the busy core and the first waited for it. Bound
-    generous for a shared CI machine: 3x (the goal, on a quiet machine, 1.2x)."""
+    second thread shared the busy core and the first waited for it. The bound
+    is generous for a shared CI machine, 3x (the goal, on a quiet machine, is
+    1.2x), and one of three attempts must meet it: other processes coming and
+    going can slow any one measurement, the defect slowed every one."""
     if len(os.sched_getaffinity(0)) > 8:
         pytest.skip("one busy core hardly matters on this many CPUs")
-    for line in run_script(BUSY_CORE_SCRIPT, timeout=300).splitlines():
-        shape, one, default = line.split()
-        assert float(default) <= 3 * float(one), (
-            f"{shape}: default threads {float(default) * 1e3:.2f} ms, "
-            f"one thread {float(one) * 1e3:.2f} ms")
+    failures = []
+    for attempt in range(3):
+        slow = []
+        for line in run_script(BUSY_CORE_SCRIPT, timeout=300).splitlines():
+            shape, one, default = line.split()
+            if float(default) > 3 * float(one):
+                slow.append(f"{shape}: default threads {float(default) * 1e3:.2f} ms, "
+                            f"one thread {float(one) * 1e3:.2f} ms")
+        if not slow:
+            return
+        failures.append("; ".join(slow))
+    pytest.fail("slower than 3x one thread in every attempt: " + " | ".join(failures))
 
 
 # ----------------------------------------------------------------------------

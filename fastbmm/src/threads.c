@@ -465,19 +465,40 @@ static void run_team(const fbmm_engine *eng, const fbmm_problem *P, int nthreads
 #endif
 }
 
+/* Spin briefly on *flag (set by another thread), then sleep on the helper's condition. */
+static void wait_for_flag(int *flag)
+{
+    const int64_t until = now_ns() + FBMM_SPIN_NS;
+    for (int i = 1; !__atomic_load_n(flag, __ATOMIC_ACQUIRE); i++) {
+        cpu_relax();
+        if ((i & 63) == 0 && now_ns() > until) {
+            pthread_mutex_lock(&helper.mu);
+            while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE))
+                pthread_cond_wait(&helper.cv, &helper.mu);
+            pthread_mutex_unlock(&helper.mu);
+            return;
+        }
+    }
+}
+
+/* Set *flag and wake the other side, under the lock (so that a sleeper
+ * cannot miss it between its check and its wait). */
+static void raise_flag(int *flag)
+{
+    pthread_mutex_lock(&helper.mu);
+    __atomic_store_n(flag, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&helper.cv);
+    pthread_mutex_unlock(&helper.mu);
+}
+
 static void *helper_main(void *unused)
 {
     (void)unused;
-    pthread_mutex_lock(&helper.mu);
     for (;;) {
-        while (!helper.pending)
-            pthread_cond_wait(&helper.cv, &helper.mu);
-        helper.pending = 0;
-        pthread_mutex_unlock(&helper.mu);
+        wait_for_flag(&helper.pending);
+        __atomic_store_n(&helper.pending, 0, __ATOMIC_RELAXED);
         run_team(helper.eng, helper.P, helper.nthreads, helper.base, helper.per_thread);
-        pthread_mutex_lock(&helper.mu);
-        helper.done = 1;
-        pthread_cond_broadcast(&helper.cv);
+        raise_flag(&helper.done);
     }
     return NULL;
 }
@@ -485,7 +506,6 @@ static void *helper_main(void *unused)
 static int run_on_helper(const fbmm_engine *eng, const fbmm_problem *P, int nthreads, char *base,
                          size_t per_thread)
 {
-    pthread_mutex_lock(&helper.mu);
     if (!helper.started) {
         /* no signals for the helper and its OpenMP workers: Python's handlers
          * belong to the main thread */
@@ -495,24 +515,20 @@ static int run_on_helper(const fbmm_engine *eng, const fbmm_problem *P, int nthr
         pthread_t th;
         int err = pthread_create(&th, NULL, helper_main, NULL);
         pthread_sigmask(SIG_SETMASK, &old, NULL);
-        if (err) {
-            pthread_mutex_unlock(&helper.mu);
+        if (err)
             return err;
-        }
         pthread_detach(th);
         helper.started = 1;
     }
+    /* Only the initial thread comes here, one call at a time. */
     helper.eng = eng;
     helper.P = P;
     helper.nthreads = nthreads;
     helper.base = base;
     helper.per_thread = per_thread;
-    helper.done = 0;
-    helper.pending = 1;
-    pthread_cond_broadcast(&helper.cv);
-    while (!helper.done)
-        pthread_cond_wait(&helper.cv, &helper.mu);
-    pthread_mutex_unlock(&helper.mu);
+    __atomic_store_n(&helper.done, 0, __ATOMIC_RELAXED);
+    raise_flag(&helper.pending);
+    wait_for_flag(&helper.done);
     return 0;
 }
 

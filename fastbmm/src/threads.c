@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #ifdef __linux__
+#include <dirent.h>
 #include <linux/futex.h>
 #include <stdio.h>
 #include <sys/syscall.h>
@@ -118,68 +119,92 @@ int fbmm_threads_cap(void)
  * A team member whose CPU is taken by another process runs in slices of that
  * CPU: the team waits for it at the end (an OpenMP region always ends in a
  * barrier), up to a scheduler slice per call. So a call starts no more
- * threads than there are CPUs without another runnable thread, judged from
+ * threads than there are CPUs without a runnable thread of another process:
  * the kernel's count of runnable threads (/proc/loadavg, 4th field) less this
- * thread and, shortly after a region, its own team (libgomp's workers spin a
- * while after a region: they are runnable but not competitors).
+ * process's own (/proc/self/task/<tid>/stat): libgomp's workers spin for a
+ * while after a region, runnable but no competitors.
  */
 
 static int g_online = 1;
-static __thread int tl_last_team = 1;
-static __thread int64_t tl_last_end_ns = 0;
-#define FBMM_RUNQUEUE_CACHE_NS 1000000      /* reread /proc/loadavg at most every 1 ms */
-#define FBMM_OWN_SPIN_NS 20000000           /* libgomp's workers may spin this long */
-static int64_t g_runnable_at_ns = -1;
-static int g_runnable = 0;
+static int g_follow_load = 1;
+#define FBMM_RUNQUEUE_CACHE_NS 1000000      /* look again at most every 1 ms */
+static int64_t g_others_at_ns = -1;
+static int g_others = 0;
 
 static int64_t now_ns(void);
 
-static int runnable_threads(int64_t now)
-{
+void fbmm_threads_follow_load(int on) { g_follow_load = on; }
+
 #ifdef __linux__
-    int64_t at = __atomic_load_n(&g_runnable_at_ns, __ATOMIC_ACQUIRE);
-    if (at >= 0 && now - at < FBMM_RUNQUEUE_CACHE_NS)
-        return __atomic_load_n(&g_runnable, __ATOMIC_RELAXED);
-    char buf[128];
-    FILE *f = fopen("/proc/loadavg", "r");
+/* The text of a small /proc file, NUL-terminated; 0 if unreadable. */
+static int read_proc(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
     if (!f)
-        return -1;
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
+        return 0;
+    size_t len = fread(buf, 1, size - 1, f);
     fclose(f);
     buf[len] = 0;
-    /* "0.50 0.40 0.30 3/120 4567": runnable/total */
-    char *slash = strchr(buf, '/');
-    char *p = slash;
-    while (p && p > buf && p[-1] != ' ')
-        p--;
-    if (!slash || !p)
-        return -1;
-    int n = (int)strtol(p, NULL, 10);
-    __atomic_store_n(&g_runnable, n, __ATOMIC_RELAXED);
-    __atomic_store_n(&g_runnable_at_ns, now, __ATOMIC_RELEASE);
-    return n;
-#else
-    (void)now;
-    return -1;
-#endif
+    return len > 0;
 }
 
-static int g_follow_load = 1;
-void fbmm_threads_follow_load(int on) { g_follow_load = on; }
+static int own_runnable_threads(void)
+{
+    DIR *dir = opendir("/proc/self/task");
+    if (!dir)
+        return 1;
+    int n = 0;
+    struct dirent *e;
+    char path[64], buf[512];
+    while ((e = readdir(dir)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", e->d_name);
+        /* the state follows the name, which may hold spaces and ')' */
+        char *p = read_proc(path, buf, sizeof buf) ? strrchr(buf, ')') : NULL;
+        if (p && p[1] == ' ' && p[2] == 'R')
+            n++;
+    }
+    closedir(dir);
+    return n > 0 ? n : 1;
+}
+
+/* Runnable threads of other processes; -1 if unknown. */
+static int others_runnable(void)
+{
+    int64_t now = now_ns();
+    int64_t at = __atomic_load_n(&g_others_at_ns, __ATOMIC_ACQUIRE);
+    if (at >= 0 && now - at < FBMM_RUNQUEUE_CACHE_NS)
+        return __atomic_load_n(&g_others, __ATOMIC_RELAXED);
+    char buf[128];
+    if (!read_proc("/proc/loadavg", buf, sizeof buf))
+        return -1;
+    /* "0.50 0.40 0.30 3/120 4567": runnable/total */
+    char *slash = strchr(buf, '/');
+    if (!slash)
+        return -1;
+    char *p = slash;
+    while (p > buf && p[-1] != ' ')
+        p--;
+    int others = (int)strtol(p, NULL, 10) - own_runnable_threads();
+    if (others < 0)
+        others = 0;
+    __atomic_store_n(&g_others, others, __ATOMIC_RELAXED);
+    __atomic_store_n(&g_others_at_ns, now, __ATOMIC_RELEASE);
+    return others;
+}
+#else
+static int others_runnable(void) { return -1; }
+#endif
 
 int fbmm_threads_free_cpus(int want)
 {
     if (want <= 1 || !g_follow_load)
         return want;
-    int64_t now = now_ns();
-    int runnable = runnable_threads(now);
-    if (runnable < 0)
+    int others = others_runnable();
+    if (others < 0)
         return want;
-    int own = 1;
-    if (tl_last_team > 1 && now - tl_last_end_ns < FBMM_OWN_SPIN_NS)
-        own += tl_last_team - 1;
-    int others = runnable - own;
-    int free_cpus = g_online - (others > 0 ? others : 0);
+    int free_cpus = g_online - others;
     if (free_cpus < 1)
         free_cpus = 1;
     return want < free_cpus ? want : free_cpus;
@@ -206,15 +231,9 @@ static int process_threads(void)
 #ifdef __linux__
     /* field 20 of /proc/self/stat; the name (field 2) may hold spaces and ')' */
     char buf[1024];
-    FILE *f = fopen("/proc/self/stat", "r");
-    if (!f)
-        return 2;   /* unknown: assume a pool may exist */
-    size_t len = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[len] = 0;
-    char *p = strrchr(buf, ')');
+    char *p = read_proc("/proc/self/stat", buf, sizeof buf) ? strrchr(buf, ')') : NULL;
     int field = 2;
-    long threads = 2;
+    long threads = 2;   /* unknown: assume a pool may exist */
     for (; p && *p; p++) {
         if (*p == ' ' && ++field == 20) {
             threads = strtol(p + 1, NULL, 10);
@@ -268,7 +287,6 @@ static void after_fork_in_child(void)
     helper.started = helper.pending = helper.done = 0;
     tl_tid = 0;
     tl_team_max = 1;
-    tl_last_team = 1;
     g_cpus = count_cpus();
 }
 
@@ -540,12 +558,8 @@ int fbmm_run_tasks(const fbmm_engine *eng, const fbmm_problem *P, int nthreads, 
             eng->run_task(P, t, base);
         return 0;
     }
-    int err = 0;
     if (fbmm_delegates_regions())
-        err = run_on_helper(eng, P, nthreads, base, per_thread);
-    else
-        run_team(eng, P, nthreads, base, per_thread);
-    tl_last_team = nthreads;
-    tl_last_end_ns = now_ns();
-    return err;
+        return run_on_helper(eng, P, nthreads, base, per_thread);
+    run_team(eng, P, nthreads, base, per_thread);
+    return 0;
 }

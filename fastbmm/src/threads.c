@@ -407,6 +407,7 @@ static int64_t now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+#ifdef _OPENMP
 static void sleep_while_equal(int *addr, int value)
 {
 #ifdef __linux__
@@ -456,6 +457,8 @@ static void arrive_and_wait(int *arrived, int *sleeping, int team)
         sleep_while_equal(arrived, v);
     }
 }
+
+#endif
 
 static void run_team(const fbmm_engine *eng, const fbmm_problem *P, int nthreads, char *base,
                      size_t per_thread)

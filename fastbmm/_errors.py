@@ -102,6 +102,9 @@ def dtype_mismatch(expected, found):
     )
 
 
+_SUPPORTED = "float16, float32, float64, complex64, complex128, int8, uint8, int16, int32, int64"
+
+
 def unsupported_dtype(fname, dtype):
     dtype = np.dtype(dtype)
     if _native(dtype) in TORCH_SCALAR_NAMES:
@@ -111,8 +114,7 @@ def unsupported_dtype(fname, dtype):
         )
     return UnsupportedDtypeError(
         f"{fname}(): dtype {dtype!s} is not supported (torch has no tensor type for it); "
-        "supported: float16, float32, float64, complex64, complex128, "
-        "int8, uint8, int16, int32, int64"
+        f"supported: {_SUPPORTED}"
     )
 
 
@@ -131,12 +133,82 @@ def out_shape(expected, got):
 
 
 def not_on_cpu(fname, argname, device):
-    kinds = {2: "cuda", 3: "cuda (pinned host)", 4: "opencl", 7: "vulkan", 8: "metal",
-             10: "rocm", 13: "cuda (managed)", 14: "oneapi"}
-    name = kinds.get(int(device[0]), f"DLPack device type {int(device[0])}")
+    """``device``: a DLPack (type, id) pair, or a device's name."""
+    if isinstance(device, str):
+        name = device
+    else:
+        kinds = {2: "cuda", 3: "cuda (pinned host)", 4: "opencl", 7: "vulkan", 8: "metal",
+                 10: "rocm", 13: "cuda (managed)", 14: "oneapi"}
+        kind = kinds.get(int(device[0]), f"DLPack device type {int(device[0])}")
+        name = f"{kind}:{int(device[1])}"
     return TypeError(
-        f"{fname}(): argument '{argname}' lives on {name}:{int(device[1])}; fastbmm computes on "
+        f"{fname}(): argument '{argname}' lives on {name}; fastbmm computes on "
         "the CPU: move it there first (e.g. tensor.cpu())")
+
+
+def masked_array(fname, argname):
+    return TypeError(
+        f"{fname}(): argument '{argname}' is a masked array; fastbmm ignores no mask "
+        "silently: pass x.filled(fill_value) or np.asarray(x) explicitly")
+
+
+def dask_array(fname, argname, position, obj):
+    chunked = (f"fastbmm.dask.{fname}(...) multiplies it block by block"
+               if fname in ("bmm", "matmul") else "fastbmm.dask multiplies chunked arrays")
+    return TypeError(
+        f"{fname}(): argument '{argname}' (position {position}) is a {type(obj).__module__}."
+        f"{type(obj).__name__}, a lazy chunked array; fastbmm.{fname} takes in-memory arrays: "
+        f"{chunked} (or pass x.compute())")
+
+
+def requires_grad(fname, argname):
+    return TypeError(
+        f"{fname}(): argument '{argname}' requires grad; fastbmm returns ndarrays, outside "
+        "torch's autograd: pass tensor.detach() (or use torch's own function)")
+
+
+# torch dtypes NumPy has an equal of (DLPack hands them over; bool and the wide
+# unsigned types get torch's own "not implemented" errors later).
+_TORCH_DTYPES_IN_NUMPY = frozenset((
+    "float16", "float32", "float64", "complex64", "complex128", "int8", "uint8", "int16",
+    "int32", "int64", "bool", "uint16", "uint32", "uint64"))
+
+# torch's ScalarType names where they are not the dtype's name capitalised.
+_TORCH_IRREGULAR_NAMES = {
+    "float16": "Half", "float32": "Float", "float64": "Double", "bfloat16": "BFloat16",
+    "complex32": "ComplexHalf", "complex64": "ComplexFloat", "complex128": "ComplexDouble",
+    "int8": "Char", "uint8": "Byte", "int16": "Short", "int32": "Int", "int64": "Long",
+}
+
+
+def torch_dtype_name(dtype):
+    """torch's ScalarType name of a ``torch.dtype``: 'BFloat16', 'Float8_e4m3fn', 'QUInt8', ..."""
+    s = str(dtype)[len("torch."):]
+    if s in _TORCH_IRREGULAR_NAMES:
+        return _TORCH_IRREGULAR_NAMES[s]
+    for prefix, name in (("quint", "QUInt"), ("qint", "QInt"), ("uint", "UInt")):
+        if s.startswith(prefix):
+            return name + s[len(prefix):]
+    return s[0].upper() + s[1:]
+
+
+def torch_dtype_without_numpy(dtype):
+    """torch's name for ``dtype`` if it is a torch dtype NumPy has no equal of, else None.
+
+    Recognised by its type alone, without importing torch.
+    """
+    if type(dtype).__module__ != "torch" or type(dtype).__name__ != "dtype":
+        return None
+    if str(dtype)[len("torch."):] in _TORCH_DTYPES_IN_NUMPY:
+        return None
+    return torch_dtype_name(dtype)
+
+
+def unsupported_torch_dtype(fname, argname, dtype):
+    return UnsupportedDtypeError(
+        f"{fname}(): argument '{argname}' has torch dtype {torch_dtype_without_numpy(dtype)} "
+        f"({dtype}), which NumPy cannot hold and fastbmm does not support; supported: "
+        f"{_SUPPORTED}: convert it first (e.g. tensor.float())")
 
 
 def bad_out_dtype(fname, operand_dtype, out_dtype):
@@ -151,18 +223,24 @@ def input_dtypes(fname, d_input, d_batch1, d_batch2):
         f"batch1: {cpp_name(d_batch1)}, batch2: {cpp_name(d_batch2)}")
 
 
-_TORCH_TENSOR_TYPES = {
-    "Half": "HalfTensor", "Float": "FloatTensor", "Double": "DoubleTensor",
-    "ComplexFloat": "ComplexFloatTensor", "ComplexDouble": "ComplexDoubleTensor",
-    "Char": "CharTensor", "Byte": "ByteTensor", "Short": "ShortTensor", "Int": "IntTensor",
-    "Long": "LongTensor", "Bool": "BoolTensor",
-}
+# The dtypes whose CPU tensors keep a legacy type name in torch's messages
+# (torch.FloatTensor); every other one is printed as CPU<Name>Type.
+_LEGACY_TENSOR_TYPES = frozenset(("Half", "Float", "Double", "Char", "Byte", "Short", "Int", "Long"))
+
+
+def tensor_type_name(dtype):
+    """How torch names a CPU tensor of ``dtype`` in expand()'s message."""
+    name = scalar_name(np.dtype(dtype))
+    if name in _LEGACY_TENSOR_TYPES:
+        return f"torch.{name}Tensor"
+    if _native(np.dtype(dtype)) in TORCH_SCALAR_NAMES:
+        return f"CPU{name}Type"
+    return name                         # no torch tensor type: NumPy's name
 
 
 def expand_rank(dtype, shape, target):
-    kind = _TORCH_TENSOR_TYPES.get(scalar_name(dtype), str(dtype))
     return ShapeError(
-        f"expand(torch.{kind}{{[{', '.join(map(str, shape))}]}}, "
+        f"expand({tensor_type_name(dtype)}{{[{', '.join(map(str, shape))}]}}, "
         f"size=[{', '.join(map(str, target))}]): the number of sizes provided ({len(target)}) "
         f"must be greater or equal to the number of dimensions in the tensor ({len(shape)})")
 

@@ -14,8 +14,8 @@ cimport numpy as cnp
 from libc.stdint cimport int64_t, uint64_t
 
 from ._bmm cimport describe, init_bmm_problem, init_problem, native, run_problem
-from ._engine cimport FBMM_F16, FBMM_F16_F32, FBMM_I8, fbmm_operand, fbmm_problem
-from ._validation cimport (as_operand, as_out, check_out, dtype_code, overlaps,
+from ._engine cimport FBMM_F16, FBMM_F16_F32, fbmm_operand, fbmm_problem
+from ._validation cimport (as_operand, as_out, check_out, dtype_code, is_integer_code, overlaps,
                            same_scalar_type)
 
 import numpy as np
@@ -40,14 +40,18 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     input : ndarray
         Broadcastable to (b, n, p) (a scalar, a bias row (p,), a mask (n, p),
         ...). With ``beta == 0`` its values are ignored (NaN and Inf in it do
-        not propagate), as in torch; its shape is still checked.
+        not propagate), as in torch; its shape is still checked. "0" is
+        beta's value in the type the kernel applies it in (float32 for
+        float16 and float32: ``beta=1e-50`` is 0 there).
     batch1 : ndarray, shape (b, n, m)
     batch2 : ndarray, shape (b, m, p)
         All three of one dtype (see :func:`fastbmm.bmm` for the dtypes).
     beta, alpha : number
         Applied inside the kernel's write-back, not as extra passes. For
-        integer dtypes they are truncated to integers, as torch does; complex
-        values need complex operands.
+        integer dtypes they are truncated to integers, as torch does, exactly
+        (no float round trip: ``2**63 - 1`` stays itself), and the arithmetic
+        wraps (``beta=-1`` with uint8 is 255); complex values need complex
+        operands.
     out : ndarray, shape (b, n, p), optional
         Written in place and returned; it may be ``input`` itself.
 
@@ -59,9 +63,10 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     cdef cnp.ndarray a = as_operand(batch1, "batch1", 2, "baddbmm")
     cdef cnp.ndarray b = as_operand(batch2, "batch2", 3, "baddbmm")
     cdef cnp.ndarray o = None if out is None else as_out(out, "baddbmm")
-    # torch's order: expand, input dtype, sizes, batch2's dtype, out's dtype,
-    # then the kernel's (unsupported dtype, scalars). Ranks come first here:
-    # torch, computing the result's shape from them, raises an IndexError.
+    # torch's order: expand, input dtype, sizes, out's dtype (against batch2's:
+    # torch makes the result with batch2's options), then the kernel's
+    # (dispatch on input's dtype, batch2's dtype, scalars). Ranks come first here: torch,
+    # computing the result's shape from them, raises an IndexError.
     if cnp.PyArray_NDIM(a) != 3:
         raise _errors.not_3d("batch1")
     if cnp.PyArray_NDIM(b) != 3:
@@ -73,20 +78,22 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
         raise _errors.input_dtypes("baddbmm", d.dtype, a.dtype, b.dtype)
     if shape_b[0] != shape_a[0] or shape_b[1] != shape_a[2]:
         raise _errors.batch2_size(shape_a, shape_b)
-    if not same_scalar_type(d, b):
-        raise _errors.dtype_mismatch(a.dtype, b.dtype)
-    if o is not None and not same_scalar_type(o, d):
-        raise _errors.out_dtype(d.dtype, o.dtype)
+    if o is not None and not same_scalar_type(o, b):
+        raise _errors.out_dtype(b.dtype, o.dtype)
     cdef int code = dtype_code(d)
     if code < 0:
         raise _errors.unsupported_dtype("baddbmm", d.dtype)
+    if not same_scalar_type(d, b):
+        raise _errors.dtype_mismatch(a.dtype, b.dtype)
     cdef int64_t ialpha, ibeta
     alpha_c, beta_c, ialpha, ibeta = _scalars(alpha, beta, d.dtype)
     if o is not None:
         check_out(o, shape)
 
     cdef cnp.ndarray target
-    cdef bint use_bias = beta_c != 0
+    # "use the bias" is decided on beta as the kernel holds it (beta=1e-50 is
+    # 0 in float32: input's NaN must not leak), the same for every m
+    cdef bint use_bias = _nonzero_in(beta_c, ibeta, d.dtype)
     if o is None:
         target = np.empty(shape, dtype=d.dtype.newbyteorder("="))
     elif (cnp.PyArray_ISBYTESWAPPED(o) or overlaps(o, a) or overlaps(o, b)
@@ -99,10 +106,11 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
         target = o
     if target.size:
         if shape_a[2] == 0:
-            # an empty product: beta * input alone (alpha * 0 = 0)
+            # an empty product: beta * input alone (torch: input.mul_(beta),
+            # alpha unused), in the kernel's arithmetic: integers wrap
             if use_bias:
-                scale = ibeta if code >= FBMM_I8 else beta_c if d.dtype.kind == "c" else beta_c.real
-                np.multiply(bias, scale, out=target, casting="unsafe")
+                scale = _in_opmath(beta_c, ibeta, d.dtype)
+                np.multiply(bias, scale, out=target, dtype=scale.dtype, casting="unsafe")
             else:
                 target.fill(0)
         else:
@@ -128,7 +136,7 @@ cdef int _compute_baddbmm(cnp.ndarray a, cnp.ndarray b, cnp.ndarray c, cnp.ndarr
     P.ep.ialpha = <uint64_t>ialpha
     P.ep.ibeta = <uint64_t>ibeta
     P.ep.real_scalars = ca.imag == 0 and cb.imag == 0
-    if code >= FBMM_I8:        # the integer dtypes (src/fastbmm.h)
+    if is_integer_code(code):
         P.ep.scaled = ialpha != 1
     else:
         P.ep.scaled = ca != 1
@@ -173,9 +181,39 @@ def _scalars(alpha, beta, dtype):
         if _overflows(v, dtype):
             raise _errors.scalar_overflow(dtype)
     if dtype.kind in "iu":
-        ia, ib = int(complex(alpha).real), int(complex(beta).real)
+        ia, ib = _truncated(alpha), _truncated(beta)
         return complex(ia), complex(ib), _wrap64(ia), _wrap64(ib)
     return complex(alpha), complex(beta), 1, 0
+
+
+def _truncated(v):
+    """v truncated to an int, exactly: no float round trip for big ints (2**63-1)."""
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (complex, np.complexfloating)):
+        v = v.real                      # _overflows has refused an imaginary part
+    return int(v)                       # a float: int() truncates toward zero, exactly
+
+
+# The types the kernel computes the epilogue in (torch's opmath types):
+# float16 in float32; every other dtype in itself.
+_OPMATH = {np.dtype(np.float16): np.dtype(np.float32)}
+
+
+def _in_opmath(beta, int64_t ibeta, dtype):
+    """beta as a 0-d array of the type the kernel applies it in; integers wrapped to dtype."""
+    dtype = dtype.newbyteorder("=")
+    if dtype.kind in "iu":
+        # two's complement: -1 is 255 for uint8 (astype wraps; NumPy 2 would
+        # refuse the Python int -1 as a uint8 operand)
+        return np.array(ibeta, np.int64).astype(dtype)
+    op = _OPMATH.get(dtype, dtype)
+    return np.array(beta if op.kind == "c" else beta.real, op)
+
+
+def _nonzero_in(beta, int64_t ibeta, dtype):
+    """Is beta non-zero as the kernel holds it (see _in_opmath)?"""
+    return bool(_in_opmath(beta, ibeta, dtype) != 0)
 
 
 def _overflows(v, dtype):
@@ -232,7 +270,8 @@ def matmul(input, other, *, out=None, out_dtype=None):
     cdef cnp.ndarray b = as_operand(other, "other", 2, "matmul")
     cdef cnp.ndarray o = None if out is None else as_out(out, "matmul")
     sa, sb = (<object>a).shape, (<object>b).shape
-    batch, n, m, p, code, shape, result_dtype = check_matmul(sa, sb, a, b, o, out_dtype)
+    batch, n, m, p, code, shape, result_dtype = check_matmul(
+        sa, sb, a, b, o, out_dtype, (<object>a).strides, (<object>b).strides)
     if o is not None:
         check_out(o, shape)
     cdef int ra = len(sa), rb = len(sb)
@@ -257,8 +296,9 @@ def matmul(input, other, *, out=None, out_dtype=None):
     return out
 
 
-def check_matmul(shape_a, shape_b, a, b, out=None, out_dtype=None):
-    """torch.matmul's checks, in torch's order, on shapes and dtypes alone.
+def check_matmul(shape_a, shape_b, a, b, out=None, out_dtype=None, strides_a=None,
+                 strides_b=None):
+    """torch.matmul's checks, in torch's order, on shapes, strides and dtypes alone.
 
     Parameters
     ----------
@@ -270,6 +310,11 @@ def check_matmul(shape_a, shape_b, a, b, out=None, out_dtype=None):
     out : ndarray, optional
         out=, for its dtype (its shape is the caller's to check).
     out_dtype : dtype, optional
+    strides_a, strides_b : tuple of int, optional
+        The operands' strides (bytes or elements: only their ratios count);
+        None for C order. torch picks the function it hands an N-D operand
+        to by its layout (see ``_torch_route``), and each function words its
+        errors its own way.
 
     Returns
     -------
@@ -281,8 +326,7 @@ def check_matmul(shape_a, shape_b, a, b, out=None, out_dtype=None):
     if ra == 0 or rb == 0:
         raise _errors.ShapeError(
             f"both arguments to matmul need to be at least 1D, but they are {ra}D and {rb}D")
-    # torch takes a different route per rank pair, each with its own messages
-    route = "dot" if ra == 1 and rb == 1 else "mv" if rb == 1 else "mm" if rb == 2 else "bmm"
+    route = _torch_route(tuple(shape_a), tuple(shape_b), strides_a, strides_b)
     a2s = (1,) + tuple(shape_a) if ra == 1 else tuple(shape_a)        # a row
     b2s = (shape_b[0], 1) if rb == 1 else tuple(shape_b)              # a column
     n, m = a2s[-2:]
@@ -302,11 +346,13 @@ def check_matmul(shape_a, shape_b, a, b, out=None, out_dtype=None):
     if route != "bmm":
         batch = _broadcast_batch(a2s[:-2], b2s[:-2])
     result_dtype = a.dtype.newbyteorder("=")
-    if (out is not None and route != "bmm" and out_dtype is None
-            and out.dtype.newbyteorder("=") != result_dtype):
-        # torch's mm/mv/dot check out= before comparing the operands
-        raise _matmul_out_dtype_error(route, result_dtype, a.dtype, b.dtype, out.dtype)
-    cdef int code = _matmul_dtype(route, a, b)
+    if out is not None and out_dtype is None:
+        # torch checks out= before comparing the operands: mm/mv/dot against
+        # input's dtype, bmm (as torch.bmm does) against the second operand's
+        expected = b if route == "bmm" else a
+        if not same_scalar_type(out, expected):
+            raise _matmul_out_dtype_error(route, expected.dtype, a.dtype, b.dtype, out.dtype)
+    cdef int code = _matmul_dtype(route, a, b, out if out_dtype is None else None)
     if out_dtype is not None:
         want = np.dtype(out_dtype)
         if want == np.dtype(np.float32) and code == FBMM_F16:
@@ -322,6 +368,55 @@ def check_matmul(shape_a, shape_b, a, b, out=None, out_dtype=None):
     if out is not None and out.dtype.newbyteorder("=") != result_dtype:
         raise _matmul_out_dtype_error(route, result_dtype, a.dtype, b.dtype, out.dtype)
     return batch, n, m, p, code, shape, result_dtype
+
+
+def _torch_route(shape_a, shape_b, strides_a, strides_b):
+    """The ATen function torch.matmul hands these operands to: its errors are that function's.
+
+    Ranks <= 2 go to dot, mv or mm. An N-D operand (N >= 3) against one of
+    rank <= 2 is folded into the rows of one matrix (mv or mm on a view) only
+    when its batch dimensions flatten into rows without a copy; otherwise,
+    and whenever both are N-D, the batches are expanded and bmm runs. A 1-D
+    ``input`` against an N-D ``other`` folds ``other``'s transpose ("mv_t":
+    mv with the roles of matrix and vector swapped); a 2-D ``input`` never
+    folds (torch would have to copy the transposed result).
+
+    Returns "dot", "mv", "mm", "mv_t" or "bmm".
+    """
+    ra, rb = len(shape_a), len(shape_b)
+    if ra <= 2 and rb <= 2:
+        return "dot" if ra == 1 and rb == 1 else "mv" if rb == 1 else "mm"
+    if rb <= 2:
+        if _flattens_into_rows(shape_a, strides_a):
+            return "mv" if rb == 1 else "mm"
+        return "bmm"
+    if ra == 1:
+        strides_b = _c_strides(shape_b) if strides_b is None else tuple(strides_b)
+        swap = lambda t: tuple(t[:-2]) + (t[-1], t[-2])      # other.mT
+        if _flattens_into_rows(swap(shape_b), swap(strides_b)):
+            return "mv_t"
+    return "bmm"
+
+
+def _flattens_into_rows(shape, strides):
+    """torch's should_fold: x.view(-1, x.shape[-1]) needs no copy (or x is empty).
+
+    The test is torch's literal one, stride[i] == stride[i+1] * shape[i+1]
+    for every dimension but the last two, size-1 dimensions included: a
+    layout NumPy could also view as rows, but torch's test refuses, must
+    still take the bmm route to get torch's messages.
+    """
+    if strides is None or 0 in shape:
+        return True
+    return all(strides[i] == strides[i + 1] * shape[i + 1] for i in range(len(shape) - 2))
+
+
+def _c_strides(shape):
+    strides, step = [], 1
+    for d in reversed(shape):
+        strides.append(step)
+        step *= d
+    return tuple(reversed(strides))
 
 
 def _expand_dims(o, ra, rb):
@@ -354,11 +449,17 @@ def _matmul_size_error(route, sa, sb, a2, b2, batch):
         return _errors.ShapeError(
             f"inconsistent tensor size, expected tensor [{sa[0]}] and src [{sb[0]}] to have the "
             f"same number of elements, but got {sa[0]} and {sb[0]} elements respectively")
-    rows = int(np.prod(a2[:-1]))
     if route == "mv":
+        rows = int(np.prod(a2[:-1]))
         return _errors.ShapeError(
             f"size mismatch, got input ({rows}), mat ({rows}x{a2[-1]}), vec ({sb[0]})")
+    if route == "mv_t":
+        # other.mT folded: (batch..., p) rows of other's inner size, times input
+        rows = int(np.prod(sb[:-2])) * sb[-1]
+        return _errors.ShapeError(
+            f"size mismatch, got input ({rows}), mat ({rows}x{sb[-2]}), vec ({sa[0]})")
     if route == "mm":
+        rows = int(np.prod(a2[:-1]))
         return _errors.ShapeError(
             f"mat1 and mat2 shapes cannot be multiplied ({rows}x{a2[-1]} and {b2[-2]}x{b2[-1]})")
     nb = int(np.prod(batch))
@@ -372,33 +473,42 @@ def _matmul_out_dtype_error(route, result, da, db, dout):
     if route == "dot":
         return _errors.DtypeError(
             f"result dtype {name(dout)} does not match input dtype {name(da)}")
-    if route == "mv":
+    if route in ("mv", "mv_t"):
+        mat, vec = (db, da) if route == "mv_t" else (da, db)
         return _errors.DtypeError(
             "addmv input tensors must have the same dtype, but got "
-            f"{name(dout)}, {name(da)}, and {name(db)}")
+            f"{name(dout)}, {name(mat)}, and {name(vec)}")
     return _errors.out_dtype(result, dout)
 
 
-cdef int _matmul_dtype(str route, cnp.ndarray a, cnp.ndarray b) except -1:
+cdef int _matmul_dtype(str route, cnp.ndarray a, cnp.ndarray b, object out=None) except -1:
+    """The engine's dtype code, or the error of the torch function behind ``route``.
+
+    ``out`` (None when absent or given an ``out_dtype``) matters to mv alone,
+    whose message names the result's dtype first.
+    """
     cdef int code = dtype_code(a)
     if route == "bmm" and code < 0:
         # torch's bmm dispatches on the first operand's dtype before comparing
         raise _errors.unsupported_dtype("bmm", a.dtype)
     if same_scalar_type(a, b):
         if code < 0:
-            kernel = {"dot": "dot", "mv": "addmv_impl_cpu", "mm": "addmm_impl_cpu_",
-                      "bmm": "bmm"}[route]
+            kernel = {"dot": "dot", "mv": "addmv_impl_cpu", "mv_t": "addmv_impl_cpu",
+                      "mm": "addmm_impl_cpu_", "bmm": "bmm"}[route]
             raise _errors.unsupported_dtype(kernel, a.dtype)
         return code
     if route == "dot":
         raise _errors.DtypeError(
             "dot : expected both vectors to have same dtype, but found "
             f"{_errors.scalar_name(a.dtype)} and {_errors.scalar_name(b.dtype)}")
-    if route == "mv":
+    if route in ("mv", "mv_t"):
+        # "got result, matrix, vector": mv's result is out=, else new of the vector's dtype
+        mat, vec = (a, b) if route == "mv" else (b, a)
+        result = vec if out is None else out
         raise _errors.DtypeError(
             "addmv input tensors must have the same dtype, but got "
-            f"{_errors.scalar_name(b.dtype)}, {_errors.scalar_name(a.dtype)}, and "
-            f"{_errors.scalar_name(b.dtype)}")
+            f"{_errors.scalar_name(result.dtype)}, {_errors.scalar_name(mat.dtype)}, and "
+            f"{_errors.scalar_name(vec.dtype)}")
     if route == "mm":
         raise _errors.DtypeError(
             "expected m1 and m2 to have the same dtype, but got: "

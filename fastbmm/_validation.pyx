@@ -28,10 +28,15 @@ cnp.import_array()
 cdef cnp.ndarray as_operand(object x, str argname, int position, str fname):
     """The ndarray behind an input argument, or torch's TypeError.
 
+    The one intake of every entry point (bmm, baddbmm, matmul, and through
+    ``operand`` fastbmm.dask's non-dask operands), so that they all read the
+    same objects the same way.
+
     Besides ndarrays (and subclasses other than masked arrays), any object
     that exports its memory is read in place, without a copy: through DLPack
     (``__dlpack__``, e.g. a CPU torch tensor) or the NumPy array interface.
-    Sequences and scalars are refused, as torch refuses them.
+    Sequences and scalars are refused, as torch refuses them; so are dask
+    arrays, with a pointer to fastbmm.dask.
     """
     if type(x) is cnp.ndarray:
         return <cnp.ndarray>x
@@ -42,6 +47,9 @@ cdef cnp.ndarray as_operand(object x, str argname, int position, str fname):
     if isinstance(x, np.generic):
         # NumPy scalars export the array interface too, but are no arrays
         raise _errors.not_an_array(fname, argname, position, x)
+    if hasattr(x, "__dask_graph__"):
+        # np.asarray would compute the whole graph into memory, silently
+        raise _errors.dask_array(fname, argname, position, x)
     if hasattr(x, "__dlpack__"):
         return _from_dlpack(x, argname, fname)
     if hasattr(x, "__array_interface__") or hasattr(x, "__array_struct__"):
@@ -49,7 +57,23 @@ cdef cnp.ndarray as_operand(object x, str argname, int position, str fname):
     raise _errors.not_an_array(fname, argname, position, x)
 
 
+def operand(x, argname, position, fname):
+    """``as_operand`` for Python callers (fastbmm.dask): the ndarray behind x."""
+    return as_operand(x, argname, position, fname)
+
+
 cdef cnp.ndarray _from_dlpack(object x, str argname, str fname):
+    # Everything DLPack or NumPy would refuse with a bare BufferError,
+    # RuntimeError or ValueError is named here first.
+    dtype = getattr(x, "dtype", None)
+    if _errors.torch_dtype_without_numpy(dtype) is not None:
+        # bfloat16, complex32, float8, ...: NumPy's from_dlpack has no dtype for them
+        raise _errors.unsupported_torch_dtype(fname, argname, dtype)
+    if getattr(x, "requires_grad", False) is True:
+        raise _errors.requires_grad(fname, argname)
+    if getattr(getattr(x, "device", None), "type", None) == "meta":
+        # no memory at all, and no DLPack device type to say so
+        raise _errors.not_on_cpu(fname, argname, "the meta device (shapes only, no data)")
     # torch's lazy negation and conjugation are flags DLPack cannot carry:
     # exported as they are, the values would come out unnegated/unconjugated.
     # Materialise them (the one case that copies).
@@ -57,16 +81,18 @@ cdef cnp.ndarray _from_dlpack(object x, str argname, str fname):
         x = x.resolve_neg()
     if callable(getattr(x, "is_conj", None)) and x.is_conj():
         x = x.resolve_conj()
-    dev = None
     if hasattr(x, "__dlpack_device__"):
-        dev = x.__dlpack_device__()
+        try:
+            dev = x.__dlpack_device__()
+        except (BufferError, RuntimeError, ValueError, TypeError) as e:
+            raise _errors.not_on_cpu(fname, argname, f"a device DLPack cannot name ({e})") from e
         if int(dev[0]) != 1:            # DLPack's kDLCPU
             raise _errors.not_on_cpu(fname, argname, dev)
     try:
         arr = np.from_dlpack(x)
-    except BufferError as e:
+    except (BufferError, RuntimeError, ValueError) as e:
         raise TypeError(f"{fname}(): argument '{argname}' exports DLPack memory that NumPy "
-                        f"cannot read without a copy ({e})") from e
+                        f"cannot read ({type(e).__name__}: {e})") from e
     return <cnp.ndarray>arr
 
 
@@ -83,9 +109,7 @@ cdef cnp.ndarray as_out(object out, str fname):
 cdef _refuse_masked(object x, str argname, str fname):
     from numpy.ma import MaskedArray
     if isinstance(x, MaskedArray):
-        raise TypeError(
-            f"{fname}(): argument '{argname}' is a masked array; fastbmm ignores no mask "
-            "silently: pass x.filled(fill_value) or np.asarray(x) explicitly")
+        raise _errors.masked_array(fname, argname)
 
 
 cdef int dtype_code(cnp.ndarray x) noexcept:
@@ -118,6 +142,13 @@ cdef int dtype_code(cnp.ndarray x) noexcept:
         if size == 8:
             return FBMM_I64
     return -1
+
+
+cdef bint is_integer_code(int code) noexcept:
+    """Is ``code`` one of the engine's integer dtypes? (An explicit list: the
+    codes do not sort by kind, FBMM_F16_F32 comes after the integers.)"""
+    return (code == FBMM_I8 or code == FBMM_U8 or code == FBMM_I16 or code == FBMM_I32
+            or code == FBMM_I64)
 
 
 cdef bint same_scalar_type(cnp.ndarray x, cnp.ndarray y):

@@ -73,7 +73,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 import fastbmm as _fastbmm
-from fastbmm import _errors, _products
+from fastbmm import _errors, _products, _validation
 
 __all__ = ["bmm", "matmul"]
 
@@ -155,34 +155,23 @@ def _sum_partials(x, axis=None, keepdims=False, dtype=None, computing_meta=False
 
 
 def _operand(x, fname, argname, position):
-    """A dask Array, or the ndarray behind x; TypeError for anything else."""
+    """A dask Array, or the ndarray behind x as fastbmm's in-memory functions read it.
+
+    Everything but a dask array goes through fastbmm's one operand intake, so
+    a torch tensor's lazy negation/conjugation is resolved, and a tensor that
+    requires grad or lives off the CPU is refused, exactly as by fastbmm.bmm.
+    """
     if isinstance(x, da.Array):
         meta = getattr(x, "_meta", None)
         if isinstance(meta, np.ma.MaskedArray):
-            raise TypeError(
-                f"{fname}(): argument '{argname}' is a masked array; fastbmm ignores no mask "
-                "silently: pass x.filled(fill_value) or np.asarray(x) explicitly")
+            raise _errors.masked_array(fname, argname)
         if meta is not None and not isinstance(meta, np.ndarray):
             raise TypeError(
                 f"{fname}(): argument '{argname}' (position {position}) has blocks of type "
                 f"{type(meta).__module__}.{type(meta).__name__}; fastbmm multiplies NumPy blocks "
                 "only (convert with x.map_blocks(np.asarray))")
         return x
-    if isinstance(x, np.ndarray):
-        if isinstance(x, np.ma.MaskedArray):
-            raise TypeError(
-                f"{fname}(): argument '{argname}' is a masked array; fastbmm ignores no mask "
-                "silently: pass x.filled(fill_value) or np.asarray(x) explicitly")
-        return x.view(np.ndarray)
-    if not isinstance(x, (list, tuple)):
-        if hasattr(x, "__dlpack__") and hasattr(x, "__dlpack_device__"):
-            device = x.__dlpack_device__()
-            if int(device[0]) != 1 and hasattr(_errors, "not_on_cpu"):   # 1: kDLCPU
-                raise _errors.not_on_cpu(fname, argname, device)
-            return np.from_dlpack(x)        # a CPU tensor, read in place
-        if hasattr(x, "__array_interface__") or hasattr(x, "__array_struct__"):
-            return np.asarray(x)
-    raise _errors.not_an_array(fname, argname, position, x)
+    return _validation.operand(x, argname, position, fname)
 
 
 def _known_shape(x, fname, argname):
@@ -365,13 +354,18 @@ def bmm(input, mat2, *, out_dtype=None):
 # matmul
 
 
-def _check_matmul(sa, ta, sb, tb):
-    """Raise what fastbmm.matmul (and torch.matmul) raises for these shapes and dtypes.
+def _check_matmul(a, b):
+    """Raise what fastbmm.matmul (and torch.matmul) raises for these operands.
 
     The checks are fastbmm.matmul's own, run on the shapes with empty
-    stand-ins for the dtypes: nothing is computed.
+    stand-ins for the dtypes: nothing is computed. torch words some errors by
+    an operand's layout: an ndarray's strides are its own, a dask array's are
+    taken as C order (what its blocks are made in).
     """
-    _products.check_matmul(tuple(sa), tuple(sb), np.empty(0, ta), np.empty(0, tb))
+    def strides(x):
+        return None if isinstance(x, da.Array) else x.strides
+    _products.check_matmul(tuple(a.shape), tuple(b.shape), np.empty(0, a.dtype),
+                           np.empty(0, b.dtype), strides_a=strides(a), strides_b=strides(b))
 
 
 def matmul(input, other, *, out_dtype=None):
@@ -427,7 +421,7 @@ def matmul(input, other, *, out_dtype=None):
     b = _operand(other, "matmul", "other", 2)
     _known_shape(a, "matmul", "input")
     _known_shape(b, "matmul", "other")
-    _check_matmul(a.shape, a.dtype, b.shape, b.dtype)
+    _check_matmul(a, b)
     res_dtype = _result_dtype("matmul", a.dtype, b.dtype, out_dtype)
 
     # NumPy's promotions: 1-D operands become a row / a column, then both

@@ -32,6 +32,20 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "torch: compares against torch.bmm (skipped without torch)")
 
 
+def pytest_terminal_summary(terminalreporter):
+    """List where torch itself disagreed with the exact reference (see _reference.check_torch)."""
+    from _reference import TORCH_DISAGREEMENTS
+
+    if not TORCH_DISAGREEMENTS:
+        return
+    tr = terminalreporter
+    tr.section("torch disagreed with the exact reference (torch's defect; not a failure)")
+    for what, message in TORCH_DISAGREEMENTS[:20]:
+        tr.write_line(f"{what}: {message[:300]}")
+    if len(TORCH_DISAGREEMENTS) > 20:
+        tr.write_line(f"... and {len(TORCH_DISAGREEMENTS) - 20} more")
+
+
 @pytest.fixture(params=KERNELS)
 def kernel(request):
     """Force each runnable kernel variant in turn; restore the previous one afterwards."""

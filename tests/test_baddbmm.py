@@ -8,6 +8,7 @@ re-checked against the installed torch when it is importable), and check that
 nothing was written to a sentinel-filled out= and that the operands are unchanged.
 """
 
+import itertools
 import warnings
 
 import numpy as np
@@ -22,6 +23,8 @@ from _reference import (
     SUPPORTED_DTYPES,
     TORCH_CPP_NAMES,
     TORCH_SCALAR_NAMES,
+    assert_equal_values,
+    check_torch,
     UNIT_ROUNDOFF,
     dtype_ids,
     make_input,
@@ -131,8 +134,10 @@ def check_baddbmm(inp, a, b, beta=1, alpha=1, with_torch=True, **kw):
     expected, tol = reference_baddbmm(inp, a, b, beta, alpha)
     assert_close(got, expected, tol, dt)
     if with_torch and torch is not None:
-        # The reference and tolerance are themselves checked against torch.
-        assert_close(torch_baddbmm(inp, a, b, beta, alpha), expected, tol, dt, what="torch")
+        # torch against the same exact reference: a disagreement is torch's
+        # defect (reported by check_torch, not a failure of this test).
+        check_torch(assert_close, lambda: torch_baddbmm(inp, a, b, beta, alpha),
+                    expected, tol, dt, what="torch.baddbmm")
     return got
 
 
@@ -227,7 +232,6 @@ def test_numpy_scalar_coefficients(kind):
     check_baddbmm(inp, a, b, beta=beta, alpha=alpha)
 
 
-@needs_torch
 @pytest.mark.parametrize(
     "alpha,beta,expected",
     # torch truncates a float alpha/beta toward zero for integer tensors
@@ -240,8 +244,10 @@ def test_integer_dtype_float_coefficients_truncate_like_torch(dtype, alpha, beta
     x = np.full((1, 1, 1), 10, dtype=dtype)
     a = np.full((1, 1, 3), 3, dtype=dtype)
     b = np.ones((1, 3, 1), dtype=dtype)
-    t = torch_baddbmm(x, a, b, beta=beta, alpha=alpha)
-    assert t.item() == expected  # the oracle says so
+    # expected: torch's observed truncation (the contract); torch re-checked, non-fatally
+    if torch is not None:
+        check_torch(assert_equal_values, lambda: torch_baddbmm(x, a, b, beta=beta, alpha=alpha),
+                    np.full((1, 1, 1), expected, dtype), what="torch.baddbmm")
     got = fastbmm.baddbmm(x, a, b, beta=beta, alpha=alpha)
     assert got.dtype == np.dtype(dtype)
     assert got.item() == expected
@@ -279,17 +285,18 @@ def test_beta_zero_ignores_nan_input_on_packed_path():
     assert np.isfinite(got).all()
 
 
-@needs_torch
 def test_alpha_zero_still_propagates_nan_from_batches_like_torch():
     # torch does not skip the product when alpha == 0: 0 * NaN = NaN (IEEE).
     x = np.ones((1, 2, 2), np.float32)
     a = np.ones((1, 2, 3), np.float32)
     a[0, 0, 1] = np.nan
     b = np.ones((1, 3, 2), np.float32)
-    t = torch_baddbmm(x, a, b, beta=1, alpha=0)
-    assert np.isnan(t[0, 0]).all() and (t[0, 1] == 1).all()
+    expected = np.array([[[np.nan, np.nan], [1, 1]]], np.float32)   # IEEE: 0 * NaN = NaN
+    if torch is not None:
+        check_torch(assert_equal_values, lambda: torch_baddbmm(x, a, b, beta=1, alpha=0), expected,
+                    what="torch.baddbmm")
     got = fastbmm.baddbmm(x, a, b, beta=1, alpha=0)
-    np.testing.assert_array_equal(got, t)
+    assert_equal_values(got, expected, what="fastbmm")
 
 
 def test_alpha_zero_gives_beta_times_input():
@@ -476,17 +483,20 @@ def _sentinel_out(shape, dtype):
     return np.full(shape, sentinel(dtype), dtype=native(dtype))
 
 
-def check_error(inp, a, b, exc_type, message, out_shape=None, out_dtype=None, torch_parity=True, **kw):
+def check_error(inp, a, b, exc_type, message, out_shape=None, out_dtype=None, torch_parity=True,
+                out_message=None, **kw):
     """fastbmm.baddbmm raises exc_type with exactly ``message`` (None: any text), without
-    and with a sentinel-filled out= that stays untouched; torch raises the same text."""
-    if torch_parity and torch is not None and message is not None:
-        te = _torch_error(inp, a, b, **kw)
-        assert te is not None and str(te) == message, f"torch says {te!r}, test expects {message!r}"
+    and with a sentinel-filled out= (then ``out_message``, default ``message``) that stays
+    untouched; torch raises the same texts, out= included."""
     arrays = [x for x in (inp, a, b) if isinstance(x, np.ndarray)]
     outs = [None]
     if out_shape is not None:
         outs.append(_sentinel_out(out_shape, out_dtype if out_dtype is not None else a.dtype))
     for out in outs:
+        expected = message if out is None or out_message is None else out_message
+        if torch_parity and torch is not None and expected is not None:
+            te = _torch_error(inp, a, b, **kw, **({} if out is None else {"out": out}))
+            assert te is not None and str(te) == expected, f"torch says {te!r}, test expects {expected!r}"
         before = snapshot(*arrays, *([out] if out is not None else []))
         with pytest.raises(exc_type) as info:
             if out is None:
@@ -495,8 +505,8 @@ def check_error(inp, a, b, exc_type, message, out_shape=None, out_dtype=None, to
                 fastbmm.baddbmm(inp, a, b, out=out, **kw)
         after = snapshot(*arrays, *([out] if out is not None else []))
         assert after == before, "an operand or out= was modified by a failing call"
-        if message is not None:
-            assert str(info.value) == message
+        if expected is not None:
+            assert str(info.value) == expected
     return info.value
 
 
@@ -531,8 +541,11 @@ def test_error_batch2_dtype_differs_input_matches_batch1(dtype):
     # torch checks input vs batch1 in baddbmm itself and batch1 vs batch2 in the bmm kernel.
     other = np.dtype(np.float64) if dtype == np.float32 else np.dtype(np.float32)
     msg = f"expected scalar type {TORCH_SCALAR_NAMES[dtype.name]} but found {TORCH_SCALAR_NAMES[other.name]}"
+    # with out= of input's dtype, torch checks out= against batch2's dtype first (issue 9, item 10)
+    out_msg = (f"Expected out tensor to have dtype {TORCH_CPP_NAMES[other.name]}, "
+               f"but got {TORCH_CPP_NAMES[dtype.name]} instead")
     e = check_error(_f((4,), dtype), _f((2, 3, 5), dtype), _f((2, 5, 4), other), RuntimeError, msg,
-                    out_shape=(2, 3, 4))
+                    out_shape=(2, 3, 4), out_message=out_msg)
     assert isinstance(e, TypeError)
 
 
@@ -792,6 +805,164 @@ def test_float16_coefficients_are_applied_in_float32():
     # rounded to float16 (it would overflow to inf there); 1e5 * 1 - 99999 * 1 = 1.
     x = np.ones((1, 1, 1), np.float16)
     if torch is not None:
-        assert torch_baddbmm(x, x, x, beta=-99999, alpha=1e5).item() == 1.0
+        check_torch(assert_equal_values, lambda: torch_baddbmm(x, x, x, beta=-99999, alpha=1e5),
+                    np.ones((1, 1, 1), np.float16), what="torch.baddbmm")
     got = fastbmm.baddbmm(x, x, x, beta=-99999, alpha=1e5)
     assert got.dtype == np.float16 and got.item() == 1.0
+
+
+# ----------------------------------------------------------------------------
+# Issue 9: alpha/beta conversions, out= dtype order, expand's type names
+# ----------------------------------------------------------------------------
+
+
+def _wrapped(v, dtype):
+    """v modulo 2**bits, as a value of the integer dtype (two's complement)."""
+    bits = 8 * np.dtype(dtype).itemsize
+    v %= 2 ** bits
+    if np.dtype(dtype).kind == "i" and v >= 2 ** (bits - 1):
+        v -= 2 ** bits
+    return v
+
+
+BIG_INT64 = [2 ** 53 + 1, 2 ** 62 + 3, 2 ** 63 - 1, -2 ** 63, -(2 ** 53) - 1]
+
+
+@pytest.mark.parametrize("m", [3, 0], ids=["m3", "m0"])
+@pytest.mark.parametrize("coeff", BIG_INT64)
+@pytest.mark.parametrize("which", ["alpha", "beta"])
+def test_int64_coefficients_exact_beyond_float(which, coeff, m):
+    # alpha/beta went through a float: 2**53 + 1 lost its low bit, 2**63 - 1
+    # became -2**63 (issue 9, item 6). Expected: exact Python ints, wrapped.
+    x = np.array([[[5, -7]]], np.int64)
+    a = np.full((1, 1, m), 2, np.int64)
+    b = np.ones((1, m, 2), np.int64)
+    alpha, beta = (coeff, 1) if which == "alpha" else (1, coeff)
+    expected = np.array([[[_wrapped(beta * int(v) + alpha * 2 * m, np.int64) for v in x[0, 0]]]],
+                        np.int64)
+    got = fastbmm.baddbmm(x, a, b, alpha=alpha, beta=beta)
+    assert_equal_values(got, expected, what="fastbmm")
+    if torch is not None:
+        check_torch(assert_equal_values, lambda: torch_baddbmm(x, a, b, beta=beta, alpha=alpha),
+                    expected, what="torch.baddbmm")
+
+
+def test_int64_max_coefficients_both():
+    # (2**63 - 1) * 1 + (2**63 - 1) * 1 = 2**64 - 2, which wraps to -2 (torch: -2)
+    one = np.ones((1, 1, 1), np.int64)
+    got = fastbmm.baddbmm(one, one, one, alpha=2 ** 63 - 1, beta=2 ** 63 - 1)
+    assert got.item() == -2
+
+
+@pytest.mark.parametrize("m", [3, 0], ids=["m3", "m0"])
+@pytest.mark.parametrize("dtype,beta", [(np.uint8, -1), (np.uint8, -3), (np.uint8, -255),
+                                        (np.int8, -1), (np.int8, -3), (np.int16, -255)])
+def test_small_integer_negative_beta_wraps(dtype, beta, m):
+    # uint8 with a negative beta wraps (7 * -1 -> 249); at m == 0 NumPy 2's scalar
+    # rules raised OverflowError instead (issue 9, item 12).
+    dt = np.dtype(dtype)
+    x = np.array([[[7, 100]]], dt)
+    a = np.full((1, 1, m), 2, dt)
+    b = np.ones((1, m, 2), dt)
+    expected = np.array([[[_wrapped(beta * int(v) + 2 * m, dt) for v in x[0, 0]]]], dt)
+    got = fastbmm.baddbmm(x, a, b, beta=beta)
+    assert_equal_values(got, expected, what="fastbmm")
+    if torch is not None:
+        check_torch(assert_equal_values, lambda: torch_baddbmm(x, a, b, beta=beta), expected,
+                    what="torch.baddbmm")
+
+
+@pytest.mark.parametrize("m", [3, 0], ids=["m3", "m0"])
+@pytest.mark.parametrize("dtype,beta", [(np.float32, 1e-50), (np.float16, 1e-50), (np.complex64, 1e-50),
+                                        (np.complex64, 1e-50j), (np.float64, 1e-330)])
+def test_beta_zero_in_the_dtype_ignores_input(dtype, beta, m):
+    # beta != 0 as a Python number but 0 in the kernel's type: input's NaN must not
+    # leak (issue 9, item 7). The kernel's type is float32 for float16 (torch's opmath).
+    x = np.full((1, 2, 2), np.nan, dtype)
+    a = np.ones((1, 2, m), dtype)
+    b = np.ones((1, m, 2), dtype)
+    got = fastbmm.baddbmm(x, a, b, beta=beta, alpha=2)
+    assert_equal_values(got, np.full((1, 2, 2), 2 * m, dtype), what="fastbmm")
+    if torch is not None and m:
+        # torch agrees for m > 0; at m == 0 it multiplies input by beta (NaN * 0).
+        check_torch(assert_equal_values, lambda: torch_baddbmm(x, a, b, beta=beta, alpha=2),
+                    np.full((1, 2, 2), 2 * m, dtype), what="torch.baddbmm")
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32])
+def test_beta_tiny_but_nonzero_in_the_dtype_uses_input(dtype):
+    # 1e-40 is a float32 subnormal, not 0: input is used (float16 holds beta as float32)
+    x = np.full((1, 1, 2), np.nan, dtype)
+    one = np.ones((1, 1, 1), dtype)
+    got = fastbmm.baddbmm(x, one, np.ones((1, 1, 2), dtype), beta=1e-40)
+    assert np.isnan(got).all()
+
+
+def test_m_zero_float16_scales_in_float32():
+    # at m == 0 the result is input * beta formed in float32 (torch's opmath) and
+    # rounded once: 5 * (1/3) is 1.667 in float16 so, 1.666 were beta rounded to float16 first
+    x = np.full((1, 1, 1), 5, np.float16)
+    e1, e2 = np.ones((1, 1, 0), np.float16), np.ones((1, 0, 1), np.float16)
+    expected = np.full((1, 1, 1), np.float16(np.float32(5) * np.float32(1 / 3)))
+    assert expected.item() != np.float16(np.float16(5) * np.float16(1 / 3))
+    got = fastbmm.baddbmm(x, e1, e2, beta=1 / 3)
+    assert_equal_values(got, expected, what="fastbmm")
+    if torch is not None:
+        check_torch(assert_equal_values, lambda: torch_baddbmm(x, e1, e2, beta=1 / 3), expected,
+                    what="torch.baddbmm")
+
+
+_ORDER_DTYPES = [np.float32, np.float64, np.bool_, np.uint16, np.int64]
+
+
+def _raised(fn, *args, **kwargs):
+    """The exception fn raises, or None."""
+    try:
+        fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001
+        return e
+    return None
+
+
+@needs_torch
+@pytest.mark.parametrize("d_input", _ORDER_DTYPES, ids=dtype_ids(_ORDER_DTYPES))
+def test_dtype_error_order_matches_torch(d_input):
+    # every combination of batch1/batch2/out= dtypes and of matching or mismatching
+    # sizes and input shapes: the first error fastbmm reports is torch's, in torch's
+    # words (issue 9, item 10: out= is checked against batch2's dtype, before the
+    # operands are compared).
+    mismatches, compared = [], 0
+    for d1, d2, do in itertools.product(_ORDER_DTYPES, _ORDER_DTYPES, [None] + _ORDER_DTYPES):
+        for shape2, shape_in in itertools.product([(2, 3, 4), (2, 5, 4)], [(2, 2, 4), (3, 4), (2, 2, 2, 4)]):
+            args = [np.zeros(shape_in, d_input), np.zeros((2, 2, 3), d1), np.zeros(shape2, d2)]
+            kw = {} if do is None else {"out": np.zeros((2, 2, 4), do)}
+            te = torch_error(torch.baddbmm, *args, **kw)
+            if te is None:
+                continue
+            compared += 1
+            fe = _raised(fastbmm.baddbmm, *args, **kw)
+            if not (isinstance(fe, type(te)) and str(fe) == str(te)):
+                mismatches.append(f"{[np.dtype(x).name if x else None for x in (d1, d2, do)]} "
+                                  f"{shape_in} {shape2}: torch {te}, fastbmm {fe!r}")
+    assert compared > 0
+    assert not mismatches, f"{len(mismatches)} of {compared} differ:\n" + "\n".join(mismatches[:10])
+
+
+# torch 2.13's names of a CPU tensor type in expand()'s message: the legacy
+# types keep torch.<Name>Tensor, every other dtype is CPU<Name>Type (issue 9, item 11).
+EXPAND_TYPE_NAMES = {
+    "float16": "torch.HalfTensor", "float32": "torch.FloatTensor", "float64": "torch.DoubleTensor",
+    "complex64": "CPUComplexFloatType", "complex128": "CPUComplexDoubleType",
+    "int8": "torch.CharTensor", "uint8": "torch.ByteTensor", "int16": "torch.ShortTensor",
+    "int32": "torch.IntTensor", "int64": "torch.LongTensor", "bool": "CPUBoolType",
+    "uint16": "CPUUInt16Type", "uint32": "CPUUInt32Type", "uint64": "CPUUInt64Type",
+}
+
+
+@pytest.mark.parametrize("dtype", SUPPORTED_DTYPES + REFUSED_DTYPES, ids=dtype_ids(SUPPORTED_DTYPES + REFUSED_DTYPES))
+def test_expand_error_names_the_type_as_torch(dtype):
+    msg = (f"expand({EXPAND_TYPE_NAMES[dtype.name]}{{[1, 2, 3, 4]}}, size=[2, 3, 4]): the number of "
+           "sizes provided (3) must be greater or equal to the number of dimensions in the tensor (4)")
+    z = lambda s: np.zeros(s, dtype)  # noqa: E731
+    e = check_error(z((1, 2, 3, 4)), z((2, 3, 5)), z((2, 5, 4)), RuntimeError, msg)
+    assert isinstance(e, ValueError)

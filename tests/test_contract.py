@@ -20,6 +20,8 @@ from _reference import (
     TORCH_CPP_NAMES,
     TORCH_SCALAR_NAMES,
     assert_bmm_close,
+    assert_equal_values,
+    check_torch,
     native,
     random_values,
     reference_bmm,
@@ -195,8 +197,10 @@ def test_inner_dim_zero_strided_out_only_view_written():
 
 def test_inner_dim_zero_matches_torch(torch):
     a, b = _arr((3, 4, 0)), _arr((3, 0, 5))
-    expected = torch.bmm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
-    assert np.array_equal(fastbmm.bmm(a, b), expected)
+    expected = np.zeros((3, 4, 5), a.dtype)     # an empty sum
+    assert_equal_values(fastbmm.bmm(a, b), expected, what="fastbmm")
+    check_torch(assert_equal_values, lambda: torch.bmm(torch.from_numpy(a), torch.from_numpy(b)).numpy(),
+                expected, what="torch.bmm")
 
 
 # ---------------------------------------------------------------------------
@@ -401,7 +405,10 @@ def test_int8_wraps():
 def test_int8_wraps_matches_torch(torch):
     a = np.array([[[100, 100]]], np.int8)
     b = np.array([[[3], [3]]], np.int8)
-    assert np.array_equal(fastbmm.bmm(a, b), torch.bmm(torch.from_numpy(a), torch.from_numpy(b)).numpy())
+    expected = np.array([[[88]]], np.int8)      # 600 mod 256, two's complement
+    assert_equal_values(fastbmm.bmm(a, b), expected, what="fastbmm")
+    check_torch(assert_equal_values, lambda: torch.bmm(torch.from_numpy(a), torch.from_numpy(b)).numpy(),
+                expected, what="torch.bmm")
 
 
 def test_int64_wraps():
@@ -445,9 +452,9 @@ def test_float16_matches_torch(torch):
     rng = np.random.default_rng(5)
     a = rng.uniform(-1, 1, (2, 7, 300)).astype(np.float16)
     b = rng.uniform(-1, 1, (2, 300, 9)).astype(np.float16)
-    t = torch.bmm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
     assert_bmm_close(fastbmm.bmm(a, b), a, b)
-    assert_bmm_close(t, a, b, what="torch (sanity check of the reference)")
+    check_torch(assert_bmm_close, lambda: torch.bmm(torch.from_numpy(a), torch.from_numpy(b)).numpy(),
+                a, b, what="torch.bmm")
 
 
 FLOATS = [np.dtype(t) for t in (np.float16, np.float32, np.float64)]
@@ -491,9 +498,12 @@ def test_nan_inf_matches_torch(torch, dtype):
                    [np.inf, 2.0, 1.0, 0.0],
                    [0.0, 0.0, 0.0, 0.0],
                    [1.0, 0.0, 0.0, 0.0]]], dtype)
-    t = torch.bmm(torch.from_numpy(a), torch.from_numpy(b)).numpy()
-    f = fastbmm.bmm(a, b)
-    np.testing.assert_array_equal(f, t)  # treats NaN == NaN
+    # IEEE, element by element (float64 holds every product of these exactly)
+    with np.errstate(invalid="ignore"):
+        expected = np.matmul(a.astype(np.float64), b.astype(np.float64)).astype(dtype)
+    assert_equal_values(fastbmm.bmm(a, b), expected, what="fastbmm")
+    check_torch(assert_equal_values, lambda: torch.bmm(torch.from_numpy(a), torch.from_numpy(b)).numpy(),
+                expected, what="torch.bmm")
 
 
 @pytest.mark.parametrize("dtype", [np.complex64, np.complex128], ids=str)
@@ -600,7 +610,8 @@ def test_out_matches_torch_out(torch):
     ret = torch.bmm(torch.from_numpy(a), torch.from_numpy(b), out=tout)
     assert ret is tout  # the contract row: torch returns the same object
     assert fastbmm.bmm(a, b, out=out) is out
-    assert_bmm_close(out, a, b, ref=tout.numpy().astype(np.longdouble), factor=2)
+    assert_bmm_close(out, a, b)
+    check_torch(assert_bmm_close, tout.numpy(), a, b, what="torch.bmm(out=)")
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.complex64], ids=str)

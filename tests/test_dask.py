@@ -509,6 +509,64 @@ def test_matmul_refuses_non_arrays():
 
 
 # --------------------------------------------------------------------------
+# One operand intake with the in-memory functions (issue 9, item 5)
+
+
+def _lazy_bit_tensor(torch, bit):
+    """A torch tensor with the lazy conj / neg bit set, and the values it stands for."""
+    c = torch.from_numpy(random_values(np.random.default_rng(9), (4, 3, 5), np.complex128))
+    if bit == "conj":
+        t = c.conj()
+        assert t.is_conj()
+        return t, np.conj(c.numpy())
+    t = c.conj().imag
+    assert t.is_neg()
+    return t, -c.numpy().imag
+
+
+@pytest.mark.parametrize("bit", ["conj", "neg"])
+@pytest.mark.parametrize("fn", ["bmm", "matmul"])
+def test_torch_lazy_bits_resolved(torch, fn, bit):
+    # np.from_dlpack ignores torch's negation bit (signs flipped) and refuses the
+    # conjugation bit (raw BufferError); fastbmm.bmm resolves both, and so must this.
+    t, values = _lazy_bit_tensor(torch, bit)
+    b = random_values(np.random.default_rng(10), (4, 5, 2), values.dtype)
+    got = getattr(fdask, fn)(t, da.from_array(b, chunks=(2, 5, 2))).compute(scheduler="sync")
+    np.testing.assert_allclose(got, np.matmul(values, b), rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("fn", ["bmm", "matmul"])
+def test_torch_intake_errors_are_fastbmm_s(torch, fn):
+    # the same exception and text as the in-memory function: no raw BufferError
+    ok = np.ones((1, 2, 2), np.float32)
+    for bad in (torch.ones((1, 2, 2), requires_grad=True), torch.ones((1, 2, 2), dtype=torch.bfloat16),
+                torch.ones((1, 2, 2), device="meta")):
+        expected = _error_of(getattr(fastbmm, fn), bad, ok)
+        got = _error_of(getattr(fdask, fn), bad, ok)
+        assert type(got) is type(expected) and str(got) == str(expected)
+        assert not isinstance(got, BufferError)
+
+
+def _swapped(shape):
+    """A (2, 3, 4)-shaped view whose last two axes are swapped in memory."""
+    return np.zeros(shape[:-2] + (shape[-1], shape[-2]), np.float32).swapaxes(-1, -2)
+
+
+@pytest.mark.parametrize("a, b", [
+    (_swapped((2, 3, 4)), np.zeros(5, np.float32)),   # torch: bmm, not mv, for this batch
+    (np.zeros(5, np.float32), _swapped((2, 3, 4))),   # torch: mv on other's transpose
+], ids=["transposed_input", "transposed_other"])
+def test_matmul_ndarray_errors_follow_layout_like_fastbmm(a, b):
+    # an ndarray operand keeps its layout, which picks torch's wording (issue 9, item 9)
+    expected = _error_of(fastbmm.matmul, a, b)
+    got = _error_of(fdask.matmul, a, b)
+    assert type(got) is type(expected) and str(got) == str(expected)
+    # the same shapes in C order are worded otherwise: the layout is what decides
+    c_order = _error_of(fastbmm.matmul, np.ascontiguousarray(a), np.ascontiguousarray(b))
+    assert str(c_order) != str(expected)
+
+
+# --------------------------------------------------------------------------
 # Documentation
 
 

@@ -7,7 +7,9 @@ folded mm, bmm -- per combination, and each has its own messages), re-checked
 against the installed torch; nothing is written to out= on an error.
 """
 
+import itertools
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
@@ -18,6 +20,8 @@ from _reference import (
     REFUSED_DTYPES,
     SUPPORTED_DTYPES,
     TORCH_SCALAR_NAMES,
+    assert_equal_values,
+    check_torch,
     UNIT_ROUNDOFF,
     dtype_ids,
     native,
@@ -111,7 +115,8 @@ def check_matmul(a, b, with_torch=True, **kw):
     expected, tol = reference_matmul(a, b)
     assert_close(got, expected, tol, dt)
     if with_torch and torch is not None:
-        assert_close(torch.matmul(to_torch(a), to_torch(b)).numpy(), expected, tol, dt, what="torch")
+        check_torch(assert_close, lambda: torch.matmul(to_torch(a), to_torch(b)).numpy(),
+                    expected, tol, dt, what="torch.matmul")
     # numpy.matmul agrees on the shape (and, in the same dtype, on the values).
     assert np.matmul(native_copy(a), native_copy(b)).shape == got.shape
     return got
@@ -201,7 +206,8 @@ def test_vector_dot_returns_zero_d_array():
     assert isinstance(got, np.ndarray) and got.shape == () and got.dtype == np.float64
     assert got == 32.0
     if torch is not None:
-        assert torch.matmul(to_torch(a), to_torch(b)).item() == 32.0
+        check_torch(assert_equal_values, lambda: torch.matmul(to_torch(a), to_torch(b)).numpy(),
+                    np.array(32.0), what="torch.matmul")
 
 
 LARGER_CASES = [
@@ -317,9 +323,11 @@ def test_large_broadcast_runs_without_materialising_copies(n):
         "a broadcast operand seems to have been materialised")
     expected = np.matmul(a.astype(np.float64), b.astype(np.float64))
     s = np.matmul(np.abs(a).astype(np.float64), np.abs(b).astype(np.float64))
-    assert (np.abs(got - expected) <= 2 * 9 * 2.0 ** -24 * s + 2 * 2.0 ** -24 * np.abs(expected) + 1e-37).all()
+    tol = 2 * 9 * 2.0 ** -24 * s + 2 * 2.0 ** -24 * np.abs(expected) + 1e-37
+    assert_close(got, expected, tol, np.float32)
     if torch is not None and n <= 64:
-        np.testing.assert_allclose(got, torch.matmul(to_torch(a), to_torch(b)).numpy(), rtol=1e-5, atol=1e-5)
+        check_torch(assert_close, lambda: torch.matmul(to_torch(a), to_torch(b)).numpy(),
+                    expected, tol, np.float32, what="torch.matmul")
 
 
 def test_broadcast_zero_stride_operands():
@@ -642,3 +650,89 @@ def test_out_aliases_an_operand_with_broadcasting(case):
     r = fastbmm.matmul(a, b, out=target)
     assert r is target
     assert_close(target, expected, tol, np.float64)
+
+
+# ----------------------------------------------------------------------------
+# torch's error texts follow the operands' layout, not only their ranks
+# ----------------------------------------------------------------------------
+# torch.matmul folds an N-D operand against one of rank <= 2 into the rows of a
+# single matrix (mm / mv on a view) only when its batch dims flatten without a
+# copy; otherwise it expands the batches and runs bmm. A 1-D input against an
+# N-D other folds other's transpose into mv. Each route words its errors its own
+# way, so the same shapes give different texts per layout (issue 9, item 9).
+# Every layout here is one torch can share (torch.from_numpy keeps the strides).
+
+
+def _sweep_layouts(shape, dtype):
+    shape = tuple(shape)
+    nd = len(shape)
+    yield "C", np.zeros(shape, dtype)
+    yield "every_other", np.zeros(tuple(2 * s for s in shape), dtype)[(slice(None, None, 2),) * nd]
+    if nd >= 2:
+        yield "transposed", np.swapaxes(np.zeros(shape[:-2] + (shape[-1], shape[-2]), dtype), -1, -2)
+    if nd >= 3:
+        yield "batch_transposed", np.swapaxes(np.zeros((shape[1], shape[0]) + shape[2:], dtype), 0, 1)
+        yield "fortran", np.asfortranarray(np.zeros(shape, dtype))
+        yield "broadcast", np.broadcast_to(np.zeros((1,) + shape[1:], dtype), shape)
+        yield "sliced_batch", np.zeros((2 * shape[0],) + shape[1:], dtype)[::2]
+        yield "sliced_rows", np.zeros(shape[:-2] + (2 * shape[-2], shape[-1]), dtype)[..., ::2, :]
+
+
+# Sizes that meet (2,3 @ 3,4) and that do not (2,3 @ 4,5), empty and size-1 batches.
+_SWEEP_SHAPES = {
+    1: [(3,), (4,)],
+    2: [(2, 3), (3, 4), (4, 5)],
+    3: [(2, 2, 3), (2, 3, 4), (2, 4, 5), (0, 2, 3), (1, 2, 3)],
+    4: [(2, 2, 2, 3), (2, 2, 3, 4), (1, 2, 4, 5)],
+}
+# same dtype; mixed; refused by every torch kernel; refused on one side only
+_SWEEP_DTYPES = [(np.float32, np.float32), (np.float32, np.float64), (np.uint16, np.uint16),
+                 (np.bool_, np.float32)]
+
+
+def _raised(fn, *args, **kwargs):
+    """The exception fn raises, or None (torch.from_numpy shares the layout: torch_error
+    would pass contiguous copies)."""
+    try:
+        fn(*args, **kwargs)
+    except Exception as e:  # noqa: BLE001
+        return e
+    return None
+
+
+def _would_be_shape(sa, sb):
+    """The result's shape were the inner sizes equal (torch resizes out= to it first)."""
+    fixed = tuple(sb[:-2]) + (sa[-1],) + tuple(sb[-1:]) if len(sb) >= 2 else tuple(sa[-1:])
+    try:
+        return result_shape(sa, fixed)
+    except ValueError:                  # batch sizes that do not broadcast
+        return (1,)
+
+
+@needs_torch
+@pytest.mark.parametrize("ra,rb", [(ra, rb) for ra in range(1, 5) for rb in range(1, 5)],
+                         ids=[f"{ra}D@{rb}D" for ra in range(1, 5) for rb in range(1, 5)])
+@pytest.mark.parametrize("with_out", [False, True], ids=["no_out", "out"])
+def test_error_text_follows_layout_like_torch(ra, rb, with_out):
+    compared, mismatches = 0, []
+    for sa, sb in itertools.product(_SWEEP_SHAPES[ra], _SWEEP_SHAPES[rb]):
+        for (da, db), do in itertools.product(_SWEEP_DTYPES, [np.float64] if with_out else [None]):
+            for (la, a), (lb, b) in itertools.product(list(_sweep_layouts(sa, da)),
+                                                      list(_sweep_layouts(sb, db))):
+                kw, tkw = {}, {}
+                if with_out:
+                    shape = _would_be_shape(sa, sb)
+                    kw["out"] = np.zeros(shape, do)
+                    tkw["out"] = torch.zeros(shape, dtype=to_torch(kw["out"]).dtype)
+                with warnings.catch_warnings():     # torch resizes out= (deprecated)
+                    warnings.simplefilter("ignore")
+                    te = _raised(torch.matmul, torch.from_numpy(a), torch.from_numpy(b), **tkw)
+                if te is None:
+                    continue                    # valid: the value tests cover it
+                compared += 1
+                fe = _raised(fastbmm.matmul, a, b, **kw)
+                if not (isinstance(fe, type(te)) and str(fe) == str(te)):
+                    mismatches.append(f"{la}{sa} {np.dtype(da).name} @ {lb}{sb} {np.dtype(db).name}: "
+                                      f"torch {type(te).__name__}({te}), fastbmm {fe!r}")
+    assert compared > 0
+    assert not mismatches, f"{len(mismatches)} of {compared} differ, e.g.\n" + "\n".join(mismatches[:10])

@@ -71,7 +71,13 @@ static void FBMM_NAME(store_native)(char *c, int64_t sr, int64_t sc, const ACC_T
 }
 
 /*
- * The microkernel: C[0:MR, 0:NR] (=|+=) A[0:MR, 0:kc] @ Bp[0:kc, 0:NR].
+ * The microkernel: C[0:ROWS, 0:NVEC*VL] (=|+=) A[0:ROWS, 0:kc] @ Bp[0:kc, 0:NVEC*VL],
+ * with ROWS <= MR and NVEC <= FBMM_NV constants at every call site (the body is
+ * always inlined), so the accumulators stay in registers. Full tiles use
+ * ROWS = MR, NVEC = FBMM_NV; the edge instances (fewer rows, one vector) let an
+ * edge tile of an in-place A and B run without packing and without computing
+ * rows or columns that are thrown away: at 32x32x32 on AVX2 (MR = 6) the
+ * 2-row edge tile, packed and stored through `store`, cost 40% of the time.
  * A is read in place with element strides (a_rs, a_cs): (1, MR) for a packed
  * sliver, the operand's own strides when it is used unpacked. B holds NR
  * contiguous values per k, b_rs elements apart: NR in a packed sliver, the
@@ -80,6 +86,7 @@ static void FBMM_NAME(store_native)(char *c, int64_t sr, int64_t sc, const ACC_T
  * otherwise the tile goes through `store` (edges, other dtypes, strides).
  */
 static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
+    const int ROWS, const int NVEC,
     int64_t kc, const ACC_T *restrict a, int64_t a_rs, int64_t a_cs,
     const ACC_T *restrict bp, int64_t b_rs, char *c, int64_t c_sr, int64_t c_sc,
     int direct, int first, int64_t mr, int64_t nr,
@@ -89,38 +96,38 @@ static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
 {
     VEC_T acc[MR][FBMM_NV];
     FBMM_UNROLL
-    for (int r = 0; r < MR; r++) {
+    for (int r = 0; r < ROWS; r++) {
         FBMM_UNROLL
-        for (int v = 0; v < FBMM_NV; v++) acc[r][v] = (VEC_T){0};
+        for (int v = 0; v < NVEC; v++) acc[r][v] = (VEC_T){0};
     }
     if (direct) {
         /* fetch the C tile while the k loop runs: it is read after it */
         FBMM_UNROLL
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < ROWS; r++) {
             __builtin_prefetch(c + r * c_sr, 1);
-            __builtin_prefetch(c + r * c_sr + NR * (int64_t)sizeof(ACC_T) - 1, 1);
+            __builtin_prefetch(c + r * c_sr + NVEC * FBMM_VBYTES - 1, 1);
         }
     }
     FBMM_UNROLL4
     for (int64_t k = 0; k < kc; k++) {
         VEC_T bv[FBMM_NV];
         FBMM_UNROLL
-        for (int v = 0; v < FBMM_NV; v++) memcpy(&bv[v], bp + k * b_rs + v * VL, sizeof bv[v]);
+        for (int v = 0; v < NVEC; v++) memcpy(&bv[v], bp + k * b_rs + v * VL, sizeof bv[v]);
         FBMM_UNROLL
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < ROWS; r++) {
             ACC_T ar = a[r * a_rs + k * a_cs];
             FBMM_UNROLL
-            for (int v = 0; v < FBMM_NV; v++) acc[r][v] += ar * bv[v];
+            for (int v = 0; v < NVEC; v++) acc[r][v] += ar * bv[v];
         }
     }
     if (direct) {
         /* direct also means: real scalars, and D (if any) has unit columns */
         const ACC_T al = FBMM_ALPHA(ep), be = FBMM_BETA(ep);
         FBMM_UNROLL
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < ROWS; r++) {
             char *row = c + r * c_sr;
             FBMM_UNROLL
-            for (int v = 0; v < FBMM_NV; v++) {
+            for (int v = 0; v < NVEC; v++) {
                 VEC_T x = acc[r][v];
                 if (ep->scaled) x = al * x;
                 if (!first) {
@@ -138,16 +145,19 @@ static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
     } else {
         ACC_T tile[MR * NR] __attribute__((aligned(FBMM_VBYTES)));
         FBMM_UNROLL
-        for (int r = 0; r < MR; r++) {
+        for (int r = 0; r < ROWS; r++) {
             FBMM_UNROLL
-            for (int v = 0; v < FBMM_NV; v++) *(VEC_T *)(tile + r * NR + v * VL) = acc[r][v];
+            for (int v = 0; v < NVEC; v++) *(VEC_T *)(tile + r * NR + v * VL) = acc[r][v];
         }
         store(c, c_sr, c_sc, tile, mr, nr, first, ep, d);
     }
 }
 
-/* The two instances the loop nest calls. Packed A: constant strides, so
- * every A offset folds into the addressing. A in place: the operand's own. */
+/* The instances the loop nest calls. Packed A: constant strides, so every A
+ * offset folds into the addressing; always a whole MR x NR tile (the packed
+ * slivers are zero-padded). A in place: the operand's own strides, and a tile
+ * of `rows` (1..MR) rows by `nvec` (1..FBMM_NV) whole vectors, each shape its
+ * own inlined body. */
 static void FBMM_NAME(microkernel_packed)(
     int64_t kc, const ACC_T *a, const ACC_T *bp, int64_t b_rs,
     char *c, int64_t c_sr, int64_t c_sc, int direct, int first, int64_t mr, int64_t nr,
@@ -155,19 +165,41 @@ static void FBMM_NAME(microkernel_packed)(
                   const fbmm_epilogue *, const char *),
     const fbmm_epilogue *ep, const char *d)
 {
-    FBMM_NAME(microkernel_body)(kc, a, 1, MR, bp, b_rs, c, c_sr, c_sc, direct, first, mr, nr,
-                                store, ep, d);
+    FBMM_NAME(microkernel_body)(MR, FBMM_NV, kc, a, 1, MR, bp, b_rs, c, c_sr, c_sc, direct,
+                                first, mr, nr, store, ep, d);
 }
 
 static void FBMM_NAME(microkernel_strided)(
     int64_t kc, const ACC_T *a, int64_t a_rs, int64_t a_cs, const ACC_T *bp, int64_t b_rs,
     char *c, int64_t c_sr, int64_t c_sc, int direct, int first, int64_t mr, int64_t nr,
+    int64_t nvec,
     void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int,
                   const fbmm_epilogue *, const char *),
     const fbmm_epilogue *ep, const char *d)
 {
-    FBMM_NAME(microkernel_body)(kc, a, a_rs, a_cs, bp, b_rs, c, c_sr, c_sc, direct, first, mr, nr,
-                                store, ep, d);
+#define FBMM_MK_ROWS(R)                                                                    \
+    case R:                                                                                \
+        if (nvec == FBMM_NV)                                                               \
+            FBMM_NAME(microkernel_body)(R, FBMM_NV, kc, a, a_rs, a_cs, bp, b_rs, c, c_sr,  \
+                                        c_sc, direct, first, mr, nr, store, ep, d);        \
+        else                                                                               \
+            FBMM_NAME(microkernel_body)(R, 1, kc, a, a_rs, a_cs, bp, b_rs, c, c_sr,        \
+                                        c_sc, direct, first, mr, nr, store, ep, d);        \
+        break;
+#if MR != 4 && MR != 6 && MR != 12
+#  error "microkernel_strided's cases cover MR in {4, 6, 12}: add the new MR's rows"
+#endif
+    switch (mr) {
+    FBMM_MK_ROWS(1) FBMM_MK_ROWS(2) FBMM_MK_ROWS(3) FBMM_MK_ROWS(4)
+#if MR > 4
+    FBMM_MK_ROWS(5) FBMM_MK_ROWS(6)
+#endif
+#if MR > 6
+    FBMM_MK_ROWS(7) FBMM_MK_ROWS(8) FBMM_MK_ROWS(9) FBMM_MK_ROWS(10) FBMM_MK_ROWS(11)
+    FBMM_MK_ROWS(12)
+#endif
+    }
+#undef FBMM_MK_ROWS
 }
 
 /* Bytes of scratch one thread needs for tiles of at most rows x cols (logical). */
@@ -249,7 +281,9 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
 
     for (int64_t jc = 0; jc < cols; jc += FBMM_NC) {
         int64_t nc = cols - jc < FBMM_NC ? cols - jc : FBMM_NC;
-        const int64_t edge_c = b_direct ? nc % NR : 0;
+        /* B's edge sliver: whole vectors are read in place (a narrower
+         * tile), a partial vector is packed, zero-padded, to NR */
+        const int64_t edge_c = b_direct && (nc % NR) % VL ? nc % NR : 0;
         for (int64_t pc = 0; pc < K; pc += FBMM_KC) {
             int64_t kc = K - pc < FBMM_KC ? K - pc : FBMM_KC;
             int first = (pc == 0);
@@ -259,12 +293,10 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                 kd->pack_b(bp, b, b_sr, b_sc, pc, kc, jc + nc - edge_c, edge_c);
             for (int64_t ic = 0; ic < rows; ic += FBMM_MC) {
                 int64_t mc = rows - ic < FBMM_MC ? rows - ic : FBMM_MC;
-                const int64_t edge_r = a_direct ? mc % MR : 0;
                 const ACC_T *ablk;
                 if (a_direct) {
+                    /* edge rows too: the strided instances read exactly mr rows */
                     ablk = (const ACC_T *)(a + ic * a_sr) + pc * a_cs;
-                    if (edge_r)
-                        kd->pack_a(ap, a + (ic + mc - edge_r) * a_sr, a_sr, a_sc, edge_r, pc, kc);
                 } else {
                     kd->pack_a(ap, a + ic * a_sr, a_sr, a_sc, mc, pc, kc);
                     ablk = ap;
@@ -272,10 +304,14 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     int64_t nr = nc - jr < NR ? nc - jr : NR;
                     const ACC_T *bsl;
-                    int64_t bs;
+                    int64_t bs, nvec = FBMM_NV;   /* vectors the tile computes */
                     if (!b_direct) { bsl = bp + jr * kc; bs = NR; }
-                    else if (nr < NR) { bsl = bp; bs = NR; }
-                    else { bsl = (const ACC_T *)(b + pc * b_sr) + jc + jr; bs = b_rs; }
+                    else if (nr < NR && edge_c) { bsl = bp; bs = NR; }
+                    else {  /* in place: nr is NR or a whole number of vectors */
+                        bsl = (const ACC_T *)(b + pc * b_sr) + jc + jr;
+                        bs = b_rs;
+                        nvec = nr / VL;
+                    }
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int64_t mr = mc - ir < MR ? mc - ir : MR;
                         int full = (mr == MR && nr == NR);
@@ -288,13 +324,14 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                         }
                         char *t = c + (ic + ir) * c_sr + ((jc + jr) / cdiv) * c_sc;
                         const char *td = d ? d + (ic + ir) * ep->d_sr + ((jc + jr) / cdiv) * ep->d_sc : 0;
-                        if (a_direct && mr == MR)
+                        if (a_direct)
                             FBMM_NAME(microkernel_strided)(
                                 kc, ablk + ir * a_rs, a_rs, a_cs, bsl, bs, t, c_sr, c_sc,
-                                full && c_direct, first, mr, nr, kd->store, ep, td);
+                                c_direct && nr == nvec * VL, first, mr, nr, nvec, kd->store,
+                                ep, td);
                         else
                             FBMM_NAME(microkernel_packed)(
-                                kc, a_direct ? ap : ablk + ir * kc, bsl, bs, t, c_sr, c_sc,
+                                kc, ablk + ir * kc, bsl, bs, t, c_sr, c_sc,
                                 full && c_direct, first, mr, nr, kd->store, ep, td);
                     }
                 }

@@ -130,6 +130,7 @@ static int g_follow_load = 1;
 #define FBMM_RUNQUEUE_CACHE_NS 1000000      /* look again at most every 1 ms */
 static int64_t g_others_at_ns = -1;
 static int g_others = 0;
+static int g_last_reading = 0;
 
 static int64_t now_ns(void);
 
@@ -186,12 +187,19 @@ static int others_runnable(void)
     char *p = slash;
     while (p > buf && p[-1] != ' ')
         p--;
+    /* loadavg first: this process's workers go from spinning to sleeping,
+     * so a change between the two reads counts one competitor too many, not too few */
     int others = (int)strtol(p, NULL, 10) - own_runnable_threads();
     if (others < 0)
         others = 0;
-    __atomic_store_n(&g_others, others, __ATOMIC_RELAXED);
+    /* the larger of the last two readings: a competitor missed by one
+     * snapshot (the two counts are not taken at the same instant) does not
+     * start a team that would wait for it */
+    int previous = __atomic_exchange_n(&g_last_reading, others, __ATOMIC_RELAXED);
+    int result = others > previous ? others : previous;
+    __atomic_store_n(&g_others, result, __ATOMIC_RELAXED);
     __atomic_store_n(&g_others_at_ns, now, __ATOMIC_RELEASE);
-    return others;
+    return result;
 }
 #else
 static int others_runnable(void) { return -1; }

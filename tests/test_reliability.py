@@ -629,6 +629,7 @@ BUSY_CORE_SCRIPT = r"""
 import statistics, subprocess, sys, time
 import numpy as np, fastbmm
 
+DEFAULT = fastbmm.get_num_threads()      # OMP_NUM_THREADS unset: the CPUs
 busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
 try:
     time.sleep(0.3)
@@ -637,7 +638,7 @@ try:
         a = rng.standard_normal((b, n, m)).astype(np.float32)
         c = rng.standard_normal((b, m, p)).astype(np.float32)
         med = {}
-        for threads in [1, None] * 5:                # interleaved rounds
+        for threads in [1, DEFAULT] * 5:             # interleaved rounds
             fastbmm.set_num_threads(threads)
             times = []
             for _ in range(11):
@@ -645,7 +646,7 @@ try:
                 fastbmm.bmm(a, c)
                 times.append(time.perf_counter() - t0)
             med.setdefault(threads, []).append(statistics.median(times))
-        print(f"{b}x{n}x{m}x{p}", statistics.median(med[1]), statistics.median(med[None]))
+        print(f"{b}x{n}x{m}x{p}", statistics.median(med[1]), statistics.median(med[DEFAULT]))
 finally:
     busy.kill()
     busy.wait()

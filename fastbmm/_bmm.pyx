@@ -132,7 +132,8 @@ def set_num_threads(n):
     n : int or None
         A positive number of threads (at most 4096), or None for the default
         (``OMP_NUM_THREADS``, else the number of CPUs). A call starts at most
-        4 threads per available CPU (and at least 8) whatever ``n`` is.
+        4 threads per available CPU (and at least 8) whatever ``n`` is, and
+        fewer while other processes' runnable threads take CPUs.
 
     Raises
     ------

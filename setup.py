@@ -112,7 +112,8 @@ class BuildExt(build_ext):
 
 
 SRC = "fastbmm/src"
-engine_sources = [f"{SRC}/engine_{isa}.c" for isa in ISA_FLAGS] + [f"{SRC}/dispatch.c"]
+engine_sources = [f"{SRC}/engine_{isa}.c" for isa in ISA_FLAGS] + [f"{SRC}/dispatch.c",
+                                                                   f"{SRC}/threads.c"]
 # The kernels live in headers included by every engine_<isa>.c: a change to
 # any of them must rebuild the extension.
 engine_headers = sorted(str(p) for p in __import__("pathlib").Path(SRC).glob("*.h"))

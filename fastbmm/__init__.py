@@ -6,11 +6,32 @@
 (2, 1, 4)
 """
 
+import re as _re
+
 from ._version import __version__
 from ._errors import DtypeError, ShapeError, UnsupportedDtypeError
-from ._bmm import bmm, get_num_threads, set_num_threads
-from ._products import baddbmm, matmul
-from ._config import show_config
+
+
+def _openmp_runtimes_mapped():
+    """Files of OpenMP runtimes mapped into this process (read on Linux; else empty)."""
+    try:
+        with open("/proc/self/maps") as f:
+            return {line.split(None, 5)[5].strip() for line in f
+                    if _re.search(r"/lib(g|i|l)?omp[^/]*\.so", line)}
+    except (OSError, IndexError):
+        return set()
+
+
+# Whether the OpenMP runtime that _bmm links was in this process before it: it
+# may then hold a worker pool inherited through a fork (see src/threads.c).
+_runtimes_before = _openmp_runtimes_mapped()
+from . import _bmm  # noqa: E402  (loads the OpenMP runtime)
+_bmm._init_threads(bool(_runtimes_before) and not (_openmp_runtimes_mapped() - _runtimes_before))
+del _runtimes_before
+
+from ._bmm import bmm, get_num_threads, set_num_threads, threads  # noqa: E402
+from ._products import baddbmm, matmul  # noqa: E402
+from ._config import show_config  # noqa: E402
 
 __all__ = [
     "bmm",
@@ -18,6 +39,7 @@ __all__ = [
     "matmul",
     "set_num_threads",
     "get_num_threads",
+    "threads",
     "show_config",
     "ShapeError",
     "DtypeError",

@@ -3,12 +3,12 @@
 
 bmm() validates (``_validation``), allocates the result, describes the three
 operands to the engine as pointers plus byte strides, lets the engine plan its
-tasks, then runs them under ``prange`` with the GIL released, each OpenMP
-thread on its own slice of one scratch allocation made beforehand.
+tasks, then runs them with the GIL released (src/threads.c: an OpenMP team
+claiming tasks one by one), each thread on its own slice of one scratch
+allocation made beforehand.
 """
 
 cimport numpy as cnp
-from cython.parallel cimport parallel, prange
 from libc.stdint cimport int64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
@@ -17,7 +17,12 @@ from ._engine cimport (FBMM_ALIGN, FBMM_OK, FBMM_F16, FBMM_F16_F32, FBMM_F32, FB
                        fbmm_cpu_features, fbmm_engine, fbmm_engine_at,
                        fbmm_engine_supported, fbmm_num_engines, fbmm_operand,
                        fbmm_problem)
-from ._openmp_helpers cimport FASTBMM_OPENMP, omp_get_max_threads, omp_get_thread_num
+from ._openmp_helpers cimport (FASTBMM_OPENMP, fbmm_available_cpus, fbmm_delegates_regions,
+                               fbmm_fork_state, fbmm_probe_threads, fbmm_run_tasks,
+                               fbmm_threads_applied, fbmm_threads_cap, fbmm_threads_current,
+                               fbmm_threads_follow_load, fbmm_threads_free_cpus,
+                               fbmm_threads_default, fbmm_threads_init, fbmm_threads_restore,
+                               fbmm_threads_set, fbmm_threads_setting)
 from ._validation cimport as_operand, as_out, check_bmm, check_bmm_out_dtype, overlaps
 
 import operator
@@ -90,58 +95,142 @@ def _select_best_kernel():
 _select_best_kernel()
 
 # --------------------------------------------------------------------------
-# Threads
-
-cdef int _num_threads = 0          # 0: follow OpenMP (OMP_NUM_THREADS, threadpoolctl)
-cdef bint _forked_child = False    # set in a child created by fork()
+# Threads (the mechanics are in src/threads.c)
 
 
 def openmp_enabled():
     return bool(FASTBMM_OPENMP)
 
 
-def set_num_threads(n):
-    """Use ``n`` threads for later calls (from any Python thread).
+def _init_threads(runtime_preloaded):
+    """Called once by fastbmm/__init__.py right after this module is loaded."""
+    fbmm_threads_init(1 if (runtime_preloaded and FASTBMM_OPENMP) else 0)
 
-    Parameters
-    ----------
-    n : int
-        A positive number of threads.
-    """
-    global _num_threads
+
+cdef int _checked_count(n) except -1:
     if isinstance(n, (bool, np.bool_)) or not hasattr(type(n), "__index__"):
-        raise TypeError(f"set_num_threads(): n must be a positive int, not {type(n).__name__}")
+        raise TypeError(f"set_num_threads(): n must be a positive int or None, "
+                        f"not {type(n).__name__}")
     n = operator.index(n)     # accepts NumPy integers too
     if n < 1:
         raise ValueError(f"set_num_threads(): n must be a positive int, got {n}")
     if n > 4096:
         raise ValueError(f"set_num_threads(): n={n} is beyond any sensible thread count (max 4096)")
-    _num_threads = n
+    return n
+
+
+def set_num_threads(n):
+    """Use ``n`` threads for later calls, from every Python thread.
+
+    This is OpenMP's own setting (``omp_set_num_threads``), applied to each
+    Python thread at its next call: ``threadpoolctl.threadpool_info()``
+    reports it, and ``threadpool_limits(..., user_api="openmp")`` overrides
+    it inside its block.
+
+    Parameters
+    ----------
+    n : int or None
+        A positive number of threads (at most 4096), or None for the default
+        (``OMP_NUM_THREADS``, else the number of CPUs). A call starts at most
+        4 threads per available CPU (and at least 8) whatever ``n`` is, and
+        fewer while other processes' runnable threads take CPUs.
+
+    Raises
+    ------
+    TypeError
+        ``n`` is not an integer (bool included) or None.
+    ValueError
+        ``n`` is below 1 or above 4096.
+    """
+    fbmm_threads_set(0 if n is None else _checked_count(n))
 
 
 def get_num_threads():
-    """Number of threads the next call may use."""
-    return _effective_threads()
+    """Number of threads the next call from this Python thread may use.
+
+    OpenMP's setting for this thread: what ``set_num_threads`` set, or
+    ``OMP_NUM_THREADS`` / the CPUs by default, or a ``threadpool_limits``
+    in force here.
+    """
+    return fbmm_threads_current()
 
 
-cdef inline int _effective_threads() noexcept:
-    if _forked_child:
-        return 1
-    if _num_threads > 0:
-        return _num_threads
-    return omp_get_max_threads()
+class threads:
+    """Context manager: ``n`` threads inside the block, the previous setting after.
+
+    Parameters
+    ----------
+    n : int or None
+        As for `set_num_threads` (None: the default).
+
+    Examples
+    --------
+    >>> import numpy as np, fastbmm
+    >>> a = np.ones((4, 64, 64), np.float32)
+    >>> with fastbmm.threads(1):
+    ...     r = fastbmm.bmm(a, a)
+    >>> float(r[0, 0, 0])
+    64.0
+    """
+
+    def __init__(self, n):
+        self._n = None if n is None else _checked_count(n)
+        self._saved = None
+
+    def __enter__(self):
+        if self._saved is not None:
+            raise RuntimeError("fastbmm.threads(): this context manager is already in use")
+        self._saved = (fbmm_threads_setting(), fbmm_threads_current(), fbmm_threads_applied())
+        fbmm_threads_set(0 if self._n is None else self._n)
+        return self
+
+    def __exit__(self, *exc):
+        setting, icv, applied = self._saved
+        self._saved = None
+        fbmm_threads_restore(setting, icv, applied)
+        return False
 
 
-def _after_fork_in_child():
-    # GNU OpenMP's thread pool does not survive fork(): a parallel region in
-    # the child waits forever for the parent's worker threads. The child
-    # therefore runs every call serially, never entering an OpenMP region.
-    global _forked_child
-    _forked_child = True
+def thread_state():
+    """How threads are started here, for show_config()."""
+    fork_state = fbmm_fork_state()
+    delegated = bool(fbmm_delegates_regions())
+    if fork_state == 1:
+        why = "this process was forked from one with several threads"
+    elif fork_state == 2:
+        why = "the OpenMP runtime was loaded before fastbmm (maybe in a parent process)"
+    else:
+        why = ""
+    setting = fbmm_threads_setting()
+    return {
+        "setting": setting if setting > 0 else None,
+        "default": fbmm_threads_default(),
+        "max_per_call": fbmm_threads_cap(),
+        "available_cpus": fbmm_available_cpus(),
+        "regions_from_helper_thread": delegated,
+        "helper_thread_reason": why if delegated else "",
+    }
 
 
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_after_fork_in_child)
+def _team_follows_load(on):
+    """For tests: False starts the full team even when other processes take CPUs."""
+    fbmm_threads_follow_load(1 if on else 0)
+
+
+cdef inline int _threads_for_call() noexcept:
+    cdef int n = fbmm_threads_current()
+    cdef int cap = fbmm_threads_cap()
+    return n if n < cap else cap
+
+
+cdef int _check_thread_start(int err, int nthreads, int created) except -1:
+    if err:
+        raise RuntimeError(
+            f"fastbmm: cannot start {nthreads} threads: only {created} could run at once "
+            f"({os.strerror(err)}); call fastbmm.set_num_threads({max(1, created)}) or fewer, "
+            f"or raise the process's memory or thread limits")
+    return 0
+
 
 # --------------------------------------------------------------------------
 # bmm
@@ -199,19 +288,24 @@ cdef void init_bmm_problem(fbmm_problem *P, int code, cnp.ndarray a, cnp.ndarray
 
 
 cdef int run_problem(fbmm_problem *P) except -1:
-    """Plan and run the tasks of P: serially, or under prange."""
+    """Plan the tasks of P and run them, on one thread or a team (src/threads.c)."""
     cdef const fbmm_engine *eng = _engine
-    if eng.plan(P, _effective_threads()) != FBMM_OK:
+    if eng.plan(P, _threads_for_call()) != FBMM_OK:
         # the engine has no kernel for this dtype code: a caller's bug, never
         # garbage in the result
         raise RuntimeError(f"fastbmm: the {eng.name.decode()} engine has no kernel for "
                            f"dtype code {P.dtype}")
-    cdef int nthreads = P.threads
+    # The plan (its tiling) depends on the setting only; the team on the load:
+    # tasks are claimed one by one, so any team size runs any plan.
+    cdef int nthreads = fbmm_threads_free_cpus(P.threads)
     cdef size_t per_thread = P.scratch_bytes
     cdef char *raw = NULL
     cdef char *base = NULL
-    cdef char *scratch = NULL
-    cdef int64_t t, ntasks = P.ntasks
+    cdef int err = 0, created = 0
+    if nthreads > 1:
+        # libgomp exits the process when it cannot create a thread: try first
+        err = fbmm_probe_threads(nthreads, &created)
+        _check_thread_start(err, nthreads, created)
     if per_thread:
         # One allocation per call, with the GIL held; each thread takes its slice.
         raw = <char *>malloc(per_thread * nthreads + FBMM_ALIGN)
@@ -219,15 +313,9 @@ cdef int run_problem(fbmm_problem *P) except -1:
             raise MemoryError(f"fastbmm: cannot allocate {per_thread * nthreads} bytes of scratch")
         base = <char *>((<uintptr_t>raw + FBMM_ALIGN - 1) // FBMM_ALIGN * FBMM_ALIGN)
     try:
-        if nthreads == 1:
-            with nogil:
-                for t in range(ntasks):
-                    eng.run_task(P, t, base)
-        else:
-            with nogil, parallel(num_threads=nthreads):
-                scratch = base + <size_t>omp_get_thread_num() * per_thread
-                for t in prange(ntasks, schedule="static"):
-                    eng.run_task(P, t, scratch)
+        with nogil:
+            err = fbmm_run_tasks(eng, P, nthreads, base, per_thread)
+        _check_thread_start(err, nthreads, 1)
     finally:
         free(raw)
     return 0

@@ -14,13 +14,19 @@ def show_config(mode="stdout"):
     ----------
     mode : {"stdout", "dicts"}
         ``"stdout"`` prints a short report; ``"dicts"`` returns it as a dict
-        with keys ``version``, ``openmp``, ``num_threads``, ``kernel``,
-        ``available_kernels``, ``compiled_kernels``, ``block_sizes``, ``cpu``.
+        with keys ``version``, ``openmp``, ``num_threads``, ``threads``,
+        ``kernel``, ``available_kernels``, ``compiled_kernels``, ``block_sizes``,
+        ``cpu``. ``threads`` says where the count comes from (``setting``:
+        None for the default), the most threads one call starts
+        (``max_per_call``), and whether this thread's parallel regions run on
+        a helper thread because the process may have inherited a stale OpenMP
+        pool through ``fork()`` (``regions_from_helper_thread``, with the reason).
     """
     info = {
         "version": __version__,
         "openmp": _bmm.openmp_enabled(),
         "num_threads": _bmm.get_num_threads(),
+        "threads": _bmm.thread_state(),
         "kernel": _bmm.get_kernel(),
         "available_kernels": _bmm.available_kernels(),
         "compiled_kernels": _bmm.compiled_kernels(),
@@ -38,7 +44,13 @@ def show_config(mode="stdout"):
     bs = info["block_sizes"]
     print(f"fastbmm {info['version']} (Python {info['python']})")
     print(f"  OpenMP:            {'yes' if info['openmp'] else 'no (serial build)'}")
-    print(f"  threads:           {info['num_threads']}")
+    th = info["threads"]
+    origin = f"set_num_threads({th['setting']})" if th["setting"] else "OpenMP's setting"
+    print(f"  threads:           {info['num_threads']} ({origin}; default {th['default']}; "
+          f"at most {th['max_per_call']} per call, fewer while other processes take CPUs)")
+    if th["regions_from_helper_thread"]:
+        print(f"  fork:              parallel regions run on a helper thread: "
+              f"{th['helper_thread_reason']}")
     print(f"  kernel in use:     {info['kernel']}")
     testing = [k for k in info["available_kernels"] if k.endswith("_emulated")]
     runnable = [k for k in info["available_kernels"] if k not in testing]

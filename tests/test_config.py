@@ -107,3 +107,42 @@ def test_every_kernel_gives_the_same_integer_answer():
             assert np.array_equal(fastbmm.bmm(a, b), expected), k
     finally:
         _bmm.set_kernel(previous)
+
+
+def test_show_config_thread_state(capsys):
+    """Where the thread count comes from, the per-call cap, and the fork state."""
+    th = fastbmm.show_config(mode="dicts")["threads"]
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    assert th["available_cpus"] == cpus
+    assert th["max_per_call"] == max(8, 4 * cpus)
+    # True when the OpenMP runtime was loaded before fastbmm (torch ships libgomp.so.1)
+    assert th["regions_from_helper_thread"] == bool(th["helper_thread_reason"])
+    previous = fastbmm.get_num_threads()
+    try:
+        fastbmm.set_num_threads(3)
+        assert fastbmm.show_config(mode="dicts")["threads"]["setting"] == 3
+        fastbmm.show_config()
+        assert "set_num_threads(3)" in capsys.readouterr().out
+        fastbmm.set_num_threads(None)
+        th = fastbmm.show_config(mode="dicts")["threads"]
+        assert th["setting"] is None and fastbmm.get_num_threads() == th["default"]
+    finally:
+        fastbmm.set_num_threads(previous)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_show_config_says_when_regions_run_on_a_helper_thread():
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (
+        "import os, threading, fastbmm\n"
+        "t = threading.Thread(target=lambda: None); t.start(); t.join()\n"
+        "stop = threading.Event(); t = threading.Thread(target=stop.wait); t.start()\n"
+        "pid = os.fork()\n"          # the parent has a second thread at fork()
+        "if pid == 0:\n"
+        "    fastbmm.show_config(); os._exit(0)\n"
+        "os.waitpid(pid, 0); stop.set()\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, cwd=repo)
+    assert out.returncode == 0, out.stderr
+    assert "helper thread" in out.stdout and "forked from one with several threads" in out.stdout

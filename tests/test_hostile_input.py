@@ -366,7 +366,7 @@ BAD_THREADS = [
     (0, ValueError), (-1, ValueError), (-(2 ** 70), ValueError), (10 ** 6, ValueError),
     (2 ** 64, ValueError), (4097, ValueError),
     ("a string", TypeError), ("4", TypeError), (1.5, TypeError), (2.0, TypeError),
-    (True, TypeError), (False, TypeError), (None, TypeError), ([2], TypeError),
+    (True, TypeError), (False, TypeError), ([2], TypeError),
     (complex(2, 0), TypeError),
 ]
 

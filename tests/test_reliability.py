@@ -8,8 +8,11 @@
     out=, mixed dtypes, sizes and paths) while other threads change the thread
     count and the kernel, all results exact; the GIL is released while a
     large product runs.
-(c) fork: a process that ran parallel bmm forks; the child computes correctly,
-    serially (get_num_threads() == 1), and does not hang.
+(c) fork and thread creation: a process that ran parallel bmm forks, or
+    forks after another OpenMP library ran and imports fastbmm only in the
+    child; the child computes correctly, in parallel, and does not hang. A
+    team that cannot be created is a RuntimeError, not an exit. A core taken
+    by another process does not make the default thread count slow.
 (d) Leaks: tens of thousands of successful and failing calls leave RSS,
     tracemalloc's traced memory and the arguments' reference counts flat.
 """
@@ -409,24 +412,32 @@ import multiprocessing as mp, os, sys, threading
 import numpy as np
 import fastbmm
 
+def os_threads():
+    with open("/proc/self/status") as f:
+        return int([l for l in f if l.startswith("Threads:")][0].split()[1])
+
 rng = np.random.default_rng(0)
 a = rng.integers(-100, 100, size=(4, 150, 170)).astype(np.int32)
 b = rng.integers(-100, 100, size=(4, 170, 160)).astype(np.int32)
 want = np.matmul(a.astype(np.int64), b.astype(np.int64)).astype(np.int32)
 
 fastbmm.set_num_threads(2)
+fastbmm._bmm._team_follows_load(False)   # a team of 2 even on a loaded machine
 for _ in range(5):  # the OpenMP pool of 2 threads is up
     assert np.array_equal(fastbmm.bmm(a, b), want)
 assert fastbmm.get_num_threads() == 2
 
 def child(q):
     try:
-        n0 = fastbmm.get_num_threads()
+        n0 = fastbmm.get_num_threads()       # the parent's setting holds ...
         r = fastbmm.bmm(a, b)
-        fastbmm.set_num_threads(2)           # asking for more is accepted ...
-        n1 = fastbmm.get_num_threads()       # ... but the child stays serial
+        fastbmm.set_num_threads(3)           # ... and a new one is honoured
+        n1 = fastbmm.get_num_threads()
         r2 = fastbmm.bmm(a, b, out=np.empty_like(want))
-        q.put((n0, n1, bool(np.array_equal(r, want) and np.array_equal(r2, want))))
+        # the initial thread's regions ran on a helper thread, with a team
+        helper = fastbmm.show_config(mode="dicts")["threads"]["regions_from_helper_thread"]
+        q.put((n0, n1, helper, os_threads() >= 3,
+               bool(np.array_equal(r, want) and np.array_equal(r2, want))))
     except BaseException as e:
         q.put(repr(e))
 
@@ -446,7 +457,7 @@ for _ in range(3):
     res = q.get(timeout=40)
     p.join(20)
     assert p.exitcode == 0, p.exitcode
-    assert res == (1, 1, True), res
+    assert res == (2, 3, True, True, True), res
 stop.set()
 # the parent is unaffected
 assert fastbmm.get_num_threads() == 2
@@ -454,7 +465,7 @@ assert np.array_equal(fastbmm.bmm(a, b), want)
 if MODE == "os.fork":
     pid = os.fork()
     if pid == 0:
-        ok = fastbmm.get_num_threads() == 1 and np.array_equal(fastbmm.bmm(a, b), want)
+        ok = fastbmm.get_num_threads() == 2 and np.array_equal(fastbmm.bmm(a, b), want)
         os._exit(0 if ok else 3)
     _, status = os.waitpid(pid, 0)
     assert os.waitstatus_to_exitcode(status) == 0, status
@@ -462,19 +473,208 @@ print("FORK-OK")
 """
 
 
+def run_script(script, *args, timeout=60, env=None):
+    """Run a script in a fresh interpreter; fail on a hang (timeout) or a non-zero exit."""
+    full_env = dict(os.environ)
+    full_env.pop("OMP_NUM_THREADS", None)
+    full_env.update(env or {})
+    full_env["PYTHONPATH"] = REPO + os.pathsep + full_env.get("PYTHONPATH", "")
+    try:
+        proc = subprocess.run([sys.executable, "-c", script, *map(str, args)], cwd=REPO,
+                              env=full_env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        pytest.fail(f"hung (timeout {timeout} s): {e.stdout!r} {e.stderr!r}")
+    assert proc.returncode == 0, (
+        f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+    return proc.stdout
+
+
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 @pytest.mark.parametrize("mode", ["idle", "busy", "os.fork"])
 def test_fork_after_parallel_use(mode):
-    env = dict(os.environ)
-    env.pop("OMP_NUM_THREADS", None)
-    env["PYTHONPATH"] = REPO + os.pathsep + env.get("PYTHONPATH", "")
+    assert "FORK-OK" in run_script(FORK_SCRIPT, mode)
+
+
+OTHER_OPENMP_LIBRARY = r"""
+#include <omp.h>
+int team_size(void) { int n = 0;
+#pragma omp parallel reduction(+:n)
+  n += 1;
+  return n; }
+"""
+
+IMPORT_IN_FORK_CHILD_SCRIPT = r"""
+import ctypes, os, sys
+import numpy as np
+lib = ctypes.CDLL(sys.argv[1])
+assert lib.team_size() >= 2          # its libgomp pool is up in the parent
+pid = os.fork()
+if pid == 0:
     try:
-        proc = subprocess.run([sys.executable, "-c", FORK_SCRIPT, mode], cwd=REPO, env=env,
-                              capture_output=True, text=True, timeout=60)
-    except subprocess.TimeoutExpired as e:
-        pytest.fail(f"fork test hung (timeout 60 s): {e.stdout!r} {e.stderr!r}")
-    assert proc.returncode == 0 and "FORK-OK" in proc.stdout, (
-        f"rc={proc.returncode}\nstdout:\n{proc.stdout}\nstderr:\n{proc.stderr}")
+        import fastbmm
+        fastbmm._bmm._team_follows_load(False)
+        fastbmm.set_num_threads(2)
+        a = (np.arange(8 * 200 * 200) % 13).astype(np.float32).reshape(8, 200, 200)
+        r = fastbmm.bmm(a, a)
+        ok = np.array_equal(r, np.matmul(a.astype(np.float64), a).astype(np.float32))
+        ok = ok and fastbmm.get_num_threads() == 2
+        ok = ok and fastbmm.show_config(mode="dicts")["threads"]["regions_from_helper_thread"]
+        os._exit(0 if ok else 3)
+    except BaseException:
+        os._exit(4)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, status
+print("CHILD-OK")
+"""
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
+def test_fork_child_importing_fastbmm_after_another_openmp_library(tmp_path):
+    """Issue 9 item 2: another library's OpenMP region in the parent, fork, then
+    the first import of fastbmm in the child: the child's initial thread holds
+    the parent's libgomp pool, whose threads do not exist; it must not hang."""
+    import shutil
+    if not fastbmm.show_config(mode="dicts")["openmp"]:
+        pytest.skip("built without OpenMP")
+    cc = shutil.which("gcc") or shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler to build the other OpenMP library")
+    src = tmp_path / "other.c"
+    src.write_text(OTHER_OPENMP_LIBRARY)
+    lib = tmp_path / "libother.so"
+    build = subprocess.run([cc, "-fopenmp", "-shared", "-fPIC", str(src), "-o", str(lib)],
+                           capture_output=True, text=True)
+    if build.returncode != 0:
+        pytest.skip(f"cannot build an OpenMP library: {build.stderr}")
+    assert "CHILD-OK" in run_script(IMPORT_IN_FORK_CHILD_SCRIPT, lib, timeout=60)
+
+
+FORK_UNUSED_SCRIPT = r"""
+import os
+import numpy as np
+import fastbmm
+fastbmm._bmm._team_follows_load(False)
+a = (np.arange(8 * 150 * 150) % 11).astype(np.float64).reshape(8, 150, 150)
+pid = os.fork()                      # the parent never ran a parallel region
+if pid == 0:
+    fastbmm.set_num_threads(2)
+    with open("/proc/self/status") as f:
+        before = int([l for l in f if l.startswith("Threads:")][0].split()[1])
+    ok = np.array_equal(fastbmm.bmm(a, a), np.matmul(a, a))
+    with open("/proc/self/status") as f:
+        after = int([l for l in f if l.startswith("Threads:")][0].split()[1])
+    state = fastbmm.show_config(mode="dicts")["threads"]
+    ok = ok and fastbmm.get_num_threads() == 2 and after == before + 1   # one OpenMP worker
+    ok = ok and not state["regions_from_helper_thread"]                  # run from this thread
+    os._exit(0 if ok else 3)
+_, status = os.waitpid(pid, 0)
+assert os.waitstatus_to_exitcode(status) == 0, status
+print("CHILD-OK")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_fork_child_of_a_parent_without_threads_runs_parallel():
+    """Issue 9 item 4: a child whose parent had no other thread at fork() (so no
+    OpenMP pool) is not made serial, and set_num_threads(2) in it takes effect.
+    (NumPy's OpenBLAS would start threads of its own: one, so none.)"""
+    assert "CHILD-OK" in run_script(FORK_UNUSED_SCRIPT, env={"OPENBLAS_NUM_THREADS": "1"})
+
+
+THREAD_LIMIT_SCRIPT = r"""
+import resource, sys
+import numpy as np, fastbmm
+fastbmm._bmm._team_follows_load(False)
+a = (np.arange(64 * 200 * 200) % 5).astype(np.float32).reshape(64, 200, 200)
+want = np.matmul(a.astype(np.float64), a).astype(np.float32)
+assert np.array_equal(fastbmm.bmm(a, a), want)
+with open("/proc/self/statm") as f:
+    vm = int(f.read().split()[0]) * resource.getpagesize()
+limit = vm + 300 * 2 ** 20                                   # ~300 MiB of headroom
+resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+fastbmm.set_num_threads(int(sys.argv[1]))
+try:
+    ok = np.array_equal(fastbmm.bmm(a, a), want)
+    print("RAN", fastbmm.show_config(mode="dicts")["threads"]["max_per_call"], ok)
+except RuntimeError as e:
+    assert "cannot start" in str(e) and "set_num_threads" in str(e), e
+    print("REFUSED")
+fastbmm.set_num_threads(1)                                   # and it still works
+assert np.array_equal(fastbmm.bmm(a, a), want)
+print("ALIVE")
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc")
+def test_thread_count_beyond_memory_is_capped_not_fatal():
+    """Issue 9 item 3, as reported: 64 threads under ~300 MiB of address space.
+    libgomp called exit(1); now a call starts at most 4 threads per CPU (>= 8)."""
+    out = run_script(THREAD_LIMIT_SCRIPT, 64).split()
+    assert out[-1] == "ALIVE", out
+    if out[0] == "RAN":
+        assert out[2] == "True"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="RLIMIT_AS and /proc")
+def test_thread_creation_failure_is_an_exception():
+    """Thread stacks that do not fit (OMP_STACKSIZE=100M, 5 workers, 300 MiB):
+    a RuntimeError naming a count that works, and the process carries on."""
+    if not fastbmm.show_config(mode="dicts")["openmp"]:
+        pytest.skip("built without OpenMP")
+    out = run_script(THREAD_LIMIT_SCRIPT, 6, env={"OMP_STACKSIZE": "100M"}).split()
+    assert out == ["REFUSED", "ALIVE"], out
+
+
+BUSY_CORE_SCRIPT = r"""
+import statistics, subprocess, sys, time
+import numpy as np, fastbmm
+
+DEFAULT = fastbmm.get_num_threads()      # OMP_NUM_THREADS unset: the CPUs
+busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+try:
+    time.sleep(0.3)
+    rng = np.random.default_rng(0)
+    for b, n, m, p in [(1024, 32, 32, 32), (4096, 8, 8, 8), (64, 128, 128, 64)]:
+        a = rng.standard_normal((b, n, m)).astype(np.float32)
+        c = rng.standard_normal((b, m, p)).astype(np.float32)
+        med = {}
+        for threads in [1, DEFAULT] * 5:             # interleaved rounds
+            fastbmm.set_num_threads(threads)
+            times = []
+            for _ in range(11):
+                t0 = time.perf_counter()
+                fastbmm.bmm(a, c)
+                times.append(time.perf_counter() - t0)
+            med.setdefault(threads, []).append(statistics.median(times))
+        print(f"{b}x{n}x{m}x{p}", statistics.median(med[1]), statistics.median(med[DEFAULT]))
+finally:
+    busy.kill()
+    busy.wait()
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/loadavg")
+def test_busy_core_does_not_slow_the_default_thread_count():
+    """Issue 9 item 16: with one core taken by a CPU-bound process, the default
+    thread count was ~15x slower than one thread (1024x32^3 float32): its
+    second thread shared the busy core and the first waited for it. The bound
+    is generous for a shared CI machine, 3x (the goal, on a quiet machine, is
+    1.2x), and one of three attempts must meet it: other processes coming and
+    going can slow any one measurement, the defect slowed every one."""
+    if len(os.sched_getaffinity(0)) > 8:
+        pytest.skip("one busy core hardly matters on this many CPUs")
+    failures = []
+    for attempt in range(3):
+        slow = []
+        for line in run_script(BUSY_CORE_SCRIPT, timeout=300).splitlines():
+            shape, one, default = line.split()
+            if float(default) > 3 * float(one):
+                slow.append(f"{shape}: default threads {float(default) * 1e3:.2f} ms, "
+                            f"one thread {float(one) * 1e3:.2f} ms")
+        if not slow:
+            return
+        failures.append("; ".join(slow))
+    pytest.fail("slower than 3x one thread in every attempt: " + " | ".join(failures))
 
 
 # ----------------------------------------------------------------------------

@@ -1,0 +1,576 @@
+/*
+ * threads.c -- fastbmm's parallel regions and thread-count setting (see threads.h).
+ */
+#define _GNU_SOURCE
+#include "threads.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#include <dirent.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <sys/syscall.h>
+#endif
+
+#ifdef _OPENMP
+#include <omp.h>
+#else
+/* A build without OpenMP runs serially; the setting is still kept, so that
+ * set_num_threads/get_num_threads behave alike in both builds. */
+static int serial_icv = 1;
+static int omp_get_max_threads(void) { return serial_icv; }
+static void omp_set_num_threads(int n) { serial_icv = n; }
+#endif
+
+/* --------------------------------------------------------------------------
+ * The thread-count setting.
+ *
+ * OpenMP's ICV is per thread: omp_set_num_threads (and threadpoolctl, which
+ * calls it) changes the calling thread's value only, and a new thread starts
+ * from the process default. fastbmm.set_num_threads is process-wide: it bumps
+ * a generation, and each thread applies the setting to its own ICV at its
+ * next call. A thread whose ICV is no longer what fastbmm last applied has
+ * been changed by someone else (threadpool_limits): that value is left alone
+ * and used, and the setting is applied again once the ICV is back.
+ */
+
+static int g_default = 1;
+static int g_setting = 0;
+static long g_generation = 0;
+static __thread long tl_generation = -1;   /* -1: not applied yet */
+static __thread int tl_applied = 0;        /* ICV value fastbmm last applied here; 0: none */
+
+int fbmm_threads_default(void) { return g_default; }
+int fbmm_threads_setting(void) { return __atomic_load_n(&g_setting, __ATOMIC_RELAXED); }
+int fbmm_threads_applied(void) { return tl_applied; }
+
+void fbmm_threads_set(int n)
+{
+    __atomic_store_n(&g_setting, n, __ATOMIC_RELAXED);
+    long gen = __atomic_add_fetch(&g_generation, 1, __ATOMIC_RELEASE);
+    int target = n > 0 ? n : g_default;
+    omp_set_num_threads(target);
+    tl_applied = target;
+    tl_generation = gen;
+}
+
+int fbmm_threads_current(void)
+{
+    long gen = __atomic_load_n(&g_generation, __ATOMIC_ACQUIRE);
+    if (gen != 0 && tl_generation != gen) {
+        int icv = omp_get_max_threads();
+        int expected = tl_applied ? tl_applied : g_default;
+        if (icv == expected) {
+            int setting = __atomic_load_n(&g_setting, __ATOMIC_RELAXED);
+            int target = setting > 0 ? setting : g_default;
+            if (target != icv)
+                omp_set_num_threads(target);
+            tl_applied = target;
+            tl_generation = gen;
+        }
+    }
+    return omp_get_max_threads();
+}
+
+void fbmm_threads_restore(int setting, int icv, int applied)
+{
+    __atomic_store_n(&g_setting, setting, __ATOMIC_RELAXED);
+    __atomic_add_fetch(&g_generation, 1, __ATOMIC_RELEASE);
+    omp_set_num_threads(icv);
+    tl_applied = applied;
+    tl_generation = -1;     /* checked again at the next call */
+}
+
+/* --------------------------------------------------------------------------
+ * CPUs and the cap */
+
+static int g_cpus = 1;
+
+static int count_cpus(void)
+{
+#ifdef __linux__
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0)
+        return CPU_COUNT(&set);
+#endif
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (int)n : 1;
+}
+
+int fbmm_available_cpus(void) { return g_cpus; }
+
+int fbmm_threads_cap(void)
+{
+    int cap = FBMM_THREADS_PER_CPU * g_cpus;
+    return cap > FBMM_MIN_THREAD_CAP ? cap : FBMM_MIN_THREAD_CAP;
+}
+
+/* --------------------------------------------------------------------------
+ * CPUs other processes leave free
+ *
+ * A team member whose CPU is taken by another process runs in slices of that
+ * CPU: the team waits for it at the end (an OpenMP region always ends in a
+ * barrier), up to a scheduler slice per call. So a call starts no more
+ * threads than there are CPUs without a runnable thread of another process:
+ * the kernel's count of runnable threads (/proc/loadavg, 4th field) less this
+ * process's own (/proc/self/task/<tid>/stat): libgomp's workers spin for a
+ * while after a region, runnable but no competitors.
+ */
+
+static int g_online = 1;
+static int g_follow_load = 1;
+#define FBMM_RUNQUEUE_CACHE_NS 1000000      /* look again at most every 1 ms */
+static int64_t g_others_at_ns = -1;
+static int g_others = 0;
+static int g_last_reading = 0;
+
+static int64_t now_ns(void);
+
+void fbmm_threads_follow_load(int on) { g_follow_load = on; }
+
+#ifdef __linux__
+/* The text of a small /proc file, NUL-terminated; 0 if unreadable. */
+static int read_proc(const char *path, char *buf, size_t size)
+{
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return 0;
+    size_t len = fread(buf, 1, size - 1, f);
+    fclose(f);
+    buf[len] = 0;
+    return len > 0;
+}
+
+static int own_runnable_threads(void)
+{
+    DIR *dir = opendir("/proc/self/task");
+    if (!dir)
+        return 1;
+    int n = 0;
+    struct dirent *e;
+    char path[64], buf[512];
+    while ((e = readdir(dir)) != NULL) {
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", e->d_name);
+        /* the state follows the name, which may hold spaces and ')' */
+        char *p = read_proc(path, buf, sizeof buf) ? strrchr(buf, ')') : NULL;
+        if (p && p[1] == ' ' && p[2] == 'R')
+            n++;
+    }
+    closedir(dir);
+    return n > 0 ? n : 1;
+}
+
+/* Runnable threads of other processes; -1 if unknown. */
+static int others_runnable(void)
+{
+    int64_t now = now_ns();
+    int64_t at = __atomic_load_n(&g_others_at_ns, __ATOMIC_ACQUIRE);
+    if (at >= 0 && now - at < FBMM_RUNQUEUE_CACHE_NS)
+        return __atomic_load_n(&g_others, __ATOMIC_RELAXED);
+    char buf[128];
+    if (!read_proc("/proc/loadavg", buf, sizeof buf))
+        return -1;
+    /* "0.50 0.40 0.30 3/120 4567": runnable/total */
+    char *slash = strchr(buf, '/');
+    if (!slash)
+        return -1;
+    char *p = slash;
+    while (p > buf && p[-1] != ' ')
+        p--;
+    /* loadavg first: this process's workers go from spinning to sleeping,
+     * so a change between the two reads counts one competitor too many, not too few */
+    int others = (int)strtol(p, NULL, 10) - own_runnable_threads();
+    if (others < 0)
+        others = 0;
+    /* the larger of the last two readings: a competitor missed by one
+     * snapshot (the two counts are not taken at the same instant) does not
+     * start a team that would wait for it */
+    int previous = __atomic_exchange_n(&g_last_reading, others, __ATOMIC_RELAXED);
+    int result = others > previous ? others : previous;
+    __atomic_store_n(&g_others, result, __ATOMIC_RELAXED);
+    __atomic_store_n(&g_others_at_ns, now, __ATOMIC_RELEASE);
+    return result;
+}
+#else
+static int others_runnable(void) { return -1; }
+#endif
+
+int fbmm_threads_free_cpus(int want)
+{
+    if (want <= 1 || !g_follow_load)
+        return want;
+    int others = others_runnable();
+    if (others < 0)
+        return want;
+    int free_cpus = g_online - others;
+    if (free_cpus < 1)
+        free_cpus = 1;
+    return want < free_cpus ? want : free_cpus;
+}
+
+/* --------------------------------------------------------------------------
+ * fork
+ *
+ * In a child of fork() only the thread that forked exists. If the parent had
+ * other threads, some of them may have been that thread's libgomp pool: its
+ * next parallel region would wait for them forever. Threads created in the
+ * child start with no pool and are safe; the forking thread is the child's
+ * initial thread (its tid is the pid). When the runtime was loaded before
+ * fastbmm, nothing tells whether the process is such a child: the initial
+ * thread is treated as one.
+ */
+
+static int g_fork_state = 0;
+static int g_threads_at_fork = 1;
+static __thread pid_t tl_tid = 0;
+
+static int process_threads(void)
+{
+#ifdef __linux__
+    /* field 20 of /proc/self/stat; the name (field 2) may hold spaces and ')' */
+    char buf[1024];
+    char *p = read_proc("/proc/self/stat", buf, sizeof buf) ? strrchr(buf, ')') : NULL;
+    int field = 2;
+    long threads = 2;   /* unknown: assume a pool may exist */
+    for (; p && *p; p++) {
+        if (*p == ' ' && ++field == 20) {
+            threads = strtol(p + 1, NULL, 10);
+            break;
+        }
+    }
+    return threads > 0 ? (int)threads : 2;
+#else
+    return 2;
+#endif
+}
+
+int fbmm_fork_state(void) { return g_fork_state; }
+
+int fbmm_delegates_regions(void)
+{
+#ifdef __linux__
+    if (!g_fork_state)
+        return 0;
+    if (!tl_tid)
+        tl_tid = (pid_t)syscall(SYS_gettid);
+    return tl_tid == getpid();
+#else
+    return 0;
+#endif
+}
+
+/* The helper thread that runs the initial thread's regions in a fork child. */
+static struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int started, pending, done;
+    const fbmm_engine *eng;
+    const fbmm_problem *P;
+    int nthreads;
+    char *base;
+    size_t per_thread;
+} helper = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0, 0, NULL, NULL, 0, NULL, 0};
+
+static __thread int tl_team_max = 1;
+
+static void before_fork(void) { g_threads_at_fork = process_threads(); }
+
+static void after_fork_in_child(void)
+{
+    if (g_threads_at_fork > 1)
+        g_fork_state = 1;
+    /* the helper thread, if any, was not copied; its lock may have been held */
+    pthread_mutex_init(&helper.mu, NULL);
+    pthread_cond_init(&helper.cv, NULL);
+    helper.started = helper.pending = helper.done = 0;
+    tl_tid = 0;
+    tl_team_max = 1;
+    g_cpus = count_cpus();
+}
+
+static void *read_default_icv(void *out)
+{
+    *(int *)out = omp_get_max_threads();
+    return NULL;
+}
+
+void fbmm_threads_init(int runtime_preloaded)
+{
+    /* The calling thread's ICV may be limited already (threadpool_limits
+     * around the import): a new thread sees the process default. */
+    pthread_t th;
+    int value = 0;
+    if (pthread_create(&th, NULL, read_default_icv, &value) == 0)
+        pthread_join(th, NULL);
+    g_default = value > 0 ? value : omp_get_max_threads();
+    g_cpus = count_cpus();
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    g_online = online > 0 ? (int)online : g_cpus;
+    g_fork_state = runtime_preloaded ? 2 : 0;
+    pthread_atfork(before_fork, NULL, after_fork_in_child);
+}
+
+/* --------------------------------------------------------------------------
+ * Probing thread creation */
+
+/* libgomp's worker stack size: OMP_STACKSIZE, else GOMP_STACKSIZE, as
+ * "<number>[B|K|M|G]" with K the default unit; 0: the pthread default. */
+static size_t omp_stacksize(void)
+{
+    const char *names[] = {"OMP_STACKSIZE", "GOMP_STACKSIZE"};
+    for (int i = 0; i < 2; i++) {
+        const char *s = getenv(names[i]);
+        if (!s)
+            continue;
+        char *end;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (end == s)
+            continue;
+        while (*end == ' ')
+            end++;
+        unsigned long long unit = 1024;
+        switch (*end) {
+        case 'b': case 'B': unit = 1; break;
+        case 'm': case 'M': unit = 1024ull * 1024; break;
+        case 'g': case 'G': unit = 1024ull * 1024 * 1024; break;
+        default: break;
+        }
+        return (size_t)(v * unit);
+    }
+    return 0;
+}
+
+static void *probe_main(void *gate)
+{
+    pthread_mutex_lock((pthread_mutex_t *)gate);
+    pthread_mutex_unlock((pthread_mutex_t *)gate);
+    return NULL;
+}
+
+int fbmm_probe_threads(int nthreads, int *created)
+{
+    *created = nthreads;
+    if (nthreads <= tl_team_max)
+        return 0;
+    pthread_t *ids = malloc(sizeof(pthread_t) * (size_t)(nthreads - 1));
+    if (!ids) {
+        *created = 1;
+        return ENOMEM;
+    }
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    size_t stack = omp_stacksize();
+    if (stack)
+        pthread_attr_setstacksize(&attr, stack);
+    /* all of them alive at once, as libgomp's team will be: they wait at the gate */
+    pthread_mutex_t gate = PTHREAD_MUTEX_INITIALIZER;
+    pthread_mutex_lock(&gate);
+    int i, err = 0;
+    for (i = 0; i < nthreads - 1; i++) {
+        err = pthread_create(&ids[i], &attr, probe_main, &gate);
+        if (err)
+            break;
+    }
+    pthread_mutex_unlock(&gate);
+    for (int j = 0; j < i; j++)
+        pthread_join(ids[j], NULL);
+    pthread_attr_destroy(&attr);
+    pthread_mutex_destroy(&gate);
+    free(ids);
+    *created = i + 1;
+    if (!err)
+        tl_team_max = nthreads;
+    return err;
+}
+
+/* --------------------------------------------------------------------------
+ * The parallel region */
+
+#if defined(__x86_64__) || defined(__i386__)
+#define cpu_relax() __builtin_ia32_pause()
+#elif defined(__aarch64__)
+#define cpu_relax() __asm__ __volatile__("yield")
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+/* How long a thread with nothing left to do spins before it sleeps. Short:
+ * a late thread may be waiting for this very core. */
+#define FBMM_SPIN_NS 20000
+
+static int64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+#ifdef _OPENMP
+static void sleep_while_equal(int *addr, int value)
+{
+#ifdef __linux__
+    syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, value, NULL, NULL, 0);
+#else
+    (void)addr;
+    (void)value;
+    struct timespec ts = {0, 50000};
+    nanosleep(&ts, NULL);
+#endif
+}
+
+static void wake_all(int *addr)
+{
+#ifdef __linux__
+    syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, 0x7fffffff, NULL, NULL, 0);
+#else
+    (void)addr;
+#endif
+}
+
+/* Wait until all `team` threads have arrived. Ends with every thread awake,
+ * so that OpenMP's own barrier after it (which spins) is passed at once. */
+static void arrive_and_wait(int *arrived, int *sleeping, int team)
+{
+    int n = __atomic_add_fetch(arrived, 1, __ATOMIC_SEQ_CST);
+    if (n == team) {
+        if (__atomic_load_n(sleeping, __ATOMIC_SEQ_CST))
+            wake_all(arrived);
+        return;
+    }
+    const int64_t until = now_ns() + FBMM_SPIN_NS;
+    for (int i = 1;; i++) {
+        if (__atomic_load_n(arrived, __ATOMIC_ACQUIRE) == team)
+            return;
+        cpu_relax();
+        if ((i & 63) == 0 && now_ns() > until)
+            break;
+    }
+    for (;;) {
+        /* Dekker with the last arriver: it adds, then reads `sleeping`;
+         * this sets `sleeping`, then reads `arrived` (all sequentially consistent) */
+        __atomic_store_n(sleeping, 1, __ATOMIC_SEQ_CST);
+        int v = __atomic_load_n(arrived, __ATOMIC_SEQ_CST);
+        if (v == team)
+            return;
+        sleep_while_equal(arrived, v);
+    }
+}
+
+#endif
+
+static void run_team(const fbmm_engine *eng, const fbmm_problem *P, int nthreads, char *base,
+                     size_t per_thread)
+{
+    const int64_t ntasks = P->ntasks;
+#ifdef _OPENMP
+    int64_t next = 0;
+    int arrived = 0, sleeping = 0;
+    /* Tasks are claimed one by one (no static share): a thread that starts
+     * late, or is preempted, holds at most the task it is running. */
+#pragma omp parallel num_threads(nthreads)
+    {
+        char *scratch = per_thread ? base + (size_t)omp_get_thread_num() * per_thread : NULL;
+        int64_t t;
+        while ((t = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < ntasks)
+            eng->run_task(P, t, scratch);
+        if (omp_get_num_threads() > 1)
+            arrive_and_wait(&arrived, &sleeping, omp_get_num_threads());
+    }
+#else
+    (void)nthreads;
+    (void)per_thread;
+    for (int64_t t = 0; t < ntasks; t++)
+        eng->run_task(P, t, base);
+#endif
+}
+
+/* Spin briefly on *flag (set by another thread), then sleep on the helper's condition. */
+static void wait_for_flag(int *flag)
+{
+    const int64_t until = now_ns() + FBMM_SPIN_NS;
+    for (int i = 1; !__atomic_load_n(flag, __ATOMIC_ACQUIRE); i++) {
+        cpu_relax();
+        if ((i & 63) == 0 && now_ns() > until) {
+            pthread_mutex_lock(&helper.mu);
+            while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE))
+                pthread_cond_wait(&helper.cv, &helper.mu);
+            pthread_mutex_unlock(&helper.mu);
+            return;
+        }
+    }
+}
+
+/* Set *flag and wake the other side, under the lock (so that a sleeper
+ * cannot miss it between its check and its wait). */
+static void raise_flag(int *flag)
+{
+    pthread_mutex_lock(&helper.mu);
+    __atomic_store_n(flag, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&helper.cv);
+    pthread_mutex_unlock(&helper.mu);
+}
+
+static void *helper_main(void *unused)
+{
+    (void)unused;
+    for (;;) {
+        wait_for_flag(&helper.pending);
+        __atomic_store_n(&helper.pending, 0, __ATOMIC_RELAXED);
+        run_team(helper.eng, helper.P, helper.nthreads, helper.base, helper.per_thread);
+        raise_flag(&helper.done);
+    }
+    return NULL;
+}
+
+static int run_on_helper(const fbmm_engine *eng, const fbmm_problem *P, int nthreads, char *base,
+                         size_t per_thread)
+{
+    if (!helper.started) {
+        /* no signals for the helper and its OpenMP workers: Python's handlers
+         * belong to the main thread */
+        sigset_t all, old;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &old);
+        pthread_t th;
+        int err = pthread_create(&th, NULL, helper_main, NULL);
+        pthread_sigmask(SIG_SETMASK, &old, NULL);
+        if (err)
+            return err;
+        pthread_detach(th);
+        helper.started = 1;
+    }
+    /* Only the initial thread comes here, one call at a time. */
+    helper.eng = eng;
+    helper.P = P;
+    helper.nthreads = nthreads;
+    helper.base = base;
+    helper.per_thread = per_thread;
+    __atomic_store_n(&helper.done, 0, __ATOMIC_RELAXED);
+    raise_flag(&helper.pending);
+    wait_for_flag(&helper.done);
+    return 0;
+}
+
+int fbmm_run_tasks(const fbmm_engine *eng, const fbmm_problem *P, int nthreads, char *base,
+                   size_t per_thread)
+{
+    if (nthreads <= 1) {
+        for (int64_t t = 0; t < P->ntasks; t++)
+            eng->run_task(P, t, base);
+        return 0;
+    }
+    if (fbmm_delegates_regions())
+        return run_on_helper(eng, P, nthreads, base, per_thread);
+    run_team(eng, P, nthreads, base, per_thread);
+    return 0;
+}

@@ -6,6 +6,13 @@
 (2, 1, 4)
 """
 
+try:
+    from . import _bmm  # the compiled core: missing when a source tree is imported
+except ImportError as _error:
+    from ._import_hint import reraise_with_hint
+
+    reraise_with_hint(_error)
+
 from ._version import __version__
 from ._errors import DtypeError, ShapeError, UnsupportedDtypeError
 from ._bmm import bmm, get_num_threads, set_num_threads

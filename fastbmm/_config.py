@@ -15,7 +15,33 @@ def show_config(mode="stdout"):
     mode : {"stdout", "dicts"}
         ``"stdout"`` prints a short report; ``"dicts"`` returns it as a dict
         with keys ``version``, ``openmp``, ``num_threads``, ``kernel``,
-        ``available_kernels``, ``compiled_kernels``, ``block_sizes``, ``cpu``.
+        ``available_kernels``, ``compiled_kernels``, ``block_sizes``, ``cpu``,
+        ``python``.
+
+    Returns
+    -------
+    dict or None
+        The configuration with ``mode="dicts"``; None with ``mode="stdout"``.
+
+    Raises
+    ------
+    ValueError
+        Another `mode`.
+
+    Examples
+    --------
+    >>> import fastbmm
+    >>> config = fastbmm.show_config(mode="dicts")
+    >>> sorted(config)  # doctest: +NORMALIZE_WHITESPACE
+    ['available_kernels', 'block_sizes', 'compiled_kernels', 'cpu', 'kernel',
+     'num_threads', 'openmp', 'python', 'version']
+    >>> config["kernel"] in config["available_kernels"]
+    True
+    >>> fastbmm.show_config()  # doctest: +ELLIPSIS
+    fastbmm ... (Python ...)
+      OpenMP: ...
+      threads: ...
+      kernel in use: ...
     """
     info = {
         "version": __version__,

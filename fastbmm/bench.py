@@ -4,7 +4,7 @@ Run as::
 
     python -m fastbmm.bench [--quick | --shapes 2x1x10x4,64x128x64x128T,...]
                             [--dtypes f32,f64,...] [--threads N] [--kernel NAME]
-                            [--json FILE] [--plot FILE] [--markdown]
+                            [--timer wall|thread] [--json FILE] [--plot FILE] [--markdown]
 
 For every benchmark case (a shape and a dtype) the libraries are timed in one
 process on the same input arrays, interleaved: after a warm-up call and a
@@ -34,6 +34,7 @@ import platform
 import re
 import statistics
 import sys
+import time
 import timeit
 from typing import NamedTuple
 
@@ -148,6 +149,11 @@ CORE_DTYPES = ("f32", "f64")
 
 #: Dtypes benchmarked when none are requested.
 DEFAULT_DTYPES = ("f32", "f64", "i32", "f16", "c64")
+
+#: ``--timer`` choices: wall-clock time, or the calling thread's CPU time
+#: (``time.thread_time``: blind to other processes' load, but also to
+#: fastbmm's, torch's and BLAS's worker threads, so only for one thread).
+TIMERS = {"wall": timeit.default_timer, "thread": time.thread_time}
 
 #: Environment variables that slow NumPy's OpenBLAS down when set.
 OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
@@ -373,7 +379,7 @@ class Timing(NamedTuple):
         return statistics.median(self.seconds)
 
 
-def measure_interleaved(calls, rounds=5, min_time=0.1):
+def measure_interleaved(calls, rounds=5, min_time=0.1, timer="wall"):
     """Time several callables in interleaved rounds.
 
     Each callable is called once to warm up (page faults, thread pools),
@@ -389,13 +395,15 @@ def measure_interleaved(calls, rounds=5, min_time=0.1):
         Number of measurements per callable.
     min_time : float, optional
         Minimum duration of one measurement, in seconds.
+    timer : {"wall", "thread"}, optional
+        A key of `TIMERS`.
 
     Returns
     -------
     dict of str to Timing
         Keyed like `calls`.
     """
-    timers = {name: timeit.Timer(call) for name, call in calls.items()}
+    timers = {name: timeit.Timer(call, timer=TIMERS[timer]) for name, call in calls.items()}
     for call in calls.values():
         call()
     numbers = {name: calibrate(timer, min_time) for name, timer in timers.items()}
@@ -662,7 +670,7 @@ def _format_number(value):
     return f"{value:.2f}" if value >= 1 else f"{value:.3g}"
 
 
-def run_benchmarks(cases, libraries, rounds, min_time):
+def run_benchmarks(cases, libraries, rounds, min_time, timer="wall"):
     """Time every library on every case, reporting progress on stderr.
 
     Parameters
@@ -670,7 +678,7 @@ def run_benchmarks(cases, libraries, rounds, min_time):
     cases : sequence of BenchCase
     libraries : sequence of str
         Names accepted by `library_call`.
-    rounds, min_time
+    rounds, min_time, timer
         As in `measure_interleaved`.
 
     Returns
@@ -683,7 +691,7 @@ def run_benchmarks(cases, libraries, rounds, min_time):
         print(f"[{index}/{len(cases)}] timing {case.label} ...", file=sys.stderr, flush=True)
         input, mat2 = make_operands(case)
         calls = {library: library_call(library, input, mat2) for library in libraries}
-        results.append(measure_interleaved(calls, rounds=rounds, min_time=min_time))
+        results.append(measure_interleaved(calls, rounds=rounds, min_time=min_time, timer=timer))
     return results
 
 
@@ -953,7 +961,16 @@ def main(argv=None):
         metavar="SECONDS",
         help="minimum duration of one measurement (default: 0.1)",
     )
+    parser.add_argument(
+        "--timer",
+        choices=list(TIMERS),
+        default="wall",
+        help="wall: wall-clock time (default); thread: this thread's CPU time "
+        "(time.thread_time), steadier on a busy machine, with --threads 1 only",
+    )
     args = parser.parse_args(argv)
+    if args.timer == "thread" and args.threads != 1:
+        parser.error("--timer thread needs --threads 1: it does not count worker threads")
     if args.plot and _optional_import("matplotlib") is None:
         parser.error("--plot needs matplotlib, which is not installed (pip install matplotlib)")
     warn_about_benchmark_conditions()
@@ -964,12 +981,14 @@ def main(argv=None):
     libraries = available_libraries()
     with matched_threads(args.threads) as num_threads:
         info = environment_info()
-        results = run_benchmarks(cases, libraries, rounds=args.rounds, min_time=args.min_time)
+        results = run_benchmarks(cases, libraries, rounds=args.rounds, min_time=args.min_time,
+                                 timer=args.timer)
     report = environment_report(info)
 
     notes = [
         f"timing: median of {args.rounds} interleaved rounds, "
-        f"each measurement >= {args.min_time} s",
+        f"each measurement >= {args.min_time} s"
+        + (" of this thread's CPU time (time.thread_time)" if args.timer == "thread" else ""),
         "GFLOP/s = `2*b*n*m*p` / time per call; "
         "fastbmm/X = fastbmm's GFLOP/s over X's (> 1: fastbmm faster)",
         "shape bxnxmxp: (b, n, m) @ (b, m, p); T: mat2 is a transposed view `k.transpose(0, 2, 1)`",
@@ -988,7 +1007,7 @@ def main(argv=None):
             "rounds": args.rounds,
             "min_time": args.min_time,
             "threads": num_threads,
-            "timer": "timeit.default_timer (wall clock)",
+            "timer": args.timer,
         }
         with open(args.json, "w", encoding="utf-8") as file:
             json.dump(results_json(cases, results, libraries, info, settings), file, indent=1)

@@ -56,7 +56,7 @@ def test_unknown_option_is_an_error():
 def test_bench_help_lists_the_options():
     result = run_module("fastbmm.bench", "--help")
     assert result.returncode == 0, result.stderr
-    for option in ("--json", "--shapes", "--kernel", "--plot", "--threads", "--dtypes"):
+    for option in ("--json", "--shapes", "--kernel", "--plot", "--threads", "--dtypes", "--timer"):
         assert option in result.stdout
 
 
@@ -68,6 +68,7 @@ def test_bench_help_lists_the_options():
         (["--shapes", "2x1x10x4", "--quick"], "not allowed with argument"),
         (["--kernel", "no_such_kernel"], "invalid choice: 'no_such_kernel'"),
         (["--dtypes", "f128"], "unknown dtype(s) f128"),
+        (["--timer", "thread", "--threads", "2"], "--timer thread needs --threads 1"),
     ],
 )
 def test_bench_refuses_bad_options(args, message):
@@ -82,7 +83,8 @@ def test_bench_json_records_machine_settings_and_every_round(tmp_path):
     path = tmp_path / "bench.json"
     result = run_module(
         "fastbmm.bench", "--shapes", "2x3x5x4T", "--dtypes", "f32,i32", "--threads", "1",
-        "--kernel", kernel, "--rounds", "2", "--min-time", "0.001", "--json", str(path),
+        "--kernel", kernel, "--rounds", "2", "--min-time", "0.001", "--timer", "thread",
+        "--json", str(path),
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(path.read_text())
@@ -97,6 +99,7 @@ def test_bench_json_records_machine_settings_and_every_round(tmp_path):
     assert data["fastbmm"]["kernel"] == kernel
     assert data["fastbmm"]["num_threads"] == 1
     assert data["run"]["threads"] == 1 and data["run"]["rounds"] == 2
+    assert data["run"]["timer"] == "thread"
     assert data["run"]["argv"][:3] == ["python", "-m", "fastbmm.bench"]
     import numpy as np
 

@@ -89,7 +89,7 @@ sources = [n for n in names if n.endswith((".c", ".h", ".pyx", ".pxd")) or "/src
 needed = ["fastbmm/py.typed", "fastbmm/__init__.pyi", "fastbmm/dask.pyi"]
 missing = [n for n in needed if n not in names]
 gomp = [n for n in names if n.startswith("fastbmm.libs/libgomp")]
-libs = [n for n in names if n.startswith("fastbmm.libs/")]
+libs = [n for n in names if n.startswith("fastbmm.libs/") and not n.endswith("/")]
 print("build_wheel: vendored:", ", ".join(libs) or "nothing")
 if sources or missing or not gomp:
     sys.exit(f"build_wheel: wheel content wrong: sources {sources}, missing {missing}, "
@@ -123,7 +123,7 @@ else
     if [[ -z "$torch_req" ]]; then
         torch_req="$("$PY" -c 'import torch; print("torch==" + torch.__version__.split("+")[0])' 2>/dev/null || echo none)"
     fi
-    reqs=("$wheel" pytest hypothesis mypy)
+    reqs=("$wheel[test]" mypy)
     [[ "$torch_req" != none ]] && reqs+=("$torch_req")
     say "pip install ${reqs[*]}"
     "$VPY" -m pip install --quiet --upgrade pip

@@ -1,8 +1,10 @@
 # Type stubs for fastbmm's public API (the functions are compiled Cython,
-# which type checkers cannot read). Keep in step with the runtime: CI runs
-# `python tests/typing/check_stubs.py` (mypy on tests/typing/, stubtest).
-from contextlib import AbstractContextManager
+# which type checkers cannot read). Kept in step with the runtime by
+# tests/typing/test_stubs_match_runtime.py; CI runs mypy on typed usage
+# (python tests/typing/check_stubs.py).
 from typing import Any, Literal, Protocol, TypeVar, overload
+
+from typing_extensions import Self
 
 import numpy as np
 from numpy.typing import DTypeLike, NDArray
@@ -96,7 +98,16 @@ def matmul(
 ) -> NDArray[Any]: ...
 def set_num_threads(n: int | None) -> None: ...
 def get_num_threads() -> int: ...
-def threads(n: int | None) -> AbstractContextManager[None]: ...
+
+
+class threads:
+    """Context manager: ``n`` threads inside the block, the previous setting after."""
+
+    def __init__(self, n: int | None) -> None: ...
+    def __enter__(self) -> Self: ...
+    # never swallows the block's exception
+    def __exit__(self, *exc: object) -> Literal[False]: ...
+
 @overload
 def show_config(mode: Literal["stdout"] = "stdout") -> None: ...
 @overload

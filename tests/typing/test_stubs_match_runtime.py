@@ -30,17 +30,32 @@ def _stub_tree(module_name):
     return ast.parse(stub.read_text(encoding="utf-8"), filename=str(stub))
 
 
+def _callables(module_name):
+    """(name, FunctionDef) of each stubbed function, and of each class's ``__init__``."""
+    for node in _stub_tree(module_name).body:
+        if isinstance(node, ast.FunctionDef):
+            yield node.name, node, False
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef) and item.name == "__init__":
+                    yield node.name, item, True
+
+
 def _stub_functions(module_name):
     """{name: [(parameter, kind, default), ...]} from the first definition of each name.
 
     Overloads of one function share their parameter names, kinds and defaults
     (they differ in types only); a ``None`` default is written as ``= None``.
+    A class's are its ``__init__``'s without ``self``, as ``inspect.signature``
+    of the class gives them.
     """
     functions = {}
-    for node in _stub_tree(module_name).body:
-        if isinstance(node, ast.FunctionDef) and node.name not in functions:
+    for name, node, is_init in _callables(module_name):
+        if name not in functions:
             args = node.args
             positional = args.posonlyargs + args.args
+            if is_init:
+                positional = positional[1:]
             defaults = [inspect.Parameter.empty] * (len(positional) - len(args.defaults)) + [
                 ast.literal_eval(d) for d in args.defaults
             ]
@@ -54,7 +69,7 @@ def _stub_functions(module_name):
             params += [
                 (a.arg, STUB_KINDS["kwonlyargs"], d) for a, d in zip(args.kwonlyargs, kw_defaults)
             ]
-            functions[node.name] = params
+            functions[name] = params
     return functions
 
 
@@ -102,7 +117,7 @@ def test_stub_error_classes_have_the_runtime_bases():
     classes = {
         node.name: [base.id for base in node.bases]
         for node in _stub_tree("fastbmm").body
-        if isinstance(node, ast.ClassDef) and not node.name.startswith("_")
+        if isinstance(node, ast.ClassDef) and node.name.endswith("Error")
     }
     assert set(classes) == {"ShapeError", "DtypeError", "UnsupportedDtypeError"}
     for name, bases in classes.items():

@@ -44,8 +44,11 @@ assert_type(fastbmm.matmul(vec, mats), npt.NDArray[np.float64])
 fastbmm.set_num_threads(1)
 n: int = fastbmm.get_num_threads()
 fastbmm.set_num_threads(None)
-with fastbmm.threads(1):
+with fastbmm.threads(1) as scope:
+    assert_type(scope, fastbmm.threads)
     fastbmm.bmm(a, b)
+with fastbmm.threads(None):
+    pass
 
 config = fastbmm.show_config(mode="dicts")
 assert_type(config, dict[str, Any])

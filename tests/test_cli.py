@@ -169,8 +169,12 @@ def test_import_from_an_unbuilt_source_tree_says_why(tmp_path):
     for source in PACKAGE_DIR.glob("*.py"):
         shutil.copy(source, tree)
     (tree / "_bmm.pyx").write_text("# the Cython source of fastbmm._bmm\n")
+    # -S: no site-packages, so an editable install's import hook (which would
+    # find the built package first) stays out, as a non-editable install does;
+    # the hint comes before fastbmm imports anything from site-packages.
     result = subprocess.run(
-        [sys.executable, "-c", "import fastbmm"], capture_output=True, text=True, cwd=tmp_path,
+        [sys.executable, "-S", "-c", "import fastbmm"], capture_output=True, text=True,
+        cwd=tmp_path,
         env={key: value for key, value in os.environ.items() if key != "PYTHONPATH"},
         timeout=60,
     )

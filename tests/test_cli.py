@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import fastbmm
@@ -100,8 +101,6 @@ def test_bench_json_records_machine_settings_and_every_round(tmp_path):
     assert data["run"]["threads"] == 1 and data["run"]["rounds"] == 2
     assert data["run"]["timer"] == "thread"
     assert data["run"]["argv"][:3] == ["python", "-m", "fastbmm.bench"]
-    import numpy as np
-
     assert data["numpy"]["version"] == np.__version__
     try:  # (tools/sanitize.sh can hide torch behind a module that raises ImportError)
         import torch  # noqa: F401
@@ -169,14 +168,14 @@ def test_import_from_an_unbuilt_source_tree_says_why(tmp_path):
     for source in PACKAGE_DIR.glob("*.py"):
         shutil.copy(source, tree)
     (tree / "_bmm.pyx").write_text("# the Cython source of fastbmm._bmm\n")
-    # -S: no site-packages, so an editable install's import hook (which would
-    # find the built package first) stays out, as a non-editable install does;
-    # the hint comes before fastbmm imports anything from site-packages.
+    # -S: site-packages' .pth files are not run, so an editable install's
+    # import hook (which would find the built package first) stays out, as with
+    # a non-editable install; NumPy comes from PYTHONPATH, after the current
+    # directory on sys.path.
+    numpy_dir = os.path.dirname(os.path.dirname(np.__file__))
     result = subprocess.run(
         [sys.executable, "-S", "-c", "import fastbmm"], capture_output=True, text=True,
-        cwd=tmp_path,
-        env={key: value for key, value in os.environ.items() if key != "PYTHONPATH"},
-        timeout=60,
+        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=numpy_dir), timeout=60,
     )
     assert result.returncode == 1
     assert result.stderr.rstrip().endswith(

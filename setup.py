@@ -1,6 +1,6 @@
 """Build of fastbmm's compiled core.
 
-Three things happen here beyond a plain Cython build:
+Four things happen here beyond a plain Cython build:
 
 * OpenMP is detected by compiling a test program with -fopenmp. Without it the
   package still builds, serially, with a warning (the Cython ``prange`` loops
@@ -12,6 +12,9 @@ Three things happen here beyond a plain Cython build:
   private build.
 * Variants the compiler cannot build are left out (and reported), so an old
   compiler still produces a working package with the baseline kernels.
+* Debug information is left out (-g0): Python's own CFLAGS carry -g, which
+  makes the modules three times larger. FASTBMM_KEEP_DEBUG=1 keeps it, and so
+  does a -g option in the user's CFLAGS (a sanitizer or debugger build).
 """
 
 import os
@@ -84,11 +87,16 @@ class BuildExt(build_ext):
         print(f"fastbmm: kernel variants: {', '.join(variants)}; OpenMP: {openmp}")
 
         native = os.environ.get("FASTBMM_MARCH_NATIVE") == "1"
+        user_cflags = shlex.split(os.environ.get("CFLAGS", ""))
+        keep_debug = (os.environ.get("FASTBMM_KEEP_DEBUG") == "1"
+                      or any(f.startswith("-g") for f in user_cflags))
+        # -g0 must come after sysconfig's -g: extra_compile_args are appended last.
+        no_debug = [] if keep_debug else ["-g0"]
         # An optimisation level in CFLAGS (a sanitizer or debug build) wins.
         common = [f for f in COMMON_FLAGS
                   if not (f.startswith("-O") and "-O" in os.environ.get("CFLAGS", ""))]
         for ext in self.extensions:
-            ext.extra_compile_args = common + (["-fopenmp"] if openmp else []) + \
+            ext.extra_compile_args = common + no_debug + (["-fopenmp"] if openmp else []) + \
                 (["-march=native"] if native else [])
             ext.extra_link_args = ["-fopenmp"] if openmp else []
             ext.define_macros = list(ext.define_macros or []) + [

@@ -25,7 +25,12 @@ def _openmp_runtimes_mapped():
 # Whether the OpenMP runtime that _bmm links was in this process before it: it
 # may then hold a worker pool inherited through a fork (see src/threads.c).
 _runtimes_before = _openmp_runtimes_mapped()
-from . import _bmm  # noqa: E402  (loads the OpenMP runtime)
+try:
+    from . import _bmm  # noqa: E402  (loads the OpenMP runtime; missing in an unbuilt source tree)
+except ImportError as _error:
+    from ._import_hint import reraise_with_hint
+
+    reraise_with_hint(_error)
 _bmm._init_threads(bool(_runtimes_before) and not (_openmp_runtimes_mapped() - _runtimes_before))
 del _runtimes_before
 

@@ -1,4 +1,4 @@
-"""Self-check and quick comparison: ``python -m fastbmm``.
+"""Self-check and quick comparison: ``python -m fastbmm [--help] [--version]``.
 
 Runs torch.bmm's documentation example and the seed example, checks both
 against ``numpy.matmul``, prints ``fastbmm.show_config()`` and a short timing
@@ -7,6 +7,7 @@ with status 1 when a result does not match NumPy's. Takes a few seconds; use
 ``python -m fastbmm.bench`` for the full benchmark.
 """
 
+import argparse
 import sys
 
 import numpy as np
@@ -88,14 +89,47 @@ def timing_table():
     return bench.render_table(header, rows)
 
 
-def main():
+def parse_args(argv=None):
+    """Parse ``python -m fastbmm``'s options (``--help`` and ``--version`` exit here).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    argparse.Namespace
+    """
+    parser = argparse.ArgumentParser(
+        prog="python -m fastbmm",
+        description="Self-check and quick comparison: runs torch.bmm's documentation example "
+        "and the seed example (2, 1, 10) @ (2, 10, 4), checks them against numpy.matmul, "
+        "prints the configuration (fastbmm.show_config()) and a short float32 timing table "
+        "against numpy.matmul and torch.bmm (when installed).",
+        epilog="Exit status: 0 when every example matches NumPy, 1 when one does not. "
+        "The full benchmark: python -m fastbmm.bench --help.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"fastbmm {fastbmm.__version__}"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv=None):
     """Entry point of ``python -m fastbmm``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments (default: ``sys.argv[1:]``).
 
     Returns
     -------
     int
         0 when every example matched NumPy, else 1.
     """
+    parse_args(argv)
     bench.warn_about_benchmark_conditions()
     all_ok = check_examples()
     print()

@@ -364,6 +364,62 @@ def bmm(input, mat2, *, out=None, out_dtype=None):
         bool, unsigned 16/32/64-bit, and dtypes torch has no tensor for.
     ValueError
         out= read-only, or with overlapping elements.
+
+    See Also
+    --------
+    baddbmm : ``beta * input + alpha * (batch1 @ batch2)``.
+    matmul : NumPy's broadcasting rules, any number of batch dimensions.
+
+    Examples
+    --------
+    torch.bmm's documentation example, on NumPy arrays:
+
+    >>> import numpy as np
+    >>> import fastbmm
+    >>> input = np.random.randn(10, 3, 4).astype(np.float32)
+    >>> mat2 = np.random.randn(10, 4, 5).astype(np.float32)
+    >>> fastbmm.bmm(input, mat2).shape
+    (10, 3, 5)
+
+    The values, written into ``out=``, which is returned:
+
+    >>> a = np.arange(12, dtype=np.float64).reshape(2, 2, 3)
+    >>> b = np.ones((2, 3, 1))
+    >>> out = np.empty((2, 2, 1))
+    >>> fastbmm.bmm(a, b, out=out) is out
+    True
+    >>> out[:, :, 0]
+    array([[ 3., 12.],
+           [21., 30.]])
+
+    A transposed view is read where it lies (no copy), e.g. ``q @ k^T``:
+
+    >>> q = np.ones((4, 8, 16), np.float32)
+    >>> fastbmm.bmm(q, q.transpose(0, 2, 1))[0, 0, :3]
+    array([16., 16., 16.], dtype=float32)
+
+    float16 is summed in float32 and rounded once (3001 is not a float16), or
+    not rounded at all with ``out_dtype=np.float32``:
+
+    >>> h = np.ones((1, 1, 3001), np.float16)
+    >>> r = fastbmm.bmm(h, h.transpose(0, 2, 1))
+    >>> r.dtype, float(r[0, 0, 0])
+    (dtype('float16'), 3000.0)
+    >>> fastbmm.bmm(h, h.transpose(0, 2, 1), out_dtype=np.float32)
+    array([[[3001.]]], dtype=float32)
+
+    Errors carry torch's messages, and subclass NumPy's usual exceptions:
+
+    >>> try:
+    ...     fastbmm.bmm(a, b.astype(np.float32))
+    ... except TypeError as error:
+    ...     print(type(error).__name__, "-", error)
+    DtypeError - expected scalar type Double but found Float
+    >>> try:
+    ...     fastbmm.bmm(a, np.ones((2, 4, 1)))
+    ... except ValueError as error:
+    ...     print(type(error).__name__, "-", error)
+    ShapeError - Expected size for first two dimensions of batch2 tensor to be: [2, 3] but got: [2, 4].
     """
     cdef cnp.ndarray a = as_operand(input, "input", 1, "bmm")
     cdef cnp.ndarray b = as_operand(mat2, "mat2", 2, "bmm")

@@ -16,11 +16,37 @@ def show_config(mode="stdout"):
         ``"stdout"`` prints a short report; ``"dicts"`` returns it as a dict
         with keys ``version``, ``openmp``, ``num_threads``, ``threads``,
         ``kernel``, ``available_kernels``, ``compiled_kernels``, ``block_sizes``,
-        ``cpu``. ``threads`` says where the count comes from (``setting``:
-        None for the default), the most threads one call starts
+        ``cpu``, ``python``. ``threads`` says where the count comes from
+        (``setting``: None for the default), the most threads one call starts
         (``max_per_call``), and whether this thread's parallel regions run on
         a helper thread because the process may have inherited a stale OpenMP
         pool through ``fork()`` (``regions_from_helper_thread``, with the reason).
+        ``python`` is the Python version.
+
+    Returns
+    -------
+    dict or None
+        The configuration with ``mode="dicts"``; None with ``mode="stdout"``.
+
+    Raises
+    ------
+    ValueError
+        Another `mode`.
+
+    Examples
+    --------
+    >>> import fastbmm
+    >>> config = fastbmm.show_config(mode="dicts")
+    >>> sorted(config)  # doctest: +NORMALIZE_WHITESPACE
+    ['available_kernels', 'block_sizes', 'compiled_kernels', 'cpu', 'kernel',
+     'num_threads', 'openmp', 'python', 'threads', 'version']
+    >>> config["kernel"] in config["available_kernels"]
+    True
+    >>> fastbmm.show_config()  # doctest: +ELLIPSIS
+    fastbmm ... (Python ...)
+      OpenMP: ...
+      threads: ...
+      kernel in use: ...
     """
     info = {
         "version": __version__,

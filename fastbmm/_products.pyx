@@ -60,6 +60,63 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     Returns
     -------
     ndarray, shape (b, n, p)
+        ``out``, or a new C-contiguous array of the operands' dtype.
+
+    Raises
+    ------
+    TypeError
+        An operand is not an ndarray (or is a masked array); ``alpha`` or
+        ``beta`` is not a number, or is a bool.
+    ShapeError (RuntimeError, ValueError)
+        ``batch1``/``batch2`` not 3-D or of mismatched sizes, ``input`` not
+        broadcastable to (b, n, p), out= of the wrong shape; torch's messages.
+    DtypeError (RuntimeError, TypeError)
+        Operands (or out=) of different dtypes; ``alpha`` or ``beta`` that the
+        dtype cannot hold (out of an integer's range, complex for a real
+        dtype), with torch's messages.
+    UnsupportedDtypeError (NotImplementedError, TypeError)
+        bool, unsigned 16/32/64-bit, and dtypes torch has no tensor for.
+    ValueError
+        out= read-only, or with overlapping elements.
+
+    See Also
+    --------
+    bmm : the product alone.
+
+    Examples
+    --------
+    A bias row broadcast over every matrix, ``2 * bias + 0.5 * (x @ y)``:
+
+    >>> import numpy as np
+    >>> import fastbmm
+    >>> x = np.ones((2, 3, 4), np.float32)
+    >>> y = np.ones((2, 4, 5), np.float32)
+    >>> bias = np.arange(5, dtype=np.float32)
+    >>> fastbmm.baddbmm(bias, x, y, beta=2, alpha=0.5)[0]
+    array([[ 2.,  4.,  6.,  8., 10.],
+           [ 2.,  4.,  6.,  8., 10.],
+           [ 2.,  4.,  6.,  8., 10.]], dtype=float32)
+
+    A causal attention mask, added as the scores are written:
+
+    >>> mask = np.triu(np.full((3, 3), -np.inf, np.float32), k=1)
+    >>> q = np.ones((1, 3, 2), np.float32)
+    >>> fastbmm.baddbmm(mask, q, q.transpose(0, 2, 1))
+    array([[[  2., -inf, -inf],
+            [  2.,   2., -inf],
+            [  2.,   2.,   2.]]], dtype=float32)
+
+    With ``beta=0`` the values of ``input`` are ignored, NaN included:
+
+    >>> fastbmm.baddbmm(np.full(5, np.nan, np.float32), x, y, beta=0)[0, 0]
+    array([4., 4., 4., 4., 4.], dtype=float32)
+
+    For integer dtypes ``alpha`` and ``beta`` are truncated, as in torch
+    (here ``beta=0.5`` becomes 0 and drops ``input``):
+
+    >>> i = np.ones((1, 1, 2), np.int32)
+    >>> fastbmm.baddbmm(np.full((1, 1), 7, np.int32), i, i.transpose(0, 2, 1), beta=0.5)
+    array([[[2]]], dtype=int32)
     """
     cdef cnp.ndarray d = as_operand(input, "input", 1, "baddbmm")
     cdef cnp.ndarray a = as_operand(batch1, "batch1", 2, "baddbmm")
@@ -266,7 +323,56 @@ def matmul(input, other, *, out=None, out_dtype=None):
     Returns
     -------
     ndarray
-        ``input @ other``.
+        ``input @ other``: ``out``, or a new C-contiguous array of the
+        operands' dtype (float32 with ``out_dtype=np.float32``).
+
+    Raises
+    ------
+    TypeError
+        An operand is not an array (or is a masked array).
+    ShapeError (RuntimeError, ValueError)
+        A 0-D operand, inner sizes that differ, batch dimensions that do not
+        broadcast, out= of the wrong shape; torch.matmul's message for each
+        rank combination.
+    DtypeError (RuntimeError, TypeError)
+        Operands (or out=) of different dtypes, an ``out_dtype`` other than
+        the operands' or float32 for float16; torch's messages.
+    UnsupportedDtypeError (NotImplementedError, TypeError)
+        bool, unsigned 16/32/64-bit, and dtypes torch has no tensor for.
+    ValueError
+        out= read-only, or with overlapping elements.
+
+    See Also
+    --------
+    bmm : exactly 3-D operands, no broadcasting (torch.bmm).
+
+    Examples
+    --------
+    16 weight matrices applied to 32 inputs each: the batch dimensions
+    (32, 1) and (16,) broadcast to (32, 16), without copying either operand:
+
+    >>> import numpy as np
+    >>> import fastbmm
+    >>> w = np.ones((16, 64, 8), np.float32)
+    >>> x = np.ones((32, 1, 10, 64), np.float32)
+    >>> fastbmm.matmul(x, w).shape
+    (32, 16, 10, 8)
+
+    1-D operands are a row on the left and a column on the right, as in NumPy:
+
+    >>> m = np.arange(6.0).reshape(2, 3)
+    >>> fastbmm.matmul(m, np.ones(3))
+    array([ 3., 12.])
+    >>> fastbmm.matmul(np.ones(2), m)
+    array([3., 5., 7.])
+
+    Sizes that do not match raise torch.matmul's error for these ranks:
+
+    >>> try:
+    ...     fastbmm.matmul(m, m)
+    ... except ValueError as error:
+    ...     print(type(error).__name__, "-", error)
+    ShapeError - mat1 and mat2 shapes cannot be multiplied (2x3 and 2x3)
     """
     cdef cnp.ndarray a = as_operand(input, "input", 1, "matmul")
     cdef cnp.ndarray b = as_operand(other, "other", 2, "matmul")

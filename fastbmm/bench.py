@@ -2,8 +2,9 @@
 
 Run as::
 
-    python -m fastbmm.bench [--quick] [--threads N] [--dtypes f32,f64,...]
-                            [--plot FILE] [--markdown]
+    python -m fastbmm.bench [--quick | --shapes 2x1x10x4,64x128x64x128T,...]
+                            [--dtypes f32,f64,...] [--threads N] [--kernel NAME]
+                            [--timer wall|thread] [--json FILE] [--plot FILE] [--markdown]
 
 For every benchmark case (a shape and a dtype) the libraries are timed in one
 process on the same input arrays, interleaved: after a warm-up call and a
@@ -12,7 +13,9 @@ lasts at least ``--min-time`` seconds, as ``timeit`` auto-ranging does),
 several rounds measure each library in turn, and the median per-call time
 over the rounds is reported as GFLOP/s (``2*b*n*m*p / time``; a complex
 multiply-add counts as 2 operations, like a real one, so complex figures are
-comparable between libraries, not with real dtypes).
+comparable between libraries, not with real dtypes). ``--json`` saves every
+round's time with the machine, the kernel and the thread counts; ``--plot``
+draws the medians with min-max whiskers.
 
 This module also holds the canonical list of benchmark shapes (`SHAPES`) and
 the helpers shared with the pytest-benchmark suite in ``benchmarks/`` and with
@@ -24,17 +27,21 @@ import contextlib
 import datetime
 import functools
 import importlib
+import json
 import math
 import os
 import platform
+import re
 import statistics
 import sys
+import time
 import timeit
 from typing import NamedTuple
 
 import numpy as np
 
 import fastbmm
+from fastbmm import _bmm
 
 __all__ = [
     "BenchShape",
@@ -49,14 +56,20 @@ __all__ = [
     "available_libraries",
     "library_call",
     "calibrate",
+    "Timing",
+    "measure_interleaved",
     "time_interleaved",
     "matched_threads",
+    "environment_info",
     "environment_report",
     "warn_about_benchmark_conditions",
     "render_table",
     "run_benchmarks",
     "results_table",
+    "results_json",
     "save_plot",
+    "plot_title",
+    "parse_shape",
     "main",
 ]
 
@@ -137,6 +150,11 @@ CORE_DTYPES = ("f32", "f64")
 #: Dtypes benchmarked when none are requested.
 DEFAULT_DTYPES = ("f32", "f64", "i32", "f16", "c64")
 
+#: ``--timer`` choices: wall-clock time, or the calling thread's CPU time
+#: (``time.thread_time``: blind to other processes' load, but also to
+#: fastbmm's, torch's and BLAS's worker threads, so only for one thread).
+TIMERS = {"wall": timeit.default_timer, "thread": time.thread_time}
+
 #: Environment variables that slow NumPy's OpenBLAS down when set.
 OPENBLAS_OVERRIDES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
 
@@ -160,7 +178,42 @@ class BenchCase(NamedTuple):
         return f"{self.shape.label}-{self.dtype}"
 
 
-def benchmark_cases(quick=False, dtypes=DEFAULT_DTYPES):
+_SHAPE_LABEL = re.compile(r"(\d+)x(\d+)x(\d+)x(\d+)(T?)")
+
+
+def parse_shape(label):
+    """The `BenchShape` of a label ``"bxnxmxp"``, ``"T"`` appended for a transposed ``mat2``.
+
+    Parameters
+    ----------
+    label : str
+        As `BenchShape.label` writes it, e.g. ``"64x128x64x128T"``; any sizes >= 1.
+
+    Returns
+    -------
+    BenchShape
+
+    Raises
+    ------
+    ValueError
+        Not of that form, or a size of 0.
+
+    Examples
+    --------
+    >>> from fastbmm.bench import parse_shape
+    >>> parse_shape("64x128x64x128T")
+    BenchShape(b=64, n=128, m=64, p=128, mat2_transposed=True, quick=True)
+    """
+    match = _SHAPE_LABEL.fullmatch(label.strip())
+    if match is None:
+        raise ValueError(f"shape {label!r} is not of the form BxNxMxP (T appended: mat2 transposed)")
+    dims = tuple(int(size) for size in match.groups()[:4])
+    if min(dims) < 1:
+        raise ValueError(f"shape {label!r}: every size must be >= 1")
+    return BenchShape(*dims, mat2_transposed=bool(match.group(5)))
+
+
+def benchmark_cases(quick=False, dtypes=DEFAULT_DTYPES, shapes=None):
     """List the benchmark cases, grouped by shape in `SHAPES` order.
 
     Parameters
@@ -170,11 +223,16 @@ def benchmark_cases(quick=False, dtypes=DEFAULT_DTYPES):
     dtypes : sequence of str, optional
         Keys of `DTYPES`. `CORE_DTYPES` run on every shape, the others only
         on `EXTRA_DTYPE_SHAPES`.
+    shapes : sequence of BenchShape, optional
+        These shapes instead of `SHAPES`, each with every dtype of `dtypes`
+        (`quick` is then ignored).
 
     Returns
     -------
     list of BenchCase
     """
+    if shapes is not None:
+        return [BenchCase(shape, dtype) for shape in shapes for dtype in dtypes]
     return [
         BenchCase(shape, dtype)
         for shape in SHAPES
@@ -300,8 +358,29 @@ def calibrate(timer, min_time):
         number = max(number + 1, min(100 * number, wanted))
 
 
-def time_interleaved(calls, rounds=5, min_time=0.1):
-    """Median time per call of several callables, measured in interleaved rounds.
+class Timing(NamedTuple):
+    """The measurements of one callable.
+
+    Attributes
+    ----------
+    seconds : list of float
+        Seconds per call, one value per round (each the mean over
+        `calls_per_sample` calls).
+    calls_per_sample : int
+        Calls per measurement, from `calibrate`.
+    """
+
+    seconds: list
+    calls_per_sample: int
+
+    @property
+    def median(self):
+        """float: the median of `seconds`."""
+        return statistics.median(self.seconds)
+
+
+def measure_interleaved(calls, rounds=5, min_time=0.1, timer="wall"):
+    """Time several callables in interleaved rounds.
 
     Each callable is called once to warm up (page faults, thread pools),
     calibrated with `calibrate`, then measured once per round; the order of
@@ -316,13 +395,15 @@ def time_interleaved(calls, rounds=5, min_time=0.1):
         Number of measurements per callable.
     min_time : float, optional
         Minimum duration of one measurement, in seconds.
+    timer : {"wall", "thread"}, optional
+        A key of `TIMERS`.
 
     Returns
     -------
-    dict of str to float
-        Median seconds per call, keyed like `calls`.
+    dict of str to Timing
+        Keyed like `calls`.
     """
-    timers = {name: timeit.Timer(call) for name, call in calls.items()}
+    timers = {name: timeit.Timer(call, timer=TIMERS[timer]) for name, call in calls.items()}
     for call in calls.values():
         call()
     numbers = {name: calibrate(timer, min_time) for name, timer in timers.items()}
@@ -332,7 +413,24 @@ def time_interleaved(calls, rounds=5, min_time=0.1):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
             samples[name].append(timers[name].timeit(numbers[name]) / numbers[name])
-    return {name: statistics.median(times) for name, times in samples.items()}
+    return {name: Timing(samples[name], numbers[name]) for name in calls}
+
+
+def time_interleaved(calls, rounds=5, min_time=0.1):
+    """Median time per call of several callables, measured by `measure_interleaved`.
+
+    Parameters
+    ----------
+    calls, rounds, min_time
+        As in `measure_interleaved`.
+
+    Returns
+    -------
+    dict of str to float
+        Median seconds per call, keyed like `calls`.
+    """
+    timings = measure_interleaved(calls, rounds=rounds, min_time=min_time)
+    return {name: timing.median for name, timing in timings.items()}
 
 
 @contextlib.contextmanager
@@ -420,36 +518,88 @@ def _describe_blas(info):
     )
 
 
-def environment_report():
+def environment_info():
+    """The machine and the libraries' versions and settings, as a dict.
+
+    Call it inside `matched_threads` to record the counts the timings use.
+
+    Returns
+    -------
+    dict
+        Keys ``date``, ``machine`` (``platform``, ``machine``, ``cpu_model``,
+        ``logical_cpus``, ``usable_cpus``, ``isa_flags``: the CPU features
+        fastbmm detected, ``load_average``), ``python``, ``fastbmm``
+        (``version``, ``kernel``, ``available_kernels``, ``openmp``,
+        ``num_threads``), ``numpy`` (``version``, ``blas``: threadpoolctl's
+        records or None), ``torch`` (``version``, ``num_threads``; None when
+        torch is not installed).
+    """
+    config = fastbmm.show_config(mode="dicts")
+    torch = _optional_import("torch")
+    return {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "machine": {
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "cpu_model": _cpu_model(),
+            "logical_cpus": os.cpu_count(),
+            "usable_cpus": _usable_cpus(),
+            "isa_flags": config["cpu"]["features"],
+            "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        },
+        "python": platform.python_version(),
+        "fastbmm": {
+            "version": config["version"],
+            "kernel": config["kernel"],
+            "available_kernels": list(config["available_kernels"]),
+            "openmp": config["openmp"],
+            "num_threads": fastbmm.get_num_threads(),
+        },
+        "numpy": {"version": np.__version__, "blas": _numpy_blas_info()},
+        "torch": None if torch is None else {
+            "version": torch.__version__,
+            "num_threads": torch.get_num_threads(),
+        },
+    }
+
+
+def environment_report(info=None):
     """Describe the machine and the libraries' settings, one line per item.
 
-    Call it inside `matched_threads` to report the counts the timings use.
+    Parameters
+    ----------
+    info : dict, optional
+        From `environment_info` (called here by default: then call this
+        inside `matched_threads` to report the counts the timings use).
 
     Returns
     -------
     list of str
     """
-    config = fastbmm.show_config(mode="dicts")
-    cpus = os.cpu_count()
-    usable = _usable_cpus()
+    info = environment_info() if info is None else info
+    machine, config = info["machine"], info["fastbmm"]
+    cpus, usable = machine["logical_cpus"], machine["usable_cpus"]
     cpu_count = f"{cpus} logical CPUs" + (f", {usable} usable" if usable != cpus else "")
     lines = [
-        f"CPU: {_cpu_model()} ({cpu_count})",
-        f"date: {datetime.datetime.now().astimezone().isoformat(timespec='seconds')}",
+        f"CPU: {machine['cpu_model']} ({cpu_count}; {' '.join(machine['isa_flags'])})",
+        f"date: {info['date']}",
         f"fastbmm {config['version']}: kernel {config['kernel']}, "
-        f"{fastbmm.get_num_threads()} threads"
+        f"{config['num_threads']} threads"
         + ("" if config["openmp"] else " (built without OpenMP)"),
     ]
-    blas = _numpy_blas_info()
-    if blas is None:
-        lines.append(f"numpy {np.__version__}: BLAS unknown (threadpoolctl not installed)")
+    numpy_info = info["numpy"]
+    if numpy_info["blas"] is None:
+        lines.append(f"numpy {numpy_info['version']}: BLAS unknown (threadpoolctl not installed)")
     else:
-        lines.extend(f"numpy {np.__version__}: BLAS {_describe_blas(info)}" for info in blas)
-    torch = _optional_import("torch")
+        lines.extend(
+            f"numpy {numpy_info['version']}: BLAS {_describe_blas(blas)}"
+            for blas in numpy_info["blas"]
+        )
+    torch = info["torch"]
     if torch is None:
         lines.append("torch: not installed")
     else:
-        lines.append(f"torch {torch.__version__}: {torch.get_num_threads()} threads")
+        lines.append(f"torch {torch['version']}: {torch['num_threads']} threads")
     return lines
 
 
@@ -520,7 +670,7 @@ def _format_number(value):
     return f"{value:.2f}" if value >= 1 else f"{value:.3g}"
 
 
-def run_benchmarks(cases, libraries, rounds, min_time):
+def run_benchmarks(cases, libraries, rounds, min_time, timer="wall"):
     """Time every library on every case, reporting progress on stderr.
 
     Parameters
@@ -528,22 +678,26 @@ def run_benchmarks(cases, libraries, rounds, min_time):
     cases : sequence of BenchCase
     libraries : sequence of str
         Names accepted by `library_call`.
-    rounds, min_time
-        As in `time_interleaved`.
+    rounds, min_time, timer
+        As in `measure_interleaved`.
 
     Returns
     -------
-    list of dict of str to float
-        GFLOP/s per library, one dict per case.
+    list of dict of str to Timing
+        One dict per case, keyed by library.
     """
     results = []
     for index, case in enumerate(cases, 1):
         print(f"[{index}/{len(cases)}] timing {case.label} ...", file=sys.stderr, flush=True)
         input, mat2 = make_operands(case)
         calls = {library: library_call(library, input, mat2) for library in libraries}
-        seconds = time_interleaved(calls, rounds=rounds, min_time=min_time)
-        results.append({name: case.shape.flops / seconds[name] / 1e9 for name in libraries})
+        results.append(measure_interleaved(calls, rounds=rounds, min_time=min_time, timer=timer))
     return results
+
+
+def gflops(case, seconds):
+    """GFLOP/s of one call of `case` that took `seconds`: ``2*b*n*m*p / seconds / 1e9``."""
+    return case.shape.flops / seconds / 1e9
 
 
 def results_table(cases, results, libraries, markdown=False):
@@ -552,8 +706,8 @@ def results_table(cases, results, libraries, markdown=False):
     Parameters
     ----------
     cases : sequence of BenchCase
-    results : sequence of dict of str to float
-        From `run_benchmarks`.
+    results : sequence of dict of str to Timing
+        From `run_benchmarks`; the medians are shown.
     libraries : sequence of str
         Starting with ``"fastbmm"``.
     markdown : bool, optional
@@ -567,11 +721,12 @@ def results_table(cases, results, libraries, markdown=False):
     header += [f"fastbmm/{library}" for library in others]
     rows = []
     ratios = {library: [] for library in others}
-    for case, gflops in zip(cases, results):
+    for case, timings in zip(cases, results):
+        rates = {library: gflops(case, timings[library].median) for library in libraries}
         row = [case.shape.label, str(DTYPES[case.dtype])]
-        row += [_format_number(gflops[library]) for library in libraries]
+        row += [_format_number(rates[library]) for library in libraries]
         for library in others:
-            ratio = gflops["fastbmm"] / gflops[library]
+            ratio = rates["fastbmm"] / rates[library]
             ratios[library].append(ratio)
             row.append(f"{ratio:.2f}")
         rows.append(row)
@@ -584,8 +739,56 @@ def results_table(cases, results, libraries, markdown=False):
     return render_table(header, rows, markdown=markdown)
 
 
+def results_json(cases, results, libraries, info, settings):
+    """Everything a run measured, as a JSON-serialisable dict.
+
+    Parameters
+    ----------
+    cases, results, libraries
+        As in `results_table`.
+    info : dict
+        From `environment_info`.
+    settings : dict
+        How the run was made (the command line, rounds, ``min_time``,
+        threads); stored as ``"run"``.
+
+    Returns
+    -------
+    dict
+        ``info``'s keys, ``"run"``, ``"libraries"`` and ``"results"``: one
+        entry per case with its ``label``, ``shape`` (``b``, ``n``, ``m``,
+        ``p``, ``mat2_transposed``), ``dtype``, ``flops`` and, per library,
+        ``seconds_per_call`` (every round), ``calls_per_sample``,
+        ``median_seconds`` and ``median_gflops``.
+    """
+    entries = []
+    for case, timings in zip(cases, results):
+        shape = case.shape
+        entries.append({
+            "label": case.label,
+            "shape": {"b": shape.b, "n": shape.n, "m": shape.m, "p": shape.p,
+                      "mat2_transposed": shape.mat2_transposed},
+            "dtype": str(DTYPES[case.dtype]),
+            "flops": shape.flops,
+            "libraries": {
+                library: {
+                    "seconds_per_call": list(timings[library].seconds),
+                    "calls_per_sample": timings[library].calls_per_sample,
+                    "median_seconds": timings[library].median,
+                    "median_gflops": gflops(case, timings[library].median),
+                }
+                for library in libraries
+            },
+        })
+    return {"format": "fastbmm.bench/1", **info, "run": settings,
+            "libraries": list(libraries), "results": entries}
+
+
 def save_plot(path, cases, results, libraries, title):
-    """Save a bar chart of GFLOP/s per case and library (needs matplotlib).
+    """Save a bar chart of GFLOP/s per case and library, with their spread (needs matplotlib).
+
+    Bars are the medians over the rounds; whiskers span the slowest to the
+    fastest round.
 
     Parameters
     ----------
@@ -594,6 +797,12 @@ def save_plot(path, cases, results, libraries, title):
     cases, results, libraries
         As in `results_table`.
     title : str
+        E.g. from `plot_title`.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        The saved figure.
     """
     from matplotlib.figure import Figure
 
@@ -603,15 +812,49 @@ def save_plot(path, cases, results, libraries, title):
     for offset, library in enumerate(libraries):
         shift = (offset - (len(libraries) - 1) / 2) * width
         positions = [index + shift for index in range(len(cases))]
-        axes.bar(positions, [gflops[library] for gflops in results], width, label=library)
+        medians, below, above = [], [], []
+        for case, timings in zip(cases, results):
+            timing = timings[library]
+            median = gflops(case, timing.median)
+            medians.append(median)
+            below.append(median - gflops(case, max(timing.seconds)))
+            above.append(gflops(case, min(timing.seconds)) - median)
+        axes.bar(positions, medians, width, yerr=[below, above], capsize=2,
+                 error_kw={"elinewidth": 0.8}, label=library)
     axes.set_xticks(range(len(cases)), [case.label for case in cases], rotation=60, ha="right")
     axes.set_yscale("log")
-    axes.set_ylabel("GFLOP/s (2*b*n*m*p / time; higher is better)")
+    axes.set_ylabel("GFLOP/s (2*b*n*m*p / time; higher is better)\n"
+                    "bar: median over the rounds; whisker: slowest to fastest round")
     axes.set_title(title)
     axes.legend()
     axes.grid(axis="y", which="both", alpha=0.3)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
+    return figure
+
+
+def plot_title(info, libraries, num_threads):
+    """The plot's title: the libraries, the CPU, the thread count and fastbmm's kernel.
+
+    Parameters
+    ----------
+    info : dict
+        From `environment_info`.
+    libraries : sequence of str
+        Starting with ``"fastbmm"``.
+    num_threads : int
+        The threads every library ran with.
+
+    Returns
+    -------
+    str
+    """
+    return (
+        f"fastbmm vs {', '.join(libraries[1:])}: {info['machine']['cpu_model']} "
+        f"({' '.join(info['machine']['isa_flags'])})\n"
+        f"{num_threads} thread{'s' if num_threads != 1 else ''} each, "
+        f"fastbmm kernel {info['fastbmm']['kernel']}"
+    )
 
 
 def _positive_int(text):
@@ -620,6 +863,17 @@ def _positive_int(text):
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
     return value
+
+
+def _shape_list(text):
+    """argparse type: comma-separated `BenchShape` labels (see `parse_shape`)."""
+    try:
+        shapes = [parse_shape(label) for label in text.split(",") if label.strip()]
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    if not shapes:
+        raise argparse.ArgumentTypeError("no shape given")
+    return shapes
 
 
 def _dtype_list(text):
@@ -652,7 +906,16 @@ def main(argv=None):
         description="Compare fastbmm.bmm with numpy.matmul and torch.bmm (when installed), "
         "in GFLOP/s, interleaving the libraries on the same inputs.",
     )
-    parser.add_argument("--quick", action="store_true", help="only the small and medium shapes")
+    selection = parser.add_mutually_exclusive_group()
+    selection.add_argument("--quick", action="store_true", help="only the small and medium shapes")
+    selection.add_argument(
+        "--shapes",
+        type=_shape_list,
+        metavar="LIST",
+        help="comma-separated shapes BxNxMxP ((b, n, m) @ (b, m, p)), T appended for a "
+        "transposed mat2, instead of the canonical list "
+        f"({','.join(shape.label for shape in SHAPES)}); every --dtypes dtype runs on each",
+    )
     parser.add_argument(
         "--threads",
         type=_positive_int,
@@ -669,8 +932,23 @@ def main(argv=None):
         f"{' and '.join(CORE_DTYPES)} run on every shape, the others on "
         + ", ".join("x".join(map(str, dims)) for dims in EXTRA_DTYPE_SHAPES),
     )
+    kernels = list(_bmm.available_kernels())
     parser.add_argument(
-        "--plot", metavar="FILE", help="save a PNG bar chart of GFLOP/s (needs matplotlib)"
+        "--kernel",
+        choices=kernels,
+        help=f"force fastbmm's kernel variant (default: {_bmm.get_kernel()}, "
+        "the best this CPU runs)",
+    )
+    parser.add_argument(
+        "--json",
+        metavar="FILE",
+        help="save the machine (CPU model, ISA flags), the versions, the kernel, the thread "
+        "counts and every round's time per shape and library as JSON",
+    )
+    parser.add_argument(
+        "--plot",
+        metavar="FILE",
+        help="save a bar chart of GFLOP/s, medians with min-max whiskers (needs matplotlib)",
     )
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
     parser.add_argument(
@@ -683,20 +961,34 @@ def main(argv=None):
         metavar="SECONDS",
         help="minimum duration of one measurement (default: 0.1)",
     )
+    parser.add_argument(
+        "--timer",
+        choices=list(TIMERS),
+        default="wall",
+        help="wall: wall-clock time (default); thread: this thread's CPU time "
+        "(time.thread_time), steadier on a busy machine, with --threads 1 only",
+    )
     args = parser.parse_args(argv)
+    if args.timer == "thread" and args.threads != 1:
+        parser.error("--timer thread needs --threads 1: it does not count worker threads")
     if args.plot and _optional_import("matplotlib") is None:
         parser.error("--plot needs matplotlib, which is not installed (pip install matplotlib)")
     warn_about_benchmark_conditions()
+    if args.kernel is not None:
+        _bmm.set_kernel(args.kernel)
 
-    cases = benchmark_cases(quick=args.quick, dtypes=args.dtypes)
+    cases = benchmark_cases(quick=args.quick, dtypes=args.dtypes, shapes=args.shapes)
     libraries = available_libraries()
-    with matched_threads(args.threads):
-        report = environment_report()
-        results = run_benchmarks(cases, libraries, rounds=args.rounds, min_time=args.min_time)
+    with matched_threads(args.threads) as num_threads:
+        info = environment_info()
+        results = run_benchmarks(cases, libraries, rounds=args.rounds, min_time=args.min_time,
+                                 timer=args.timer)
+    report = environment_report(info)
 
     notes = [
         f"timing: median of {args.rounds} interleaved rounds, "
-        f"each measurement >= {args.min_time} s",
+        f"each measurement >= {args.min_time} s"
+        + (" of this thread's CPU time (time.thread_time)" if args.timer == "thread" else ""),
         "GFLOP/s = `2*b*n*m*p` / time per call; "
         "fastbmm/X = fastbmm's GFLOP/s over X's (> 1: fastbmm faster)",
         "shape bxnxmxp: (b, n, m) @ (b, m, p); T: mat2 is a transposed view `k.transpose(0, 2, 1)`",
@@ -709,9 +1001,21 @@ def main(argv=None):
         print("\n".join(report + notes))
         print()
     print(results_table(cases, results, libraries, markdown=args.markdown))
+    if args.json:
+        settings = {
+            "argv": ["python", "-m", "fastbmm.bench"] + list(sys.argv[1:] if argv is None else argv),
+            "rounds": args.rounds,
+            "min_time": args.min_time,
+            "threads": num_threads,
+            "timer": args.timer,
+        }
+        with open(args.json, "w", encoding="utf-8") as file:
+            json.dump(results_json(cases, results, libraries, info, settings), file, indent=1)
+            file.write("\n")
+        print(f"results saved to {args.json}", file=sys.stderr)
     if args.plot:
-        title = f"fastbmm vs {', '.join(libraries[1:])}: {_cpu_model()}"
-        save_plot(args.plot, cases, results, libraries, title=title)
+        save_plot(args.plot, cases, results, libraries,
+                  title=plot_title(info, libraries, num_threads))
         print(f"plot saved to {args.plot}", file=sys.stderr)
     return 0
 

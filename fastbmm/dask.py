@@ -4,7 +4,7 @@
 :mod:`dask.array` operands, so a stack of matrices larger than memory, or
 spread over a cluster, is multiplied block by block. It is an optional extra::
 
-    pip install "fastbmm[dask]"        # dask[array] and distributed
+    pip install ".[dask]"              # from the source tree: dask[array] and distributed
 
 Both functions validate their operands eagerly, raising the same exception
 classes with torch's messages as :func:`fastbmm.bmm` and :func:`fastbmm.matmul`
@@ -68,7 +68,7 @@ try:
     from dask.base import tokenize
 except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(
-        "fastbmm.dask needs Dask: pip install 'fastbmm[dask]' "
+        "fastbmm.dask needs Dask: pip install '.[dask]' (from fastbmm's source tree) "
         "(or: pip install 'dask[array]' distributed)"
     ) from exc
 

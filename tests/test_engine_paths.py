@@ -18,18 +18,9 @@ import fastbmm._bmm as _bmm
 from _reference import assert_bmm_close, random_values, seeded_rng
 from test_baddbmm import check_baddbmm
 
-KERNELS = list(_bmm.available_kernels())
 GEMV_DTYPES = [np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64)]
 
-
-@pytest.fixture(params=KERNELS)
-def kernel(request):
-    previous = _bmm.get_kernel()
-    _bmm.set_kernel(request.param)
-    try:
-        yield request.param
-    finally:
-        _bmm.set_kernel(previous)
+# `kernel` (conftest.py): each runnable kernel variant in turn, restored afterwards.
 
 
 def _blocking(dtype):

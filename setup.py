@@ -1,12 +1,18 @@
 """Build of fastbmm's compiled core.
 
-Four things happen here beyond a plain Cython build:
+Five things happen here beyond a plain Cython build:
+
+* The C engine's sources are generated from its two tables (tools/codegen.py):
+  ``fastbmm/src/dtypes.def``, the dtype registry, and ``fastbmm/src/isa.def``,
+  the ISA variants with their compiler flags, CPU features and block sizes.
 
 * OpenMP is detected by compiling a test program with -fopenmp. Without it the
   package still builds, serially, with a warning (the Cython ``prange`` loops
   and the stand-ins in ``_openmp_helpers.pxd`` then compile to plain loops).
-* Each ISA variant of the engine (``fastbmm/src/engine_<isa>.c``) is compiled
-  with that ISA's flags and no other file is. The default build never uses
+* Each ISA variant of the engine (``fastbmm/src/generated/engine_<isa>.c``) is
+  compiled with that ISA's flags and no other file is. Test-only variants
+  (isa.def's FBMM_ISA_TEST_ONLY rows) are built only with
+  FASTBMM_TEST_VARIANTS=1 in the environment. The default build never uses
   -march=native; the variant is chosen at import time from the CPU's features.
   FASTBMM_MARCH_NATIVE=1 in the environment opts into -march=native for a
   private build.
@@ -31,17 +37,18 @@ from distutils.errors import CompileError, LinkError
 
 X86_64 = platform.machine().lower() in ("x86_64", "amd64")
 
-# engine variant -> the flags its source file (and only it) is compiled with
-ISA_FLAGS = {
-    "avx512": ["-mavx512f", "-mavx512dq", "-mavx512bw", "-mavx512vl", "-mfma", "-mf16c"],
-    "avx2": ["-mavx2", "-mfma", "-mf16c"],
-    "baseline": [],
-    # the AVX-512 source on AVX2 hardware, for the tests (engine_avx512_emulated.c).
-    # -O1 (the last -O wins): GCC splits each 64-byte vector of the 12-row tiles
-    # into AVX2 halves, and at -O3 this one file took 6 minutes of a 7-minute
-    # build; it exists to run the AVX-512 tiling logic, not for speed.
-    "avx512_emulated": ["-mavx2", "-mfma", "-mf16c", "-O1"],
-}
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools"))
+import codegen  # noqa: E402  (tools/codegen.py: dtypes.def and isa.def into C)
+
+# isa.def's rows for this target: "any" everywhere, "x86_64" on x86-64. The
+# test-only variants (FBMM_ISA_TEST_ONLY) only when asked for: CI sets
+# FASTBMM_TEST_VARIANTS=1; a user's build and the wheels leave them out.
+TEST_VARIANTS = os.environ.get("FASTBMM_TEST_VARIANTS") == "1"
+ISAS = [isa for isa in codegen.isa_table()
+        if (isa["arch"] == "any" or (isa["arch"] == "x86_64" and X86_64))
+        and (TEST_VARIANTS or not isa["test_only"])]
+# engine variant -> the flags its generated source (and only it) is compiled with
+ISA_FLAGS = {isa["name"]: isa["flags"] for isa in ISAS}
 
 COMMON_FLAGS = ["-O3", "-fno-strict-aliasing"]
 
@@ -59,6 +66,14 @@ def _try_compile(compiler, code, flags, link=False, link_flags=()):
         except (CompileError, LinkError):
             return False
     return True
+
+
+def _engine_name(src):
+    """The variant a generated engine_<isa>.c builds, or None for another source."""
+    name = os.path.basename(src)
+    if os.path.basename(os.path.dirname(src)) == "generated" and name.startswith("engine_"):
+        return name[len("engine_"):-len(".c")]
+    return None
 
 
 class BuildExt(build_ext):
@@ -80,8 +95,6 @@ class BuildExt(build_ext):
 
         variants = {}
         for isa, flags in ISA_FLAGS.items():
-            if isa != "baseline" and not X86_64:
-                continue
             if _try_compile(cc, "int main(void){return 0;}\n", flags):
                 variants[isa] = flags
             else:
@@ -102,17 +115,16 @@ class BuildExt(build_ext):
             ext.extra_compile_args = common + no_debug + (["-fopenmp"] if openmp else []) + \
                 (["-march=native"] if native else [])
             ext.extra_link_args = ["-fopenmp"] if openmp else []
-            ext.define_macros = list(ext.define_macros or []) + [
-                (f"FBMM_HAVE_{isa.upper()}", "1") for isa in variants if isa != "baseline"]
+            # a variant the compiler cannot build is left out of the link;
+            # dispatch.c's weak references make its entry NULL
+            ext.sources = [src for src in ext.sources
+                           if not _engine_name(src) or _engine_name(src) in variants]
 
         # Per-file flags: wrap the compiler's single-file step.
         original = cc._compile
 
         def _compile(obj, src, ext, cc_args, extra_postargs, pp_opts):
-            name = os.path.basename(src)
-            extra = []
-            if name.startswith("engine_") and name.endswith(".c"):
-                extra = variants.get(name[len("engine_"):-2], [])
+            extra = variants.get(_engine_name(src), []) if _engine_name(src) else []
             return original(obj, src, ext, cc_args, list(extra_postargs) + extra, pp_opts)
 
         cc._compile = _compile
@@ -123,17 +135,21 @@ class BuildExt(build_ext):
 
 
 SRC = "fastbmm/src"
-engine_sources = [f"{SRC}/engine_{isa}.c" for isa in ISA_FLAGS] + [f"{SRC}/dispatch.c",
-                                                                   f"{SRC}/threads.c"]
-# The kernels live in headers included by every engine_<isa>.c: a change to
-# any of them must rebuild the extension.
-engine_headers = sorted(str(p) for p in __import__("pathlib").Path(SRC).glob("*.h"))
+engine_sources = [os.path.relpath(path) for path in codegen.generate(ISAS)] + [
+    f"{SRC}/dispatch.c", f"{SRC}/dtypes.c", f"{SRC}/threads.c"]
+# The kernels live in headers and .def tables included by every engine: a
+# change to any of them must rebuild the extension.
+engine_headers = sorted(str(p) for pattern in ("*.h", "*.def", "generated/*.h")
+                        for p in __import__("pathlib").Path(SRC).glob(pattern))
 numpy_macros = [("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")]
 
 extensions = [
     Extension("fastbmm._bmm", ["fastbmm/_bmm.pyx"] + engine_sources,
               include_dirs=[np.get_include(), SRC], define_macros=numpy_macros,
               depends=engine_headers),
+    Extension("fastbmm._dtypes", ["fastbmm/_dtypes.pyx", f"{SRC}/dtypes.c"],
+              include_dirs=[np.get_include(), SRC], define_macros=numpy_macros,
+              depends=[f"{SRC}/dtypes.def", f"{SRC}/fastbmm.h", f"{SRC}/elements.h"]),
     Extension("fastbmm._validation", ["fastbmm/_validation.pyx"],
               include_dirs=[np.get_include(), SRC], define_macros=numpy_macros),
     Extension("fastbmm._products", ["fastbmm/_products.pyx"],

@@ -13,8 +13,7 @@ from libc.stdint cimport int64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
-from ._engine cimport (FBMM_ALIGN, FBMM_OK, FBMM_F16, FBMM_F16_F32, FBMM_F32, FBMM_F64, FBMM_C64, FBMM_C128,
-                       fbmm_cpu_features, fbmm_engine, fbmm_engine_at,
+from ._engine cimport (FBMM_ALIGN, FBMM_OK, fbmm_cpu_features, fbmm_engine, fbmm_engine_at,
                        fbmm_engine_supported, fbmm_num_engines, fbmm_operand,
                        fbmm_problem)
 from ._openmp_helpers cimport (FASTBMM_OPENMP, fbmm_available_cpus, fbmm_delegates_regions,
@@ -27,6 +26,8 @@ from ._validation cimport as_operand, as_out, check_bmm, check_bmm_out_dtype, ov
 
 import operator
 import os
+
+from ._dtypes import ROWS
 
 import numpy as np
 
@@ -430,8 +431,7 @@ def bmm(input, mat2, *, out=None, out_dtype=None):
         code = check_bmm(a, b, o)
     else:
         code = check_bmm_out_dtype(a, b, o, out_dtype)
-        if code == FBMM_F16_F32:
-            result_type = cnp.NPY_FLOAT
+        result_type = np.dtype(ROWS[code].numpy_out).num
     cdef cnp.npy_intp dims[3]
     dims[0] = cnp.PyArray_DIM(a, 0)
     dims[1] = cnp.PyArray_DIM(a, 1)

@@ -2,18 +2,9 @@
 from libc.stdint cimport int64_t, uint64_t
 
 cdef extern from "src/fastbmm.h" nogil:
+    # The dtype codes are dtypes.def's rows: Python reads them from
+    # fastbmm._dtypes, never from a list here.
     enum:
-        FBMM_F16
-        FBMM_F32
-        FBMM_F64
-        FBMM_C64
-        FBMM_C128
-        FBMM_I8
-        FBMM_U8
-        FBMM_I16
-        FBMM_I32
-        FBMM_I64
-        FBMM_F16_F32
         FBMM_PATH_SMALL
         FBMM_PATH_PACKED
         FBMM_ALIGN

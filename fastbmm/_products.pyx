@@ -15,14 +15,14 @@ from libc.stdint cimport int64_t, uint64_t
 from libc.string cimport memset
 
 from ._bmm cimport describe, init_bmm_problem, init_problem, native, run_problem
-from ._engine cimport (FBMM_F16, FBMM_F16_F32, FBMM_MAX_BATCH_DIMS, FBMM_NUM_DTYPES,
-                       fbmm_batch_dims, fbmm_operand, fbmm_problem)
-from ._validation cimport (as_operand, as_out, check_out, dtype_code, is_integer_code, overlaps,
-                           same_scalar_type)
+from ._dtypes cimport dtype_code, is_integer_code
+from ._engine cimport FBMM_MAX_BATCH_DIMS, FBMM_NUM_DTYPES, fbmm_batch_dims, fbmm_operand, fbmm_problem
+from ._validation cimport as_operand, as_out, check_out, overlaps, same_scalar_type
 
 import numpy as np
 
 from . import _errors
+from ._dtypes import out_dtype_code
 
 cnp.import_array()
 
@@ -463,8 +463,9 @@ def check_matmul(shape_a, shape_b, a, b, out=None, out_dtype=None, strides_a=Non
     cdef int code = _matmul_dtype(route, a, b, out if out_dtype is None else None)
     if out_dtype is not None:
         want = np.dtype(out_dtype)
-        if want == np.dtype(np.float32) and code == FBMM_F16:
-            code = FBMM_F16_F32
+        variant = out_dtype_code(code, want)
+        if variant >= 0:
+            code = variant              # a row of dtypes.def: float16 -> float32
             result_dtype = want
         elif want != result_dtype:
             raise _errors.bad_out_dtype("matmul", a.dtype, want)

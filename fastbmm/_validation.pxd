@@ -2,8 +2,6 @@ cimport numpy as cnp
 
 cdef cnp.ndarray as_operand(object x, str argname, int position, str fname)
 cdef cnp.ndarray as_out(object out, str fname)
-cdef int dtype_code(cnp.ndarray x) noexcept
-cdef bint is_integer_code(int code) noexcept
 cdef bint same_scalar_type(cnp.ndarray x, cnp.ndarray y)
 cdef int check_bmm(cnp.ndarray a, cnp.ndarray b, cnp.ndarray out) except -1
 cdef int check_bmm_out_dtype(cnp.ndarray a, cnp.ndarray b, cnp.ndarray out,

@@ -16,11 +16,11 @@ fastbmm's own checks come last: 6. out's shape (torch would resize it),
 
 cimport numpy as cnp
 from libc.stdint cimport int64_t
-from ._engine cimport (FBMM_F16, FBMM_F16_F32, FBMM_F32, FBMM_F64, FBMM_C64, FBMM_C128,
-                       FBMM_I8, FBMM_U8, FBMM_I16, FBMM_I32, FBMM_I64)
+from ._dtypes cimport dtype_code
 
 import numpy as np
 from . import _errors
+from ._dtypes import code_of, out_dtype_code
 
 cnp.import_array()
 
@@ -112,45 +112,6 @@ cdef _refuse_masked(object x, str argname, str fname):
         raise _errors.masked_array(fname, argname)
 
 
-cdef int dtype_code(cnp.ndarray x) noexcept:
-    """The engine's dtype code for x's element type, -1 if unsupported.
-
-    Integer type numbers are mapped by size: NumPy's LONG is 8 bytes on Linux
-    but 4 on Windows, and LONGLONG is a second name for int64.
-    """
-    cdef int t = cnp.PyArray_TYPE(x)
-    cdef Py_ssize_t size = cnp.PyArray_ITEMSIZE(x)
-    if t == cnp.NPY_FLOAT:
-        return FBMM_F32
-    if t == cnp.NPY_DOUBLE:
-        return FBMM_F64
-    if t == cnp.NPY_FLOAT16:
-        return FBMM_F16
-    if t == cnp.NPY_CFLOAT:
-        return FBMM_C64
-    if t == cnp.NPY_CDOUBLE:
-        return FBMM_C128
-    if t == cnp.NPY_BYTE:
-        return FBMM_I8
-    if t == cnp.NPY_UBYTE:
-        return FBMM_U8
-    if t == cnp.NPY_SHORT or t == cnp.NPY_INT or t == cnp.NPY_LONG or t == cnp.NPY_LONGLONG:
-        if size == 2:
-            return FBMM_I16
-        if size == 4:
-            return FBMM_I32
-        if size == 8:
-            return FBMM_I64
-    return -1
-
-
-cdef bint is_integer_code(int code) noexcept:
-    """Is ``code`` one of the engine's integer dtypes? (An explicit list: the
-    codes do not sort by kind, FBMM_F16_F32 comes after the integers.)"""
-    return (code == FBMM_I8 or code == FBMM_U8 or code == FBMM_I16 or code == FBMM_I32
-            or code == FBMM_I64)
-
-
 cdef bint same_scalar_type(cnp.ndarray x, cnp.ndarray y):
     """Same element type, whatever the byte order ('>f4' is still torch's Float)."""
     cdef int cx = dtype_code(x), cy = dtype_code(y)
@@ -197,19 +158,21 @@ cdef int check_bmm_out_dtype(cnp.ndarray a, cnp.ndarray b, cnp.ndarray out,
     cdef int code = dtype_code(a)
     if want == b.dtype.newbyteorder("="):
         return check_bmm(a, b, out)
-    if not (code == FBMM_F16 and want == np.dtype(np.float32)):
+    # a row of dtypes.def from these operands to `want` (float16 -> float32)
+    cdef int variant = out_dtype_code(code, want) if code >= 0 else -1
+    if variant < 0:
         raise _errors.bad_out_dtype("bmm", a.dtype, want)
     cdef cnp.npy_intp *sa = cnp.PyArray_DIMS(a)
     cdef cnp.npy_intp *sb = cnp.PyArray_DIMS(b)
     if sb[0] != sa[0] or sb[1] != sa[2]:
         raise _errors.batch2_size((<object>a).shape, (<object>b).shape)
-    if out is not None and dtype_code(out) != FBMM_F32:
+    if out is not None and dtype_code(out) != code_of(want):
         raise _errors.out_dtype(want, out.dtype)
     if dtype_code(b) != code:
         raise _errors.dtype_mismatch(a.dtype, b.dtype)
     if out is not None:
         check_out(out, (sa[0], sa[1], sb[2]))
-    return FBMM_F16_F32
+    return variant
 
 
 cdef int check_out(cnp.ndarray out, tuple shape) except -1:

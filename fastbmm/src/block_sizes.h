@@ -1,53 +1,13 @@
 /*
- * block_sizes.h -- every register and cache block size of every ISA variant,
- * in one place (the BLIS habit).
- *
- *   MR x NR  the C tile a microkernel holds in registers; NR = FBMM_NV vectors
- *   KC       depth of a packed panel: a KC x NR sliver of B stays in L1
- *   MC       rows of A per packed block: MC x KC stays in L2
- *   NC       columns of B per packed panel: KC x NC stays in L3
- *
- * Register budget of a microkernel: MR*NV accumulators + NV loads of B + 1
- * broadcast of A must fit the vector register file (16 on SSE2/AVX2, 32 on
- * AVX-512 and NEON), or the compiler spills and the kernel runs at half speed.
- *
- * The engine_*.c file that includes this defines FBMM_ISA_AVX512, _AVX2 or
- * _BASELINE first.
+ * block_sizes.h -- the engine's path thresholds and the sizes shared by every
+ * ISA variant. The per-ISA register and cache blocking (MR, KC, MC, NC for
+ * each accumulator family, the vector width, the small-matrix limit) is in
+ * isa.def's table; setup.py writes one ISA's row into its generated
+ * engine_<isa>.c as FBMM_VBYTES, FBMM_SMALL_MAX and FBMM_MR_<family>, ...,
+ * before that file includes engine_template.h.
  */
 #ifndef FASTBMM_BLOCK_SIZES_H
 #define FASTBMM_BLOCK_SIZES_H
-
-#if defined(FBMM_ISA_AVX512)
-#  define FBMM_VBYTES 64            /* zmm */
-#  define FBMM_MR_F32 12            /* 12 x 32: 24 acc + 2 + 1 = 27 of 32 regs */
-#  define FBMM_MR_F64 12            /* 12 x 16 */
-#  define FBMM_MR_U32 12
-#  define FBMM_MR_U64 12
-#  define FBMM_KC 256
-#  define FBMM_MC 144
-#  define FBMM_NC 3072
-#  define FBMM_SMALL_MAX 8
-#elif defined(FBMM_ISA_AVX2)
-#  define FBMM_VBYTES 32            /* ymm */
-#  define FBMM_MR_F32 6             /* 6 x 16: 12 acc + 2 + 1 = 15 of 16 regs */
-#  define FBMM_MR_F64 6             /* 6 x 8 */
-#  define FBMM_MR_U32 6
-#  define FBMM_MR_U64 4             /* 64-bit lane multiply is emulated: needs temporaries */
-#  define FBMM_KC 256
-#  define FBMM_MC 120
-#  define FBMM_NC 3072
-#  define FBMM_SMALL_MAX 8
-#else /* baseline: SSE2 on x86-64, NEON on AArch64, generic vectors elsewhere */
-#  define FBMM_VBYTES 16
-#  define FBMM_MR_F32 6             /* 6 x 8 */
-#  define FBMM_MR_F64 6             /* 6 x 4 */
-#  define FBMM_MR_U32 6
-#  define FBMM_MR_U64 4
-#  define FBMM_KC 256
-#  define FBMM_MC 96
-#  define FBMM_NC 2048
-#  define FBMM_SMALL_MAX 8
-#endif
 
 #define FBMM_NV 2                   /* vectors per row of the C tile: NR = 2 * lanes */
 

@@ -2,112 +2,147 @@
  * dispatch.c -- which engine variants were compiled in, and which of them
  * this CPU can run (NumPy's habit: build every variant, choose at import).
  *
- * setup.py defines FBMM_HAVE_AVX512 / FBMM_HAVE_AVX2 when the compiler took
- * that variant's flags. __builtin_cpu_supports also checks that the OS saves
- * the wide registers (XCR0), so a kernel never faults on a CPU or VM that
- * reports AVX-512 but has it disabled.
+ * The variants are isa.def's rows, best first. setup.py builds a row's
+ * engine only where the target and the compiler allow it; a row left out
+ * leaves its engine undefined, which the weak, hidden references below turn
+ * into a NULL entry at link time (hidden: resolved inside this module, never
+ * by another library's symbol of the same name).
+ *
+ * __builtin_cpu_supports also checks that the OS saves the wide registers
+ * (XCR0), so a kernel never faults on a CPU or VM that reports AVX-512 but
+ * has it disabled.
  */
+#include <string.h>
 #include "fastbmm.h"
 
-#if defined(FBMM_HAVE_AVX512)
-extern const fbmm_engine fbmm_engine_avx512;
-#endif
-#if defined(FBMM_HAVE_AVX2)
-extern const fbmm_engine fbmm_engine_avx2;
-#endif
-extern const fbmm_engine fbmm_engine_baseline;
-#if defined(FBMM_HAVE_AVX512_EMULATED)
-extern const fbmm_engine fbmm_engine_avx512_emulated;
-#endif
+#define FBMM_ISA_NATIVE 0
+#define FBMM_ISA_TEST_ONLY 1
 
-/* Best first: the first supported entry is chosen at import. The emulated
- * variant comes after the baseline, which every CPU runs, so it is only ever
- * used when a test asks for it. */
-static const fbmm_engine *const engines[] = {
-#if defined(FBMM_HAVE_AVX512)
-    &fbmm_engine_avx512,
-#endif
-#if defined(FBMM_HAVE_AVX2)
-    &fbmm_engine_avx2,
-#endif
-    &fbmm_engine_baseline,
-#if defined(FBMM_HAVE_AVX512_EMULATED)
-    &fbmm_engine_avx512_emulated,
-#endif
+#define FBMM_BLOCKS(...)
+#define FBMM_SMALL(...)
+#define FBMM_ISA(name, arch, vbytes, flags, features, role) \
+    extern const fbmm_engine fbmm_engine_##name __attribute__((weak, visibility("hidden")));
+#include "isa.def"
+#undef FBMM_ISA
+
+typedef struct {
+    const fbmm_engine *engine;      /* NULL: not compiled in */
+    const char *features;           /* space-separated __builtin_cpu_supports names */
+    int role;
+} isa_row;
+
+static const isa_row table[] = {
+#define FBMM_ISA(name, arch, vbytes, flags, features, role) { &fbmm_engine_##name, features, role },
+#include "isa.def"
+#undef FBMM_ISA
 };
+#undef FBMM_BLOCKS
+#undef FBMM_SMALL
 
-int fbmm_num_engines(void) { return (int)(sizeof engines / sizeof engines[0]); }
+#define TABLE_ROWS ((int)(sizeof table / sizeof table[0]))
+
+/* The compiled variants, in the table's order, native ones first: the
+ * first supported entry is chosen at import, and a test-only variant comes
+ * after the baseline, which every CPU runs, so it is only used when a test
+ * asks for it. */
+static const isa_row *compiled(int i)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        for (int r = 0; r < TABLE_ROWS; r++) {
+            if (!table[r].engine || table[r].role != (pass ? FBMM_ISA_TEST_ONLY : FBMM_ISA_NATIVE))
+                continue;
+            if (i-- == 0) return &table[r];
+        }
+    }
+    return 0;
+}
+
+static const isa_row *row_of(const fbmm_engine *e)
+{
+    for (int r = 0; r < TABLE_ROWS; r++)
+        if (e && table[r].engine == e) return &table[r];
+    return 0;
+}
+
+int fbmm_num_engines(void)
+{
+    int n = 0;
+    while (compiled(n)) n++;
+    return n;
+}
 
 const fbmm_engine *fbmm_engine_at(int i)
 {
-    return (i >= 0 && i < fbmm_num_engines()) ? engines[i] : 0;
+    const isa_row *row = i >= 0 ? compiled(i) : 0;
+    return row ? row->engine : 0;
+}
+
+int fbmm_engine_test_only(const fbmm_engine *e)
+{
+    const isa_row *row = row_of(e);
+    return row && row->role == FBMM_ISA_TEST_ONLY;
 }
 
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #  define FBMM_X86_DETECT 1
 #endif
 
+/* The CPU features fastbmm asks about, by __builtin_cpu_supports's names
+ * (which must be string literals: hence one line each). */
+typedef struct { const char *name; int present; } cpu_feature;
+
+static int cpu_features(cpu_feature *out, int max)
+{
+    int n = 0;
+#if defined(FBMM_X86_DETECT)
+#  define FEATURE(s) if (n < max) { out[n].name = s; out[n].present = __builtin_cpu_supports(s) != 0; n++; }
+    __builtin_cpu_init();
+    FEATURE("sse2") FEATURE("sse4.2") FEATURE("avx") FEATURE("avx2") FEATURE("fma")
+    FEATURE("f16c") FEATURE("avx512f") FEATURE("avx512dq") FEATURE("avx512bw")
+    FEATURE("avx512vl") FEATURE("avx512vnni")
+#  undef FEATURE
+#elif defined(__aarch64__)
+    if (n < max) { out[n].name = "neon"; out[n].present = 1; n++; }
+#endif
+    return n;
+}
+
+static int has_feature(const cpu_feature *f, int nf, const char *name, size_t len)
+{
+    for (int i = 0; i < nf; i++)
+        if (strlen(f[i].name) == len && memcmp(f[i].name, name, len) == 0) return f[i].present;
+    return 0;   /* a feature this file does not know: never assume it */
+}
+
 int fbmm_engine_supported(const fbmm_engine *e)
 {
-#if defined(FBMM_HAVE_AVX512)
-    if (e == &fbmm_engine_avx512) {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") &&
-               __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    const isa_row *row = row_of(e);
+    if (!row) return 0;
+    cpu_feature f[32];
+    int nf = cpu_features(f, 32);
+    const char *s = row->features;
+    while (*s) {
+        while (*s == ' ') s++;
+        size_t len = strcspn(s, " ");
+        if (len && !has_feature(f, nf, s, len)) return 0;
+        s += len;
     }
-#endif
-#if defined(FBMM_HAVE_AVX2)
-    if (e == &fbmm_engine_avx2) {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
-    }
-#endif
-#if defined(FBMM_HAVE_AVX512_EMULATED)
-    if (e == &fbmm_engine_avx512_emulated) {
-        __builtin_cpu_init();
-        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-               __builtin_cpu_supports("f16c");
-    }
-#endif
-    return e == &fbmm_engine_baseline;
+    return 1;
 }
 
 const char *fbmm_cpu_features(void)
 {
-#if defined(FBMM_X86_DETECT)
-    static char buf[160];
-    static const char *const names[] = {
-        "sse2", "sse4.2", "avx", "avx2", "fma", "f16c",
-        "avx512f", "avx512dq", "avx512bw", "avx512vl", "avx512vnni",
-    };
-    int ok[sizeof names / sizeof names[0]];
-    __builtin_cpu_init();
-    ok[0] = __builtin_cpu_supports("sse2");
-    ok[1] = __builtin_cpu_supports("sse4.2");
-    ok[2] = __builtin_cpu_supports("avx");
-    ok[3] = __builtin_cpu_supports("avx2");
-    ok[4] = __builtin_cpu_supports("fma");
-    ok[5] = __builtin_cpu_supports("f16c");
-    ok[6] = __builtin_cpu_supports("avx512f");
-    ok[7] = __builtin_cpu_supports("avx512dq");
-    ok[8] = __builtin_cpu_supports("avx512bw");
-    ok[9] = __builtin_cpu_supports("avx512vl");
-    ok[10] = __builtin_cpu_supports("avx512vnni");
+    static char buf[192];
+    cpu_feature f[32];
+    int nf = cpu_features(f, 32);
     size_t len = 0;
     buf[0] = 0;
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        if (!ok[i]) continue;
-        const char *s = names[i];
+    for (int i = 0; i < nf; i++) {
+        if (!f[i].present) continue;
+        const char *s = f[i].name;
         if (len && len + 1 < sizeof buf) buf[len++] = ' ';
         while (*s && len + 1 < sizeof buf) buf[len++] = *s++;
         buf[len] = 0;
     }
     return buf;
-#elif defined(__aarch64__)
-    return "neon";
-#else
-    return "";
-#endif
 }

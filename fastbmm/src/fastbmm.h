@@ -23,13 +23,40 @@
 extern "C" {
 #endif
 
-/* Element types. The order is the one the Cython layer maps NumPy's type numbers to. */
+/*
+ * The dtype registry (dtypes.def) as C: accumulator types fbmm_acc_<family>_t,
+ * the codes FBMM_<CODE> in row order, and each row's facts (dtypes.c).
+ */
+enum fbmm_dtype_flags { FBMM_PLAIN = 0, FBMM_COMPLEX = 1, FBMM_STAGED = 2 };
+enum fbmm_arithmetic { FBMM_FLOAT = 0, FBMM_WRAPPING = 1 };
+
+#define FBMM_FAMILY(name, acc_t, arithmetic) typedef acc_t fbmm_acc_##name##_t;
+#define FBMM_DTYPE(...)
+#include "dtypes.def"
+#undef FBMM_FAMILY
+#undef FBMM_DTYPE
+
 enum fbmm_dtype {
-    FBMM_F16 = 0, FBMM_F32, FBMM_F64, FBMM_C64, FBMM_C128,
-    FBMM_I8, FBMM_U8, FBMM_I16, FBMM_I32, FBMM_I64,
-    FBMM_F16_F32,               /* float16 operands, float32 result (out_dtype) */
+#define FBMM_FAMILY(...)
+#define FBMM_DTYPE(CODE, ...) FBMM_##CODE,
+#include "dtypes.def"
+#undef FBMM_FAMILY
+#undef FBMM_DTYPE
     FBMM_NUM_DTYPES
 };
+
+/* One row of dtypes.def, for the Python layer (fastbmm._dtypes). */
+typedef struct {
+    const char *code, *kind, *family;
+    const char *numpy_in, *numpy_out;   /* NumPy (or ml_dtypes) dtype names */
+    const char *torch, *torch_cpp, *scalar_cpp;
+    int flags;                          /* enum fbmm_dtype_flags */
+    int arithmetic;                     /* the family's enum fbmm_arithmetic */
+    int64_t in_itemsize, out_itemsize;  /* bytes of an operand / result element */
+} fbmm_dtype_info;
+
+/* dtypes.c: row `code` of dtypes.def, NULL outside 0 .. FBMM_NUM_DTYPES - 1 */
+const fbmm_dtype_info *fbmm_dtype_at(int code);
 
 /* How a task runs. */
 enum fbmm_path {
@@ -186,7 +213,7 @@ static inline void fbmm_cursor_next(fbmm_batch_cursor *cur, const fbmm_problem *
     }
 }
 
-/* One ISA variant of the whole engine. */
+/* One ISA variant of the whole engine (a row of isa.def). */
 typedef struct {
     const char *name;           /* "avx512", "avx2", "baseline", ... */
     int64_t small_max;          /* n, m, p all <= small_max: the unpacked path */
@@ -203,6 +230,7 @@ typedef struct {
 int fbmm_num_engines(void);                       /* variants compiled in */
 const fbmm_engine *fbmm_engine_at(int i);         /* best first */
 int fbmm_engine_supported(const fbmm_engine *e);  /* runnable on this CPU? */
+int fbmm_engine_test_only(const fbmm_engine *e);  /* a testing variant, never chosen at import */
 const char *fbmm_cpu_features(void);              /* e.g. "sse2 avx avx2 fma f16c" */
 
 #ifdef __cplusplus

@@ -1,31 +1,23 @@
 /*
  * gemm_template.h -- one accumulator family of the packed engine: the
- * register-blocked microkernel and the Goto/BLIS loop nest around it.
+ * register-blocked microkernel, the Goto/BLIS loop nest around it, and the
+ * few-rows (stream) and few-columns (gemv) paths.
  *
- * Included once per family by engine_template.h, with
- *   ACC     name suffix (f32, f64, u32, u64)
- *   ACC_T   the accumulator type: float, double, uint32_t, uint64_t
- *   MR      rows of the register tile
- * NR is FBMM_NV vectors of FBMM_VBYTES bytes. Written with GCC/Clang vector
- * extensions, so the same source becomes AVX-512, AVX2, SSE2 or NEON code
- * depending only on the flags its engine_*.c is compiled with.
+ * Included once per family by family_begin.h, which defines the family's
+ * parameters (ACC, ACC_T, ACC_IS_INT from dtypes.def; MR, KC, MC, NC from
+ * isa.def; VL, NR, VEC_T, FBMM_NAME(x)); family_end.h #undefs them. Written
+ * with GCC/Clang vector extensions, so the same source becomes AVX-512,
+ * AVX2, SSE2 or NEON code depending only on the flags its engine is
+ * compiled with.
  *
  * Integers accumulate in unsigned 32/64-bit lanes: arithmetic mod 2^32 (or
  * 2^64) is exactly what C's two's-complement wrap-around gives in any narrower
  * result type, and unsigned overflow is defined behaviour (signed is not).
  */
 
-#define FBMM_CAT_(a, b) a##_##b
-#define FBMM_CAT(a, b) FBMM_CAT_(a, b)
-#define FBMM_NAME(x) FBMM_CAT(x, ACC)
-
-#define VL ((int64_t)(FBMM_VBYTES / sizeof(ACC_T)))   /* lanes per vector */
-#define NR (FBMM_NV * VL)
-
 typedef ACC_T FBMM_NAME(vec) __attribute__((vector_size(FBMM_VBYTES)));
-#define VEC_T FBMM_NAME(vec)
 
-/* How one dtype enters and leaves this family (see kinds.h). */
+/* How one dtype enters and leaves this family (kind_real.h, kind_complex.h). */
 typedef struct {
     /* pack rows [0, mc) x logical columns [k0, k0 + kc) of A into MR-row slivers */
     void (*pack_a)(ACC_T *dst, const char *a, int64_t sr, int64_t sc,
@@ -205,9 +197,9 @@ static void FBMM_NAME(microkernel_strided)(
 /* Bytes of scratch one thread needs for tiles of at most rows x cols (logical). */
 static size_t FBMM_NAME(scratch_bytes)(const FBMM_NAME(dtype_ops) *kd, int64_t rows, int64_t K, int64_t cols)
 {
-    int64_t kc = K < FBMM_KC ? K : FBMM_KC;
-    int64_t nc = cols < FBMM_NC ? cols : FBMM_NC;
-    int64_t mc = rows < FBMM_MC ? rows : FBMM_MC;
+    int64_t kc = K < KC ? K : KC;
+    int64_t nc = cols < NC ? cols : NC;
+    int64_t mc = rows < MC ? rows : MC;
     nc = (nc + NR - 1) / NR * NR;
     mc = (mc + MR - 1) / MR * MR;
     size_t n = (size_t)(kc * nc + mc * kc);
@@ -240,9 +232,9 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                                  int64_t rows, int64_t K, int64_t cols, void *scratch)
 {
     const int64_t esz = (int64_t)sizeof(ACC_T);
-    int64_t kc_max = K < FBMM_KC ? K : FBMM_KC;
-    int64_t nc_max = cols < FBMM_NC ? cols : FBMM_NC;
-    int64_t mc_max = rows < FBMM_MC ? rows : FBMM_MC;
+    int64_t kc_max = K < KC ? K : KC;
+    int64_t nc_max = cols < NC ? cols : NC;
+    int64_t mc_max = rows < MC ? rows : MC;
     nc_max = (nc_max + NR - 1) / NR * NR;
     mc_max = (mc_max + MR - 1) / MR * MR;
     ACC_T *bp = (ACC_T *)scratch;
@@ -279,20 +271,20 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                          (!ep->has_bias || ep->d_sc == c_sc);
     const fbmm_epilogue *plain = &FBMM_NAME(plain_epilogue);
 
-    for (int64_t jc = 0; jc < cols; jc += FBMM_NC) {
-        int64_t nc = cols - jc < FBMM_NC ? cols - jc : FBMM_NC;
+    for (int64_t jc = 0; jc < cols; jc += NC) {
+        int64_t nc = cols - jc < NC ? cols - jc : NC;
         /* B's edge sliver: whole vectors are read in place (a narrower
          * tile), a partial vector is packed, zero-padded, to NR */
         const int64_t edge_c = b_direct && (nc % NR) % VL ? nc % NR : 0;
-        for (int64_t pc = 0; pc < K; pc += FBMM_KC) {
-            int64_t kc = K - pc < FBMM_KC ? K - pc : FBMM_KC;
+        for (int64_t pc = 0; pc < K; pc += KC) {
+            int64_t kc = K - pc < KC ? K - pc : KC;
             int first = (pc == 0);
             if (!b_direct)
                 kd->pack_b(bp, b, b_sr, b_sc, pc, kc, jc, nc);
             else if (edge_c)
                 kd->pack_b(bp, b, b_sr, b_sc, pc, kc, jc + nc - edge_c, edge_c);
-            for (int64_t ic = 0; ic < rows; ic += FBMM_MC) {
-                int64_t mc = rows - ic < FBMM_MC ? rows - ic : FBMM_MC;
+            for (int64_t ic = 0; ic < rows; ic += MC) {
+                int64_t mc = rows - ic < MC ? rows - ic : MC;
                 const ACC_T *ablk;
                 if (a_direct) {
                     /* edge rows too: the strided instances read exactly mr rows */
@@ -413,8 +405,8 @@ static void FBMM_NAME(gemm_stream)(const FBMM_NAME(dtype_ops) *kd,
     ACC_T acc[FBMM_STREAM_MAX_ROWS * FBMM_STREAM_BLOCK] __attribute__((aligned(FBMM_VBYTES)));
     for (int64_t j0 = 0; j0 < cols; j0 += FBMM_STREAM_BLOCK) {
         const int64_t jb = cols - j0 < FBMM_STREAM_BLOCK ? cols - j0 : FBMM_STREAM_BLOCK;
-        for (int64_t pc = 0; pc < K; pc += FBMM_KC) {
-            const int64_t kc = K - pc < FBMM_KC ? K - pc : FBMM_KC;
+        for (int64_t pc = 0; pc < K; pc += KC) {
+            const int64_t kc = K - pc < KC ? K - pc : KC;
             const char *ap = a + pc * a_sc, *bp = b + pc * b_sr + j0 * esz;
             for (int64_t r = 0; r < rows; r++)
                 memset(acc + r * FBMM_STREAM_BLOCK, 0, (size_t)(jb * esz));
@@ -453,8 +445,8 @@ static inline __attribute__((always_inline)) void FBMM_NAME(gemv_rows)(
 {
     enum { U = 2 };                       /* vectors per accumulator chain and step */
     ACC_T total[4][FBMM_GEMV_MAX_COLS] = {{0}};
-    for (int64_t k0 = 0; k0 < K; k0 += FBMM_KC) {
-        const int64_t kc = K - k0 < FBMM_KC ? K - k0 : FBMM_KC;
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+        const int64_t kc = K - k0 < KC ? K - k0 : KC;
         const char *ak = a + k0 * (int64_t)sizeof(ACC_T);
         const ACC_T *bk = bt + k0;
         VEC_T acc[4][FBMM_GEMV_MAX_COLS][U];
@@ -546,6 +538,3 @@ static void FBMM_NAME(gemm_gemv)(const FBMM_NAME(dtype_ops) *kd,
 #undef FBMM_GEMV_GROUP
 }
 
-#undef VEC_T
-#undef VL
-#undef NR

@@ -1,0 +1,21 @@
+/*
+ * family_begin.h -- opens one accumulator family inside an engine: derives
+ * the family's macros from ACC, ACC_T and ACC_IS_INT (defined by the includer,
+ * src/generated/kinds.h, from dtypes.def's FBMM_FAMILY row) and from the
+ * engine's block sizes (isa.def's FBMM_BLOCKS row for this ISA and family,
+ * defined as FBMM_MR_<family>, ... in src/generated/engine_<isa>.c), then
+ * includes the family's kernels (gemm_template.h). The family's dtypes
+ * follow (kind_real.h, kind_complex.h); family_end.h closes it.
+ */
+#define FBMM_NAME(x) FBMM_CAT(x, ACC)
+#define MR FBMM_CAT(FBMM_MR, ACC)
+#define KC FBMM_CAT(FBMM_KC, ACC)
+#define MC FBMM_CAT(FBMM_MC, ACC)
+#define NC FBMM_CAT(FBMM_NC, ACC)
+#define VL ((int64_t)(FBMM_VBYTES / sizeof(ACC_T)))   /* lanes per vector */
+#define NR (FBMM_NV * VL)
+#define VEC_T FBMM_NAME(vec)
+/* vectors per row of the small-matrix path's accumulators */
+#define SMALL_NVMAX ((FBMM_SMALL_MAX + VL - 1) / VL)
+
+#include "gemm_template.h"

@@ -1,0 +1,232 @@
+/*
+ * kind_real.h -- one real dtype's way into and out of its accumulator family:
+ * packing (which absorbs any stride, misalignment and the widening of f16 and
+ * small integers), tile stores (narrowing, strides, baddbmm's epilogue), the
+ * unpacked small-matrix loops, and its entry in the engine's table of kinds.
+ *
+ * A parameterised include: src/generated/kinds.h (written by setup.py from
+ * dtypes.def) includes it once per real row, inside the row's family (ACC,
+ * ACC_T, MR, ... defined: family_begin.h), after defining
+ *     KIND     the row's kind (the suffix of every name made here)
+ *     IN, OUT  element formats of the operands and the result (elements.h)
+ *     STAGED   1: round once after the whole inner sum (see gemm_tile)
+ * and this file #undefs them at its end.
+ */
+
+#define K_(x) FBMM_CAT(x, KIND)
+#define IN_T FBMM_CAT3(fbmm, IN, t)
+#define OUT_T FBMM_CAT3(fbmm, OUT, t)
+#define LOAD_IN FBMM_CAT(fbmm_load, IN)
+#define LOAD_OUT FBMM_CAT(fbmm_load, OUT)
+#define STORE_OUT FBMM_CAT(fbmm_store, OUT)
+/* The operands' (result's) elements are the accumulator's own bits: a format
+ * belongs to one family, so the same size means the same representation. */
+#define SAME_REPR (sizeof(IN_T) == sizeof(ACC_T))
+#define OUT_SAME (sizeof(OUT_T) == sizeof(ACC_T))
+
+static void K_(pack_a)(ACC_T *dst, const char *a, int64_t sr, int64_t sc,
+                       int64_t mc, int64_t k0, int64_t kc)
+{
+    for (int64_t i0 = 0; i0 < mc; i0 += MR) {
+        int64_t mr = mc - i0 < MR ? mc - i0 : MR;
+        const char *base = a + i0 * sr + k0 * sc;
+        for (int64_t k = 0; k < kc; k++) {
+            const char *col = base + k * sc;
+            ACC_T *d = dst + k * MR;
+            for (int64_t r = 0; r < mr; r++) d[r] = LOAD_IN(col + r * sr);
+            for (int64_t r = mr; r < MR; r++) d[r] = 0;
+        }
+        dst += kc * MR;
+    }
+}
+
+static void K_(pack_b)(ACC_T *dst, const char *b, int64_t sr, int64_t sc,
+                       int64_t k0, int64_t kc, int64_t j0, int64_t nc)
+{
+    for (int64_t jb = 0; jb < nc; jb += NR) {
+        int64_t nr = nc - jb < NR ? nc - jb : NR;
+        const char *base = b + k0 * sr + (j0 + jb) * sc;
+        if (SAME_REPR && sc == (int64_t)sizeof(IN_T)) {
+            /* rows of B are contiguous: one copy per row */
+            for (int64_t k = 0; k < kc; k++) {
+                ACC_T *d = dst + k * NR;
+                if (nr == NR) /* constant size: inlined vector moves */
+                    memcpy(d, base + k * sr, NR * sizeof(ACC_T));
+                else
+                    memcpy(d, base + k * sr, (size_t)nr * sizeof(ACC_T));
+                for (int64_t j = nr; j < NR; j++) d[j] = 0;
+            }
+        } else if ((sr < 0 ? -sr : sr) <= (sc < 0 ? -sc : sc)) {
+            /* columns are the short stride (a transposed view): walk down them */
+            for (int64_t j = 0; j < nr; j++) {
+                const char *col = base + j * sc;
+                for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = LOAD_IN(col + k * sr);
+            }
+            for (int64_t k = 0; k < kc; k++)
+                for (int64_t j = nr; j < NR; j++) dst[k * NR + j] = 0;
+        } else {
+            for (int64_t k = 0; k < kc; k++) {
+                const char *row = base + k * sr;
+                ACC_T *d = dst + k * NR;
+                for (int64_t j = 0; j < nr; j++) d[j] = LOAD_IN(row + j * sc);
+                for (int64_t j = nr; j < NR; j++) d[j] = 0;
+            }
+        }
+        dst += kc * NR;
+    }
+}
+
+static void K_(store)(char *c, int64_t sr, int64_t sc, const ACC_T *tile,
+                      int64_t mr, int64_t nr, int first,
+                      const fbmm_epilogue *ep, const char *d)
+{
+    const ACC_T al = FBMM_ALPHA(ep), be = FBMM_BETA(ep);
+    for (int64_t i = 0; i < mr; i++) {
+        for (int64_t j = 0; j < nr; j++) {
+            char *q = c + i * sr + j * sc;
+            ACC_T v = tile[i * NR + j];
+            if (ep->scaled) v = (ACC_T)(al * v);
+            if (!first) v = (ACC_T)(v + LOAD_OUT(q));
+            else if (ep->has_bias) v = (ACC_T)(v + be * LOAD_OUT(d + i * ep->d_sr + j * ep->d_sc));
+            STORE_OUT(q, v);
+        }
+    }
+}
+
+/* Whole small matrices (n, m, p <= FBMM_SMALL_MAX): B is widened into a
+ * zero-padded m x (nv vectors) block on the stack, then each row of C is
+ * nv vector accumulators fed by broadcasts of A; no panels, no tiles. */
+static inline __attribute__((always_inline)) void K_(small_matrix)(
+    const fbmm_problem *P, const char *A, const char *B, char *C, const char *D,
+    const int64_t nv, const int64_t a_sc, VEC_T *bp)
+{
+    const int64_t n = P->n, m = P->m, p = P->p;
+    if (nv < 1 || nv > SMALL_NVMAX) __builtin_unreachable();
+    for (int64_t k = 0; k < m; k++) {
+        ACC_T *row = (ACC_T *)(bp + k * nv);
+        const char *src = B + k * P->b.sr;
+        if (SAME_REPR && P->b.sc == (int64_t)sizeof(IN_T)) {
+            memcpy(row, src, (size_t)p * sizeof(ACC_T));
+        } else {
+            for (int64_t j = 0; j < p; j++) row[j] = LOAD_IN(src + j * P->b.sc);
+        }
+        for (int64_t j = p; j < nv * VL; j++) row[j] = 0;
+    }
+    const int c_rows = OUT_SAME && P->c.sc == (int64_t)sizeof(OUT_T);
+    const int epi = P->ep.scaled || P->ep.has_bias;
+    const ACC_T al = FBMM_ALPHA(&P->ep), be = FBMM_BETA(&P->ep);
+    for (int64_t i = 0; i < n; i++) {
+        VEC_T acc[SMALL_NVMAX];
+        FBMM_UNROLL
+        for (int64_t v = 0; v < SMALL_NVMAX; v++) acc[v] = (VEC_T){0};
+        const char *arow = A + i * P->a.sr;
+        for (int64_t k = 0; k < m; k++) {
+            ACC_T aik = LOAD_IN(arow + k * a_sc);
+            FBMM_UNROLL
+            for (int64_t v = 0; v < nv; v++) acc[v] += aik * bp[k * nv + v];
+        }
+        /* acc's address must not escape (a memcpy from it would keep it in
+         * memory through the k loop): copy it out by value first. */
+        ACC_T x[SMALL_NVMAX * VL] __attribute__((aligned(FBMM_VBYTES)));
+        FBMM_UNROLL
+        for (int64_t v = 0; v < SMALL_NVMAX; v++)
+            *(VEC_T *)(x + v * VL) = acc[v];
+        char *crow = C + i * P->c.sr;
+        if (epi) {
+            for (int64_t j = 0; j < p; j++) {
+                if (P->ep.scaled) x[j] = (ACC_T)(al * x[j]);
+                if (P->ep.has_bias)
+                    x[j] = (ACC_T)(x[j] + be * LOAD_OUT(D + i * P->ep.d_sr + j * P->ep.d_sc));
+            }
+        }
+        if (c_rows) {
+            memcpy(crow, x, (size_t)p * sizeof(ACC_T));
+        } else {
+            for (int64_t j = 0; j < p; j++) STORE_OUT(crow + j * P->c.sc, x[j]);
+        }
+    }
+}
+
+/* Batch entries [b0, b1); nv is made a constant so that the accumulators
+ * live in registers. */
+static void K_(small)(const fbmm_problem *P, int64_t b0, int64_t b1)
+{
+    VEC_T bp[FBMM_SMALL_MAX * SMALL_NVMAX];
+    const int64_t nv = (P->p + VL - 1) / VL;
+    fbmm_batch_cursor cur;
+    fbmm_cursor_init(&cur, P, b0);
+    for (int64_t bi = b0; bi < b1; bi++) {
+        if (bi > b0) fbmm_cursor_next(&cur, P);
+        const char *A = cur.at[FBMM_OP_a], *B = cur.at[FBMM_OP_b], *D = cur.at[FBMM_OP_d];
+        char *C = (char *)cur.at[FBMM_OP_c];
+        /* constant nv = 1 and (rows of A in place) a constant stride let
+         * the accumulators live in registers and A's loads be plain */
+        if (nv == 1 && SAME_REPR && P->a.sc == (int64_t)sizeof(IN_T))
+            K_(small_matrix)(P, A, B, C, D, 1, sizeof(IN_T), bp);
+        else if (nv == 1)
+            K_(small_matrix)(P, A, B, C, D, 1, P->a.sc, bp);
+        else
+            K_(small_matrix)(P, A, B, C, D, nv, P->a.sc, bp);
+    }
+}
+
+static const FBMM_NAME(dtype_ops) K_(ops) = {
+    K_(pack_a), K_(pack_b), K_(store), /* cplx */ 0, SAME_REPR, OUT_SAME, STAGED,
+};
+
+/* The packed nest on one tile. */
+static void K_(tile)(const fbmm_problem *P, const char *a, const char *b, char *c,
+                     const char *d, int64_t rows, int64_t cols, void *scratch)
+{
+    FBMM_NAME(gemm_tile)(&K_(ops), a, P->a.sr, P->a.sc, b, P->b.sr, P->b.sc, c, P->c.sr, P->c.sc,
+                    &P->ep, d, rows, P->m, cols, scratch);
+}
+
+static size_t K_(scratch)(int64_t rows, int64_t K, int64_t cols)
+{
+    return FBMM_NAME(scratch_bytes)(&K_(ops), rows, K, cols);
+}
+
+/* The few-rows (stream) and few-columns (gemv) paths read the operands as
+ * accumulator values in place: only for kinds whose operands and result are
+ * the accumulator's own bits (the table entry is NULL otherwise, and the
+ * planner never picks those paths). */
+static void K_(stream)(const fbmm_problem *P, const char *a, const char *b, char *c,
+                       const char *d, int64_t rows, int64_t cols)
+{
+    FBMM_NAME(gemm_stream)(&K_(ops), a, P->a.sr, P->a.sc, b, P->b.sr, c, P->c.sr, P->c.sc,
+                      &P->ep, d, rows, P->m, cols);
+}
+
+static void K_(gemv)(const fbmm_problem *P, const char *a, const char *b, char *c,
+                     const char *d, int64_t rows, int64_t cols, void *scratch)
+{
+    FBMM_NAME(gemm_gemv)(&K_(ops), a, P->a.sr, b, P->b.sr, P->b.sc, c, P->c.sr, P->c.sc,
+                    &P->ep, d, rows, P->m, cols, scratch);
+}
+
+static const fbmm_kind K_(kind) = {
+    .small = K_(small),
+    .tile = K_(tile),
+    .stream = SAME_REPR && OUT_SAME ? K_(stream) : 0,
+    .gemv = SAME_REPR && OUT_SAME ? K_(gemv) : 0,
+    .scratch = K_(scratch),
+    .itemsize = sizeof(IN_T),
+    .mr = MR,
+    .nr = NR,
+    .mc = MC,
+    .staged = STAGED,
+};
+
+#undef K_
+#undef IN_T
+#undef OUT_T
+#undef LOAD_IN
+#undef LOAD_OUT
+#undef STORE_OUT
+#undef SAME_REPR
+#undef OUT_SAME
+#undef KIND
+#undef IN
+#undef OUT
+#undef STAGED

@@ -9,7 +9,6 @@
 import re as _re
 
 from ._version import __version__
-from ._errors import DtypeError, ShapeError, UnsupportedDtypeError
 
 
 def _openmp_runtimes_mapped():
@@ -34,6 +33,8 @@ except ImportError as _error:
 _bmm._init_threads(bool(_runtimes_before) and not (_openmp_runtimes_mapped() - _runtimes_before))
 del _runtimes_before
 
+# (after _bmm: the error classes read the compiled dtype registry, _dtypes)
+from ._errors import DtypeError, ShapeError, UnsupportedDtypeError  # noqa: E402
 from ._bmm import bmm, get_num_threads, set_num_threads, threads  # noqa: E402
 from ._products import baddbmm, matmul  # noqa: E402
 from ._config import show_config  # noqa: E402

@@ -5,11 +5,13 @@ code habitually catches ``ValueError`` (shapes) and ``TypeError`` (dtypes). Each
 class here subclasses both, so either kind of caller catches fastbmm's errors the
 way it already does.
 
-Only the error path imports this module's helpers, so nothing here is on the hot
-path of a successful call.
+The message builders run on the error path only: a successful call builds no
+message. torch's dtype names come from the dtype registry (fastbmm._dtypes).
 """
 
 import numpy as np
+
+from ._dtypes import OPERAND_ROWS, SUPPORTED, numpy_dtype
 
 __all__ = ["ShapeError", "DtypeError", "UnsupportedDtypeError"]
 
@@ -26,42 +28,29 @@ class UnsupportedDtypeError(NotImplementedError, TypeError):
     """A dtype that torch.bmm does not implement, or that torch has no tensor for."""
 
 
-# torch's scalar type names ("expected scalar type Float but found Double").
-TORCH_SCALAR_NAMES = {
-    np.dtype(np.float16): "Half",
-    np.dtype(np.float32): "Float",
-    np.dtype(np.float64): "Double",
-    np.dtype(np.complex64): "ComplexFloat",
-    np.dtype(np.complex128): "ComplexDouble",
-    np.dtype(np.int8): "Char",
-    np.dtype(np.uint8): "Byte",
-    np.dtype(np.int16): "Short",
-    np.dtype(np.int32): "Int",
-    np.dtype(np.int64): "Long",
-    np.dtype(np.bool_): "Bool",
-    np.dtype(np.uint16): "UInt16",
-    np.dtype(np.uint32): "UInt32",
-    np.dtype(np.uint64): "UInt64",
-}
+# torch's dtypes that fastbmm refuses with torch's own "not implemented"
+# error (torch has tensors of them, but no bmm kernel): their names in
+# torch's messages. The dtypes fastbmm computes are dtypes.def's rows.
+_REFUSED_TORCH_DTYPES = (
+    # NumPy dtype, torch ScalarType name, torch's C++ type name
+    ("bool", "Bool", "bool"),
+    ("uint16", "UInt16", "short unsigned int"),
+    ("uint32", "UInt32", "unsigned int"),
+    ("uint64", "UInt64", "long unsigned int"),
+)
 
-# The C++ type names torch prints for a wrong out= dtype
-# ("Expected out tensor to have dtype float, but got double instead").
-TORCH_CPP_NAMES = {
-    np.dtype(np.float16): "c10::Half",
-    np.dtype(np.float32): "float",
-    np.dtype(np.float64): "double",
-    np.dtype(np.complex64): "c10::complex<float>",
-    np.dtype(np.complex128): "c10::complex<double>",
-    np.dtype(np.int8): "signed char",
-    np.dtype(np.uint8): "unsigned char",
-    np.dtype(np.int16): "short int",
-    np.dtype(np.int32): "int",
-    np.dtype(np.int64): "long int",
-    np.dtype(np.bool_): "bool",
-    np.dtype(np.uint16): "short unsigned int",
-    np.dtype(np.uint32): "unsigned int",
-    np.dtype(np.uint64): "long unsigned int",
-}
+# torch's scalar type names ("expected scalar type Float but found Double"),
+# and the C++ type names torch prints for a wrong out= dtype ("Expected out
+# tensor to have dtype float, but got double instead").
+TORCH_SCALAR_NAMES = {}
+TORCH_CPP_NAMES = {}
+for _dtype, _torch, _cpp in (
+        [(numpy_dtype(r.numpy_in), r.torch, r.torch_cpp) for r in OPERAND_ROWS]
+        + [(np.dtype(name), torch, cpp) for name, torch, cpp in _REFUSED_TORCH_DTYPES]):
+    if _dtype is not None:
+        TORCH_SCALAR_NAMES[_dtype] = _torch
+        TORCH_CPP_NAMES[_dtype] = _cpp
+del _dtype, _torch, _cpp
 
 
 def _native(dtype):
@@ -102,7 +91,7 @@ def dtype_mismatch(expected, found):
     )
 
 
-_SUPPORTED = "float16, float32, float64, complex64, complex128, int8, uint8, int16, int32, int64"
+_SUPPORTED = ", ".join(str(d) for d in SUPPORTED)
 
 
 def unsupported_dtype(fname, dtype):
@@ -169,9 +158,7 @@ def requires_grad(fname, argname):
 
 # torch dtypes NumPy has an equal of (DLPack hands them over; bool and the wide
 # unsigned types get torch's own "not implemented" errors later).
-_TORCH_DTYPES_IN_NUMPY = frozenset((
-    "float16", "float32", "float64", "complex64", "complex128", "int8", "uint8", "int16",
-    "int32", "int64", "bool", "uint16", "uint32", "uint64"))
+_TORCH_DTYPES_IN_NUMPY = frozenset(str(d) for d in TORCH_SCALAR_NAMES)
 
 # torch's ScalarType names where they are not the dtype's name capitalised.
 _TORCH_IRREGULAR_NAMES = {
@@ -253,13 +240,8 @@ def expand_size(want, have, dim, target, shape):
 
 
 # The C++ types torch converts alpha/beta to (float16's are held as float).
-_SCALAR_CPP_NAMES = {
-    np.dtype(np.float16): "float", np.dtype(np.float32): "float",
-    np.dtype(np.float64): "double", np.dtype(np.complex64): "c10::complex<float>",
-    np.dtype(np.complex128): "c10::complex<double>", np.dtype(np.int8): "int8_t",
-    np.dtype(np.uint8): "uint8_t", np.dtype(np.int16): "int16_t", np.dtype(np.int32): "int",
-    np.dtype(np.int64): "int64_t",
-}
+_SCALAR_CPP_NAMES = {numpy_dtype(r.numpy_in): r.scalar_cpp for r in OPERAND_ROWS
+                     if numpy_dtype(r.numpy_in) is not None}
 
 
 def scalar_overflow(dtype):

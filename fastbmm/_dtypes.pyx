@@ -12,6 +12,7 @@ the kernels. ``_validation`` (``dtype_code``), ``_errors`` (torch's names),
 cimport numpy as cnp
 from libc.stdint cimport int64_t
 
+import sys
 from collections import namedtuple
 
 import numpy as np
@@ -74,16 +75,53 @@ ROWS = _read_rows()
 OPERAND_ROWS = tuple(r for r in ROWS if r.numpy_in == r.numpy_out)
 
 
-def numpy_dtype(name):
-    """The dtype called ``name``: NumPy's own, or None where NumPy has none."""
+#: The package that gives NumPy the dtypes it lacks (bfloat16), and the
+#: optional dependency (extra) that installs it.
+EXTRA_DTYPES_MODULE = "ml_dtypes"
+EXTRA_DTYPES_INSTALL = 'pip install "fastbmm[bfloat16]" (or pip install ml_dtypes)'
+
+
+def numpy_dtype(name, load=False):
+    """The dtype called ``name``, or None where there is none.
+
+    NumPy's own dtype of that name, else ml_dtypes' type of that name. An
+    array of an ml_dtypes type can only exist once ml_dtypes is imported, so
+    ml_dtypes is only looked up where it is already imported, or when
+    ``load`` asks for it (a torch bfloat16 tensor about to become an
+    ndarray): importing it costs more than importing fastbmm.
+    """
     try:
         return np.dtype(name)
     except TypeError:
-        return None
+        pass
+    module = sys.modules.get(EXTRA_DTYPES_MODULE)
+    if module is None and load:
+        try:
+            import ml_dtypes as module
+        except ImportError:
+            return None
+    scalar_type = getattr(module, name, None) if module is not None else None
+    return np.dtype(scalar_type) if scalar_type is not None else None
 
 
-#: The operand dtypes fastbmm computes that this NumPy has, in code order.
-SUPPORTED = tuple(d for d in (numpy_dtype(r.numpy_in) for r in OPERAND_ROWS) if d is not None)
+def needs_extra(name):
+    """Is dtype ``name`` one NumPy lacks (it needs ml_dtypes)?
+
+    (Once ml_dtypes is imported, ``np.dtype("bfloat16")`` finds its type too,
+    under a type number NumPy hands out at run time.)
+    """
+    try:
+        return np.dtype(name).num >= cnp.NPY_NTYPES_LEGACY
+    except TypeError:
+        return True
+
+
+#: The operand dtype names fastbmm computes, in code order (bfloat16's arrays
+#: need ml_dtypes: ``needs_extra``).
+SUPPORTED_NAMES = tuple(r.numpy_in for r in OPERAND_ROWS)
+
+#: NumPy's own dtypes among them.
+SUPPORTED = tuple(np.dtype(n) for n in SUPPORTED_NAMES if not needs_extra(n))
 
 
 # dtype_code's lookup: NumPy's type number -> code, for every built-in type
@@ -106,9 +144,9 @@ def _fill_typenum_table():
     for t in range(cnp.NPY_NTYPES_LEGACY):
         _code_by_typenum[t] = -1
     for r in OPERAND_ROWS:
-        d = numpy_dtype(r.numpy_in)
-        if d is None:
-            continue
+        if needs_extra(r.numpy_in):
+            continue            # a registered type: _user_type_code
+        d = np.dtype(r.numpy_in)
         for t in range(cnp.NPY_NTYPES_LEGACY):
             other = _descr(t)
             if other is not None and other == d and _code_by_typenum[t] < 0:
@@ -116,6 +154,37 @@ def _fill_typenum_table():
 
 
 _fill_typenum_table()
+
+# Type numbers NumPy gives at run time to dtypes registered by other packages
+# (ml_dtypes' bfloat16: NPY_USERDEF and up), found on first sight.
+DEF _MAX_USER_TYPES = 8
+cdef int _user_typenum[_MAX_USER_TYPES]
+cdef int _user_code[_MAX_USER_TYPES]
+cdef int _num_user_types = 0
+
+
+cdef int _user_type_code(cnp.ndarray x) noexcept:
+    global _num_user_types
+    cdef int t = cnp.PyArray_TYPE(x), i
+    for i in range(_num_user_types):
+        if _user_typenum[i] == t:
+            return _user_code[i]
+    cdef int code = -1
+    try:
+        dtype = x.dtype
+        for r in OPERAND_ROWS:
+            if needs_extra(r.numpy_in) and numpy_dtype(r.numpy_in) == dtype:
+                # (numpy_dtype: ml_dtypes is imported, or no such array exists)
+                code = r.code
+                break
+    except Exception:
+        return -1
+    if _num_user_types < _MAX_USER_TYPES:
+        _user_typenum[_num_user_types] = t
+        _user_code[_num_user_types] = code
+        _num_user_types += 1
+    return code
+
 
 cdef bint _is_integer[FBMM_NUM_DTYPES]
 for _r in ROWS:
@@ -132,7 +201,9 @@ cdef int dtype_code(cnp.ndarray x) noexcept:
     cdef int t = cnp.PyArray_TYPE(x)
     if 0 <= t < cnp.NPY_NTYPES_LEGACY:
         return _code_by_typenum[t]
-    return -1
+    # beyond the built-in numbers: types registered at run time (NPY_USERDEF
+    # and up, ml_dtypes'), and NumPy 2's new-style dtypes
+    return _user_type_code(x)
 
 
 cdef bint is_integer_code(int code) noexcept:
@@ -142,8 +213,7 @@ cdef bint is_integer_code(int code) noexcept:
 
 def code_of(dtype):
     """The engine's dtype code for operands of ``dtype``, or -1."""
-    d = np.dtype(dtype)
-    return dtype_code(np.empty(0, d.newbyteorder("=")))
+    return dtype_code(np.empty(0, np.dtype(dtype)))
 
 
 def out_dtype_code(int code, want):

@@ -11,7 +11,7 @@ message. torch's dtype names come from the dtype registry (fastbmm._dtypes).
 
 import numpy as np
 
-from ._dtypes import OPERAND_ROWS, SUPPORTED, numpy_dtype
+from ._dtypes import EXTRA_DTYPES_INSTALL, OPERAND_ROWS, SUPPORTED_NAMES
 
 __all__ = ["ShapeError", "DtypeError", "UnsupportedDtypeError"]
 
@@ -41,30 +41,29 @@ _REFUSED_TORCH_DTYPES = (
 
 # torch's scalar type names ("expected scalar type Float but found Double"),
 # and the C++ type names torch prints for a wrong out= dtype ("Expected out
-# tensor to have dtype float, but got double instead").
-TORCH_SCALAR_NAMES = {}
-TORCH_CPP_NAMES = {}
-for _dtype, _torch, _cpp in (
-        [(numpy_dtype(r.numpy_in), r.torch, r.torch_cpp) for r in OPERAND_ROWS]
-        + [(np.dtype(name), torch, cpp) for name, torch, cpp in _REFUSED_TORCH_DTYPES]):
-    if _dtype is not None:
-        TORCH_SCALAR_NAMES[_dtype] = _torch
-        TORCH_CPP_NAMES[_dtype] = _cpp
-del _dtype, _torch, _cpp
+# tensor to have dtype float, but got double instead"), by dtype name
+# (byte order is a storage detail: '>f4' is still torch's Float; and the
+# names need no ml_dtypes import for bfloat16).
+TORCH_SCALAR_NAMES = {r.numpy_in: r.torch for r in OPERAND_ROWS}
+TORCH_CPP_NAMES = {r.numpy_in: r.torch_cpp for r in OPERAND_ROWS}
+for _name, _torch, _cpp in _REFUSED_TORCH_DTYPES:
+    TORCH_SCALAR_NAMES[_name] = _torch
+    TORCH_CPP_NAMES[_name] = _cpp
+del _name, _torch, _cpp
 
 
-def _native(dtype):
-    # Byte order is a storage detail: '>f4' is still torch's Float.
-    return dtype.newbyteorder("=") if dtype.byteorder not in "=|" else dtype
+def _name(dtype):
+    """The key of the name tables: the dtype's name, whatever its byte order."""
+    return np.dtype(dtype).name
 
 
 def scalar_name(dtype):
     """torch's name for ``dtype``, or NumPy's when torch has no such tensor type."""
-    return TORCH_SCALAR_NAMES.get(_native(dtype), str(dtype))
+    return TORCH_SCALAR_NAMES.get(_name(dtype), str(dtype))
 
 
 def cpp_name(dtype):
-    return TORCH_CPP_NAMES.get(_native(dtype), str(dtype))
+    return TORCH_CPP_NAMES.get(_name(dtype), str(dtype))
 
 
 def not_an_array(fname, argname, position, obj):
@@ -91,12 +90,12 @@ def dtype_mismatch(expected, found):
     )
 
 
-_SUPPORTED = ", ".join(str(d) for d in SUPPORTED)
+_SUPPORTED = ", ".join(SUPPORTED_NAMES)
 
 
 def unsupported_dtype(fname, dtype):
     dtype = np.dtype(dtype)
-    if _native(dtype) in TORCH_SCALAR_NAMES:
+    if _name(dtype) in TORCH_SCALAR_NAMES:
         # A dtype torch has a tensor for but no bmm kernel (bool, uint16/32/64).
         return UnsupportedDtypeError(
             f'"{fname}" not implemented for \'{scalar_name(dtype)}\''
@@ -191,6 +190,13 @@ def torch_dtype_without_numpy(dtype):
     return torch_dtype_name(dtype)
 
 
+def needs_extra_dtypes(fname, argname, torch_name):
+    """A dtype fastbmm computes but NumPy holds only with ml_dtypes, not installed."""
+    return UnsupportedDtypeError(
+        f"{fname}(): argument '{argname}' has torch dtype {torch_name}, which NumPy holds only "
+        f"with the ml_dtypes package: {EXTRA_DTYPES_INSTALL}")
+
+
 def unsupported_torch_dtype(fname, argname, dtype):
     return UnsupportedDtypeError(
         f"{fname}(): argument '{argname}' has torch dtype {torch_dtype_without_numpy(dtype)} "
@@ -220,7 +226,7 @@ def tensor_type_name(dtype):
     name = scalar_name(np.dtype(dtype))
     if name in _LEGACY_TENSOR_TYPES:
         return f"torch.{name}Tensor"
-    if _native(np.dtype(dtype)) in TORCH_SCALAR_NAMES:
+    if _name(dtype) in TORCH_SCALAR_NAMES:
         return f"CPU{name}Type"
     return name                         # no torch tensor type: NumPy's name
 
@@ -240,10 +246,9 @@ def expand_size(want, have, dim, target, shape):
 
 
 # The C++ types torch converts alpha/beta to (float16's are held as float).
-_SCALAR_CPP_NAMES = {numpy_dtype(r.numpy_in): r.scalar_cpp for r in OPERAND_ROWS
-                     if numpy_dtype(r.numpy_in) is not None}
+_SCALAR_CPP_NAMES = {r.numpy_in: r.scalar_cpp for r in OPERAND_ROWS}
 
 
 def scalar_overflow(dtype):
-    name = _SCALAR_CPP_NAMES.get(_native(np.dtype(dtype)), str(dtype))
+    name = _SCALAR_CPP_NAMES.get(_name(dtype), str(dtype))
     return DtypeError(f"value cannot be converted to type {name} without overflow")

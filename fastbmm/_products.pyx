@@ -22,7 +22,7 @@ from ._validation cimport as_operand, as_out, check_out, overlaps, same_scalar_t
 import numpy as np
 
 from . import _errors
-from ._dtypes import out_dtype_code
+from ._dtypes import ROWS, out_dtype_code
 
 cnp.import_array()
 
@@ -254,9 +254,10 @@ def _truncated(v):
     return int(v)                       # a float: int() truncates toward zero, exactly
 
 
-# The types the kernel computes the epilogue in (torch's opmath types):
-# float16 in float32; every other dtype in itself.
-_OPMATH = {np.dtype(np.float16): np.dtype(np.float32)}
+# The types the kernel computes the epilogue in (torch's opmath types): the
+# staged dtypes of dtypes.def (float16, bfloat16) in float32, their family's
+# accumulator; every other dtype in itself.
+_OPMATH = {r.numpy_in: np.dtype(np.float32) for r in ROWS if r.staged}
 
 
 def _in_opmath(beta, int64_t ibeta, dtype):
@@ -266,7 +267,7 @@ def _in_opmath(beta, int64_t ibeta, dtype):
         # two's complement: -1 is 255 for uint8 (astype wraps; NumPy 2 would
         # refuse the Python int -1 as a uint8 operand)
         return np.array(ibeta, np.int64).astype(dtype)
-    op = _OPMATH.get(dtype, dtype)
+    op = _OPMATH.get(dtype.name, dtype)
     return np.array(beta if op.kind == "c" else beta.real, op)
 
 

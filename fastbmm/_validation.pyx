@@ -18,9 +18,11 @@ cimport numpy as cnp
 from libc.stdint cimport int64_t
 from ._dtypes cimport dtype_code
 
+import sys
+
 import numpy as np
 from . import _errors
-from ._dtypes import code_of, out_dtype_code
+from ._dtypes import code_of, numpy_dtype, out_dtype_code
 
 cnp.import_array()
 
@@ -67,8 +69,17 @@ cdef cnp.ndarray _from_dlpack(object x, str argname, str fname):
     # RuntimeError or ValueError is named here first.
     dtype = getattr(x, "dtype", None)
     if _errors.torch_dtype_without_numpy(dtype) is not None:
-        # bfloat16, complex32, float8, ...: NumPy's from_dlpack has no dtype for them
+        # complex32, float8, ...: NumPy's from_dlpack has no dtype for them
         raise _errors.unsupported_torch_dtype(fname, argname, dtype)
+    # A dtype NumPy holds only through ml_dtypes (bfloat16): NumPy's
+    # from_dlpack refuses its DLPack code ("Unsupported dtype in DLTensor"),
+    # so the tensor is exported as its same-size integer bits and viewed back.
+    carrier = _DLPACK_CARRIERS.get(str(dtype)) if type(dtype).__module__ == "torch" else None
+    cdef object target = None
+    if carrier is not None:
+        target = numpy_dtype(str(dtype)[len("torch."):], load=True)
+        if target is None:
+            raise _errors.needs_extra_dtypes(fname, argname, _errors.torch_dtype_name(dtype))
     if getattr(x, "requires_grad", False) is True:
         raise _errors.requires_grad(fname, argname)
     if getattr(getattr(x, "device", None), "type", None) == "meta":
@@ -89,11 +100,19 @@ cdef cnp.ndarray _from_dlpack(object x, str argname, str fname):
         if int(dev[0]) != 1:            # DLPack's kDLCPU
             raise _errors.not_on_cpu(fname, argname, dev)
     try:
-        arr = np.from_dlpack(x)
+        if target is not None:
+            arr = np.from_dlpack(x.view(getattr(sys.modules["torch"], carrier))).view(target)
+        else:
+            arr = np.from_dlpack(x)
     except (BufferError, RuntimeError, ValueError) as e:
         raise TypeError(f"{fname}(): argument '{argname}' exports DLPack memory that NumPy "
                         f"cannot read ({type(e).__name__}: {e})") from e
     return <cnp.ndarray>arr
+
+
+# torch dtypes whose DLPack export NumPy refuses but fastbmm computes (through
+# ml_dtypes): the torch integer type of the same size that carries their bits.
+_DLPACK_CARRIERS = {"torch.bfloat16": "int16"}
 
 
 cdef cnp.ndarray as_out(object out, str fname):

@@ -73,14 +73,16 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 import fastbmm as _fastbmm
-from fastbmm import _errors, _products, _validation
+from fastbmm import _dtypes, _errors, _products, _validation
 
 __all__ = ["bmm", "matmul"]
 
 # float16 products are accumulated in float32 (fastbmm's contract); across
 # inner-dimension chunks the partial sums stay float32 until the end.
-_F16 = np.dtype(np.float16)
 _F32 = np.dtype(np.float32)
+# dtypes summed in float32 and rounded once (dtypes.def's staged rows:
+# float16, bfloat16), by name
+_STAGED = frozenset(r.numpy_in for r in _dtypes.ROWS if r.staged)
 
 # --------------------------------------------------------------------------
 # Block functions (module level, so any scheduler can pickle them by name)
@@ -192,10 +194,6 @@ def _wrap(x, chunks):
     return da.from_array(x, chunks=chunks)
 
 
-def _native(dtype):
-    return _errors._native(np.dtype(dtype))
-
-
 def _result_dtype(fname, a_dtype, b_dtype, out_dtype):
     """The in-memory function's result dtype, found by a 1x1x1 call.
 
@@ -219,8 +217,8 @@ def _result_dtype(fname, a_dtype, b_dtype, out_dtype):
 
 def _plan(dtype, res_dtype, multi_k):
     """(upcast, accumulation dtype) for the block calls and partial sums."""
-    if _native(dtype) == _F16 and (multi_k or res_dtype == _F32):
-        # float16 operands: products and partial sums in float32, rounded
+    if np.dtype(dtype).name in _STAGED and (multi_k or res_dtype == _F32):
+        # float16 (bfloat16) operands: products and partial sums in float32, rounded
         # once at the end (or kept float32 for out_dtype=float32).
         return _F32, _F32
     return None, np.dtype(res_dtype)

@@ -23,6 +23,7 @@
 typedef float fbmm_f32_t;
 typedef double fbmm_f64_t;
 typedef uint16_t fbmm_f16_t;       /* IEEE binary16 bits */
+typedef uint16_t fbmm_bf16_t;      /* bfloat16 bits: the top half of a binary32 */
 typedef int8_t fbmm_i8_t;
 typedef uint8_t fbmm_u8_t;
 typedef int16_t fbmm_i16_t;
@@ -36,6 +37,16 @@ static inline float fbmm_load_f16(const char *p)
     uint16_t v;
     memcpy(&v, p, sizeof v);
     return fbmm_half_to_float(v);
+}
+/* bfloat16 is binary32 with the low 16 bits cut off: widening is exact, a shift */
+static inline float fbmm_load_bf16(const char *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    uint32_t bits = (uint32_t)v << 16;
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
 }
 static inline uint32_t fbmm_load_i8(const char *p) { int8_t v; memcpy(&v, p, 1); return (uint32_t)(int32_t)v; }
 static inline uint32_t fbmm_load_u8(const char *p) { uint8_t v; memcpy(&v, p, 1); return v; }
@@ -51,10 +62,67 @@ static inline void fbmm_store_f16(char *p, float v)
     uint16_t h = fbmm_float_to_half(v);
     memcpy(p, &h, sizeof h);
 }
+/* Round to nearest even, once, as torch's c10::BFloat16 and ml_dtypes do.
+ * The trap: adding the rounding bias to the whole bit pattern carries a
+ * mantissa overflow into the exponent (up to infinity), as it must, but it
+ * would also turn a NaN whose payload sits in the low bits into infinity:
+ * NaNs are kept NaN (quiet, sign kept) before rounding. */
+static inline uint16_t fbmm_float_to_bf16(float v)
+{
+    uint32_t x;
+    memcpy(&x, &v, sizeof x);
+    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x0040u);
+    x += 0x7fffu + ((x >> 16) & 1u);
+    return (uint16_t)(x >> 16);
+}
+static inline void fbmm_store_bf16(char *p, float v)
+{
+    uint16_t h = fbmm_float_to_bf16(v);
+    memcpy(p, &h, sizeof h);
+}
 static inline void fbmm_store_i8(char *p, uint32_t v) { uint8_t b = (uint8_t)v; memcpy(p, &b, 1); }
 static inline void fbmm_store_u8(char *p, uint32_t v) { uint8_t b = (uint8_t)v; memcpy(p, &b, 1); }
 static inline void fbmm_store_i16(char *p, uint32_t v) { uint16_t b = (uint16_t)v; memcpy(p, &b, 2); }
 static inline void fbmm_store_i32(char *p, uint32_t v) { memcpy(p, &v, 4); }
 static inline void fbmm_store_i64(char *p, uint64_t v) { memcpy(p, &v, 8); }
+
+
+/*
+ * fbmm_widen_E(dst, src, n): n consecutive elements at src, widened into
+ * dst[0 .. n) -- the packing of a contiguous row. A constant element stride
+ * lets the compiler vectorise the widening (bfloat16's shift, the integers'
+ * sign extension); float16 uses F16C's 8-wide vcvtph2ps where the variant has
+ * it (the scalar _cvtsh_ss of fbmm_load_f16 does not vectorise).
+ */
+static inline void fbmm_widen_f32(float *d, const char *s, int64_t n) { memcpy(d, s, (size_t)n * 4); }
+static inline void fbmm_widen_f64(double *d, const char *s, int64_t n) { memcpy(d, s, (size_t)n * 8); }
+static inline void fbmm_widen_i32(uint32_t *d, const char *s, int64_t n) { memcpy(d, s, (size_t)n * 4); }
+static inline void fbmm_widen_i64(uint64_t *d, const char *s, int64_t n) { memcpy(d, s, (size_t)n * 8); }
+static inline void fbmm_widen_bf16(float *d, const char *s, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) d[j] = fbmm_load_bf16(s + 2 * j);
+}
+static inline void fbmm_widen_i8(uint32_t *d, const char *s, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) d[j] = fbmm_load_i8(s + j);
+}
+static inline void fbmm_widen_u8(uint32_t *d, const char *s, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) d[j] = fbmm_load_u8(s + j);
+}
+static inline void fbmm_widen_i16(uint32_t *d, const char *s, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) d[j] = fbmm_load_i16(s + 2 * j);
+}
+
+static inline void fbmm_widen_f16(float *dst, const char *src, int64_t n)
+{
+    int64_t j = 0;
+#if defined(__F16C__)
+    for (; j + 8 <= n; j += 8)
+        _mm256_storeu_ps(dst + j, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * j))));
+#endif
+    for (; j < n; j++) dst[j] = fbmm_load_f16(src + 2 * j);
+}
 
 #endif

@@ -17,6 +17,7 @@
 #define IN_T FBMM_CAT3(fbmm, IN, t)
 #define OUT_T FBMM_CAT3(fbmm, OUT, t)
 #define LOAD_IN FBMM_CAT(fbmm_load, IN)
+#define WIDEN_IN FBMM_CAT(fbmm_widen, IN)
 #define LOAD_OUT FBMM_CAT(fbmm_load, OUT)
 #define STORE_OUT FBMM_CAT(fbmm_store, OUT)
 /* The operands' (result's) elements are the accumulator's own bits: a format
@@ -46,14 +47,16 @@ static void K_(pack_b)(ACC_T *dst, const char *b, int64_t sr, int64_t sc,
     for (int64_t jb = 0; jb < nc; jb += NR) {
         int64_t nr = nc - jb < NR ? nc - jb : NR;
         const char *base = b + k0 * sr + (j0 + jb) * sc;
-        if (SAME_REPR && sc == (int64_t)sizeof(IN_T)) {
-            /* rows of B are contiguous: one copy per row */
+        if (sc == (int64_t)sizeof(IN_T)) {
+            /* rows of B are contiguous: one copy (or one widening) per row */
             for (int64_t k = 0; k < kc; k++) {
                 ACC_T *d = dst + k * NR;
-                if (nr == NR) /* constant size: inlined vector moves */
+                if (SAME_REPR && nr == NR) /* constant size: inlined vector moves */
                     memcpy(d, base + k * sr, NR * sizeof(ACC_T));
+                else if (nr == NR)
+                    WIDEN_IN(d, base + k * sr, NR);
                 else
-                    memcpy(d, base + k * sr, (size_t)nr * sizeof(ACC_T));
+                    WIDEN_IN(d, base + k * sr, nr);
                 for (int64_t j = nr; j < NR; j++) d[j] = 0;
             }
         } else if ((sr < 0 ? -sr : sr) <= (sc < 0 ? -sc : sc)) {
@@ -105,8 +108,8 @@ static inline __attribute__((always_inline)) void K_(small_matrix)(
     for (int64_t k = 0; k < m; k++) {
         ACC_T *row = (ACC_T *)(bp + k * nv);
         const char *src = B + k * P->b.sr;
-        if (SAME_REPR && P->b.sc == (int64_t)sizeof(IN_T)) {
-            memcpy(row, src, (size_t)p * sizeof(ACC_T));
+        if (P->b.sc == (int64_t)sizeof(IN_T)) {
+            WIDEN_IN(row, src, p);
         } else {
             for (int64_t j = 0; j < p; j++) row[j] = LOAD_IN(src + j * P->b.sc);
         }
@@ -222,6 +225,7 @@ static const fbmm_kind K_(kind) = {
 #undef IN_T
 #undef OUT_T
 #undef LOAD_IN
+#undef WIDEN_IN
 #undef LOAD_OUT
 #undef STORE_OUT
 #undef SAME_REPR

@@ -1,0 +1,214 @@
+"""bfloat16: ml_dtypes arrays and torch bfloat16 tensors, summed in float32 and rounded once.
+
+The exact reference of a bfloat16 product is the float32 sum rounded once to
+bfloat16 with round-to-nearest-even (what torch does): the operands widen
+exactly, so for small-integer operands whose sums float32 holds exactly, the
+result is known to the last bit without any tolerance; for random operands the
+float32 sums (``out_dtype=np.float32``) are checked against float64, and the
+bfloat16 result against those sums rounded by ml_dtypes' own conversion.
+"""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import fastbmm
+from _reference import assert_equal_values, check_torch, seeded_rng
+
+ml_dtypes = pytest.importorskip("ml_dtypes")
+BF16 = np.dtype(ml_dtypes.bfloat16)
+
+# sizes around the paths: small (<= 8), the few-rows and few-columns ones, the
+# packed nest's edges, several KC panels, more rows than one staged MC block
+SHAPES = [(3, 2, 5, 3), (4, 8, 8, 8), (2, 1, 40, 33), (2, 37, 29, 2), (3, 19, 70, 45),
+          (1, 150, 300, 70), (2, 13, 600, 17)]
+
+
+def _bf16(x):
+    return np.asarray(x, np.float32).astype(BF16)
+
+
+def _operands(rng, shape, integers=False, transposed=False):
+    b, n, m, p = shape
+    if integers:
+        a = _bf16(rng.integers(-8, 9, (b, n, m)))
+        c = rng.integers(-8, 9, (b, p, m) if transposed else (b, m, p))
+    else:
+        a = _bf16(rng.standard_normal((b, n, m)))
+        c = rng.standard_normal((b, p, m) if transposed else (b, m, p))
+    c = _bf16(c)
+    return a, (c.transpose(0, 2, 1) if transposed else c)
+
+
+def _sums64(a, b):
+    return np.matmul(a.astype(np.float64), b.astype(np.float64))
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+@pytest.mark.parametrize("transposed", [False, True], ids=["B", "BT"])
+def test_exact_when_float32_sums_are_exact(kernel, shape, transposed):
+    # |a|, |b| <= 8 and m <= 600: every partial sum is an integer below 2**24,
+    # exact in float32 in any order, so the result is the sum rounded once
+    rng = seeded_rng("bf16-exact", shape, transposed)
+    a, b = _operands(rng, shape, integers=True, transposed=transposed)
+    expected = _sums64(a, b).astype(np.float32).astype(BF16)
+    got = fastbmm.bmm(a, b)
+    assert got.dtype == BF16
+    assert_equal_values(got.view(np.uint16), expected.view(np.uint16), what="fastbmm")
+
+
+@pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
+def test_random_values_are_the_float32_sums_rounded_once(kernel, shape):
+    rng = seeded_rng("bf16-random", shape)
+    a, b = _operands(rng, shape)
+    sums = fastbmm.bmm(a, b, out_dtype=np.float32)
+    assert sums.dtype == np.float32
+    ref = _sums64(a, b)
+    bound = 4 * shape[2] * 2.0 ** -24 * _sums64(np.abs(a), np.abs(b))
+    assert np.all(np.abs(sums - ref) <= bound)
+    # the bfloat16 result is those float32 sums rounded once (ml_dtypes rounds)
+    assert_equal_values(fastbmm.bmm(a, b).view(np.uint16), sums.astype(BF16).view(np.uint16),
+                        what="fastbmm")
+
+
+def test_rounding_is_to_nearest_even_once():
+    # rows [x, y, z] @ [1, 1, 1]: float32 sums exactly halfway between two bfloat16
+    # values (1 + 2**-8 lies between 1 and 1 + 2**-7) round to the even one;
+    # a sum just past halfway rounds up; a float32 sum past bfloat16's largest
+    # finite value rounds to infinity, as float32 -> bfloat16 does
+    big = float(ml_dtypes.finfo(BF16).max)
+    rows = [(1.0, 2.0 ** -8, 0.0), (1.0 + 2.0 ** -7, 2.0 ** -8, 0.0),
+            (1.0, 2.0 ** -8, 2.0 ** -16), (-1.0, -(2.0 ** -8), 0.0), (big, big, 0.0),
+            (2.0 ** -133, 0.0, 0.0), (3.0, -3.0, 0.0)]
+    x = np.array(rows, np.float32).reshape(len(rows), 1, 3)
+    a = x.astype(BF16)
+    assert np.all(a.astype(np.float32) == x), "the operands are bfloat16 values"
+    b = np.ones((len(rows), 3, 1), BF16)
+    got = fastbmm.bmm(a, b)[:, 0, 0]
+    with np.errstate(over="ignore"):     # big + big: infinity, on purpose
+        want = (x.astype(np.float64).sum(axis=2)[:, 0]).astype(np.float32).astype(BF16)
+    assert_equal_values(got.view(np.uint16), want.view(np.uint16), what="fastbmm")
+    assert float(got[0]) == 1.0 and float(got[1]) == 1.0 + 2.0 ** -6 and float(got[2]) == 1.0 + 2.0 ** -7
+    assert np.isinf(float(got[4]))
+
+
+@pytest.mark.parametrize("path", ["small", "packed"])
+def test_every_bfloat16_value_widens_and_rounds_back(path):
+    # all 65536 bit patterns times 1: the widening is exact and the rounding of
+    # a bfloat16 value is itself (NaN stays NaN; -0 + 0 sums to +0 in float32)
+    bits = np.arange(65536, dtype=np.uint32).astype(np.uint16)
+    values = bits.view(BF16)
+    if path == "small":
+        a, b = values.reshape(8192, 8, 1), np.ones((8192, 1, 1), BF16)
+    else:
+        a, b = values.reshape(1, 65536, 1), np.ones((1, 1, 1), BF16)
+    got = fastbmm.bmm(a, b).reshape(-1)
+    with np.errstate(invalid="ignore"):  # NaN + 0
+        want = (values.astype(np.float32) + np.float32(0)).astype(BF16)
+    assert_equal_values(got.astype(np.float32), want.astype(np.float32), what="fastbmm")
+
+
+def test_out_dtype_float32_and_out():
+    rng = seeded_rng("bf16-out")
+    a, b = _operands(rng, (2, 5, 30, 4))
+    out = np.empty((2, 5, 4), np.float32)
+    assert fastbmm.bmm(a, b, out_dtype=np.float32, out=out) is out
+    assert_equal_values(out, fastbmm.bmm(a, b, out_dtype=np.float32), what="fastbmm")
+    out16 = np.full((2, 5, 4), np.nan, BF16)
+    assert fastbmm.bmm(a, b, out=out16) is out16
+    assert_equal_values(out16.view(np.uint16), out.astype(BF16).view(np.uint16), what="fastbmm")
+
+
+def test_errors_name_bfloat16_as_torch_does():
+    a = np.ones((2, 3, 4), BF16)
+    with pytest.raises(fastbmm.DtypeError, match="^expected scalar type BFloat16 but found Float$"):
+        fastbmm.bmm(a, np.ones((2, 4, 5), np.float32))
+    with pytest.raises(fastbmm.DtypeError, match="^expected scalar type Half but found BFloat16$"):
+        fastbmm.bmm(np.ones((2, 3, 4), np.float16), np.ones((2, 4, 5), BF16))
+    with pytest.raises(fastbmm.DtypeError, match="^Expected out tensor to have dtype "
+                                                 "c10::BFloat16, but got float instead$"):
+        fastbmm.bmm(a, np.ones((2, 4, 5), BF16), out=np.empty((2, 3, 5), np.float32))
+    with pytest.raises(fastbmm.DtypeError, match="out_dtype=float64 is not supported"):
+        fastbmm.bmm(a, np.ones((2, 4, 5), BF16), out_dtype=np.float64)
+
+
+def test_baddbmm_in_float32_rounded_once():
+    rng = seeded_rng("bf16-baddbmm")
+    a, b = _operands(rng, (3, 6, 20, 5), integers=True)
+    bias = _bf16(rng.integers(-4, 5, 5))
+    got = fastbmm.baddbmm(bias, a, b, beta=2, alpha=0.5)
+    # alpha = 0.5 and beta = 2 keep everything exact in float32
+    want = (2.0 * bias.astype(np.float64) + 0.5 * _sums64(a, b)).astype(np.float32).astype(BF16)
+    assert_equal_values(got.view(np.uint16), want.view(np.uint16), what="fastbmm")
+    with pytest.raises(fastbmm.DtypeError, match="c10::BFloat16"):
+        fastbmm.baddbmm(bias.astype(np.float32), a, b)
+
+
+def test_matmul_broadcasts_bfloat16():
+    rng = seeded_rng("bf16-matmul")
+    x = _bf16(rng.integers(-8, 9, (4, 1, 3, 16)))
+    w = _bf16(rng.integers(-8, 9, (5, 16, 2)))
+    got = fastbmm.matmul(x, w)
+    assert got.shape == (4, 5, 3, 2) and got.dtype == BF16
+    want = np.matmul(x.astype(np.float64), w.astype(np.float64)).astype(np.float32).astype(BF16)
+    assert_equal_values(got.view(np.uint16), want.view(np.uint16), what="fastbmm")
+
+
+def test_torch_bfloat16_tensors_in_place(torch):
+    rng = seeded_rng("bf16-torch")
+    a, b = _operands(rng, (3, 9, 40, 11))
+    ta = torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
+    tb = torch.from_numpy(np.ascontiguousarray(b).view(np.int16)).view(torch.bfloat16).transpose(1, 2)
+    tb = tb.contiguous().transpose(1, 2)     # a strided view, read where it lies
+    got = fastbmm.bmm(ta, tb)
+    assert isinstance(got, np.ndarray) and got.dtype == BF16
+    assert_equal_values(got.view(np.uint16), fastbmm.bmm(a, b).view(np.uint16), what="fastbmm")
+    # torch, a second oracle: its float32 sums rounded once agree (it is reported, not a
+    # failure, where it does not)
+    expected = fastbmm.bmm(a, b, out_dtype=np.float32).astype(BF16)
+    check_torch(lambda got, want: assert_equal_values(got.view(np.uint16), want.view(np.uint16),
+                                                      what="torch.bmm"),
+                lambda: torch.bmm(ta, tb).view(torch.int16).numpy(), expected,
+                what="torch.bmm bfloat16")
+
+
+def test_torch_bfloat16_errors_match_torch(torch):
+    a = torch.ones((2, 3, 4), dtype=torch.bfloat16)
+    b = torch.ones((2, 4, 5), dtype=torch.float32)
+    with pytest.raises(RuntimeError) as want:
+        torch.bmm(a.contiguous(), b.contiguous())
+    with pytest.raises(fastbmm.DtypeError) as got:
+        fastbmm.bmm(a, b)
+    assert str(got.value) == str(want.value)
+
+
+def test_refused_without_ml_dtypes_naming_the_extra(tmp_path):
+    # a process where `import ml_dtypes` fails, as on an install without the extra
+    shim = tmp_path / "ml_dtypes.py"
+    shim.write_text("raise ImportError('ml_dtypes hidden by the test')\n")
+    code = textwrap.dedent("""
+        import numpy as np, fastbmm
+        assert "bfloat16" not in [str(d) for d in fastbmm._dtypes.SUPPORTED]
+        try:
+            import torch
+        except ImportError:
+            print("no torch")
+            raise SystemExit(0)
+        t = torch.ones((1, 2, 2), dtype=torch.bfloat16)
+        try:
+            fastbmm.bmm(t, t)
+        except fastbmm.UnsupportedDtypeError as e:
+            print(e)
+    """)
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path)] + sys.path))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    if result.stdout.strip() != "no torch":
+        assert result.stdout.strip() == (
+            "bmm(): argument 'input' has torch dtype BFloat16, which NumPy holds only with the "
+            'ml_dtypes package: pip install "fastbmm[bfloat16]" (or pip install ml_dtypes)')

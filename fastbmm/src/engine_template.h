@@ -300,6 +300,9 @@ static void FBMM_ENGINE_FN(run_task)(const fbmm_problem *P, int64_t t, void *scr
         K->tile(P, a, b, c, d, rows, cols, scratch);
 }
 
+/* the register-only multiply-add loop of this variant (bench's peak) */
+#include "peak.h"
+
 #define FBMM_BLOCKING(MRV, SZ) { MRV, FBMM_NV * (FBMM_VBYTES / (SZ)), FBMM_KC, FBMM_MC, FBMM_NC }
 
 const fbmm_engine FBMM_ENGINE_FN(fbmm_engine) = {
@@ -311,4 +314,6 @@ const fbmm_engine FBMM_ENGINE_FN(fbmm_engine) = {
     FBMM_BLOCKING(FBMM_MR_U64, 8),
     FBMM_ENGINE_FN(plan),
     FBMM_ENGINE_FN(run_task),
+    fbmm_peak_f32,
+    fbmm_peak_f64,
 };

@@ -287,3 +287,26 @@ def test_vit_shape_transposes_mat2():
     input, mat2 = bench.make_operands(bench.BenchCase(shape, "f32"))
     assert input.shape == (16, 197, 64) and mat2.shape == (16, 64, 197)
     assert not mat2.flags.c_contiguous and mat2.transpose(0, 2, 1).flags.c_contiguous
+
+
+def test_peak_loop_on_threads_runs_through_the_fork_safe_helper():
+    # torch loads its OpenMP runtime before fastbmm: then the initial thread
+    # hands its parallel regions to fastbmm's helper thread (README, "fork"),
+    # and the loop's team goes the same way (fbmm_run_tasks), never a region
+    # of its own
+    pytest.importorskip("torch")
+    code = (
+        "import torch, fastbmm\n"
+        "from fastbmm import _bmm\n"
+        "print(_bmm.thread_state()['regions_from_helper_thread'])\n"
+        "print(*_bmm.peak_fma('float32', 4, threads=2, tasks=6))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            env=dict(os.environ, PYTHONPATH=IMPORT_ROOT), timeout=120)
+    assert result.returncode == 0, result.stderr
+    delegated, counts = result.stdout.splitlines()
+    values = _lanes_times_chains(_bmm.get_kernel(), "float32")
+    assert counts.split() == [str(6 * 2 * values * 4), repr(6 * _loop_reference(values, 4))]
+    # (whether regions were delegated depends on how torch was built: its pip
+    # wheels share libgomp with fastbmm, and then they are)
+    assert delegated in ("True", "False")

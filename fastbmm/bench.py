@@ -139,14 +139,15 @@ SHAPES = (
     BenchShape(4096, 8, 8, 8),
     BenchShape(2048, 16, 16, 16),
     BenchShape(1024, 32, 32, 32),
-    BenchShape(512, 24, 40, 56),  # no size a multiple of the others: edge tiles everywhere
-    # ViT-B/16 attention scores: 16 heads, 197 tokens (196 patches + class), head size 64
+    BenchShape(512, 24, 40, 56),  # sizes that are not powers of two (edge tiles along p)
+    # ViT attention scores (ViT-L/16 at 224 px): 16 heads, 197 tokens (196 patches + the
+    # class token), head size 64
     BenchShape(16, 197, 64, 197, mat2_transposed=True),
     BenchShape(128, 64, 64, 1),  # a matrix-vector stack
     BenchShape(1024, 48, 48, 48),  # float16 only (ONLY_DTYPES)
     BenchShape(64, 128, 64, 128, mat2_transposed=True),  # attention: q @ k.transpose(0, 2, 1)
     BenchShape(64, 128, 128, 64),
-    # float16 only (ONLY_DTYPES); not --quick: numpy's float16 loop takes ~1.5 s a call
+    # float16 only (ONLY_DTYPES); not --quick: numpy's float16 loop takes ~1.7 s a call
     BenchShape(256, 96, 96, 96, quick=False),
     BenchShape(256, 1, 512, 512, quick=False),
     BenchShape(32, 256, 256, 256, quick=False),

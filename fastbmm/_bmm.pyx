@@ -27,7 +27,7 @@ from ._validation cimport as_operand, as_out, check_bmm, check_bmm_out_dtype, ov
 import operator
 import os
 
-from ._dtypes import ROWS
+from ._dtypes import ROWS, code_of
 
 import numpy as np
 
@@ -463,3 +463,133 @@ cdef int _compute(cnp.ndarray a, cnp.ndarray b, cnp.ndarray c, int code) except 
     cdef fbmm_problem P
     init_bmm_problem(&P, code, a, b, c)
     return run_problem(&P)
+
+
+# --------------------------------------------------------------------------
+# Peak: the variant's register-only multiply-add loop (src/peak.h), timed by
+# fastbmm/bench.py for its "% of peak"
+
+
+cdef struct _PeakJob:
+    double (*loop)(int64_t iters, int64_t *flops) noexcept nogil
+    int64_t iters
+    double *values              # one per task
+    int64_t *flops              # one per task
+
+
+cdef void _peak_task(const fbmm_problem *P, int64_t t, void *scratch) noexcept nogil:
+    # Task t of fbmm_run_tasks: one run of the loop. The job travels in the
+    # problem's A pointer; no operand is read, and nothing else of P is used.
+    cdef _PeakJob *job = <_PeakJob *>P.a.data
+    job.values[t] = job.loop(job.iters, &job.flops[t])
+
+
+cdef int64_t _peak_count(name, value, int64_t low, int64_t high) except -1:
+    if isinstance(value, (bool, np.bool_)) or not hasattr(type(value), "__index__"):
+        raise TypeError(f"peak_fma(): {name} must be an int, not {type(value).__name__}")
+    value = operator.index(value)
+    if not low <= value <= high:
+        raise ValueError(f"peak_fma(): {name} must be in [{low}, {high}], got {value}")
+    return value
+
+
+def peak_fma(family, iters, threads=1, tasks=None):
+    """Run the kernel variant's register-only multiply-add loop (src/peak.h).
+
+    The loop touches no memory: ``FBMM_PEAK_CHAINS`` independent vector
+    accumulators (12 of the variant's vector width, 16 on AVX-512), each
+    stepped ``iters`` times by ``acc = acc * 0.5 + 1`` (one FMA where the
+    variant has FMA), lane ``l`` of chain ``c`` starting at ``c * lanes + l``.
+    Timed from Python, it gives the arithmetic peak of the variant in use
+    (``python -m fastbmm.bench``); nothing is timed here.
+
+    Parameters
+    ----------
+    family : dtype-like
+        ``float32`` or ``float64``: the accumulators' type (float16 and
+        complex64 products run in the float32 family, complex128 in float64).
+    iters : int
+        Steps of each run of the loop, ``0 <= iters < 2**40``.
+    threads : int, optional
+        Threads that share the runs (an OpenMP team started as for a product:
+        fork-safe, thread creation probed first; not reduced for load). Without
+        OpenMP, every run is on the calling thread.
+    tasks : int, optional
+        Runs of the loop, claimed one at a time by the threads (default:
+        `threads`). Several per thread bound the imbalance when a thread
+        starts late.
+
+    Returns
+    -------
+    flops : int
+        Operations done by all runs: ``2 * lanes * chains * iters * tasks``
+        (a multiply-add counts as 2).
+    value : float
+        The sum over the runs of every accumulator lane at the end (the runs
+        are identical, so ``tasks`` times one run's sum); returned so that the
+        loop cannot be compiled away, and for the tests.
+
+    Raises
+    ------
+    TypeError
+        A count is not an int (bool included), or `family` is not a dtype.
+    ValueError
+        `family` is not float32 or float64, or a count is out of range
+        (`threads` beyond the per-call cap, ``show_config()``'s
+        ``max_per_call``; `tasks` above ``2**20``).
+    RuntimeError
+        The threads could not be started (nothing has run then).
+
+    Examples
+    --------
+    >>> from fastbmm import _bmm
+    >>> flops, value = _bmm.peak_fma("float64", 1000)
+    >>> flops % 2000
+    0
+    """
+    dtype = np.dtype(family)
+    cdef _PeakJob job
+    if dtype == np.float32:
+        job.loop = _engine.peak_f32
+    elif dtype == np.float64:
+        job.loop = _engine.peak_f64
+    else:
+        raise ValueError(f"peak_fma(): family must be float32 or float64, got {dtype}")
+    job.iters = _peak_count("iters", iters, 0, (<int64_t>1) << 40)
+    cdef int nthreads = <int>_peak_count("threads", threads, 1, fbmm_threads_cap())
+    cdef int64_t ntasks = nthreads if tasks is None else _peak_count("tasks", tasks, 1, 1 << 20)
+    if not FASTBMM_OPENMP:
+        nthreads = 1
+    cdef fbmm_problem P
+    init_problem(&P, code_of(dtype), 0, 0, 0, 0)   # (the dtype is never read: no kernel runs)
+    P.ntasks = ntasks
+    P.threads = nthreads
+    P.a.data = <char *>&job
+    # fbmm_run_tasks calls run_task only: a stand-in engine whose task is the loop
+    cdef fbmm_engine runner
+    memset(&runner, 0, sizeof(runner))
+    runner.name = _engine.name
+    runner.run_task = _peak_task
+    cdef int err = 0, created = 0
+    cdef int64_t t
+    if nthreads > 1:
+        # libgomp exits the process when it cannot create a thread: try first
+        err = fbmm_probe_threads(nthreads, &created)
+        _check_thread_start(err, nthreads, created)
+    job.values = <double *>malloc(ntasks * sizeof(double))
+    job.flops = <int64_t *>malloc(ntasks * sizeof(int64_t))
+    try:
+        if job.values == NULL or job.flops == NULL:
+            raise MemoryError("peak_fma(): cannot allocate the per-task results")
+        with nogil:
+            err = fbmm_run_tasks(&runner, &P, nthreads, NULL, 0)
+        _check_thread_start(err, nthreads, 1)
+        total_flops = 0
+        total_value = 0.0
+        for t in range(ntasks):
+            total_flops += job.flops[t]
+            total_value += job.values[t]
+    finally:
+        free(job.values)
+        free(job.flops)
+    return total_flops, total_value

@@ -55,6 +55,8 @@ cdef extern from "src/fastbmm.h" nogil:
         fbmm_blocking f32, f64, u32, u64
         int (*plan)(fbmm_problem *prob, int nthreads) noexcept nogil
         void (*run_task)(const fbmm_problem *prob, int64_t t, void *scratch) noexcept nogil
+        double (*peak_f32)(int64_t iters, int64_t *flops) noexcept nogil
+        double (*peak_f64)(int64_t iters, int64_t *flops) noexcept nogil
 
     int fbmm_num_engines()
     const fbmm_engine *fbmm_engine_at(int i)

@@ -5,6 +5,7 @@ Run as::
     python -m fastbmm.bench [--quick | --shapes 2x1x10x4,64x128x64x128T,...]
                             [--dtypes f32,f64,...] [--threads N] [--kernel NAME]
                             [--timer wall|thread] [--json FILE] [--plot FILE] [--markdown]
+                            [--no-peak]
 
 For every benchmark case (a shape and a dtype) the libraries are timed in one
 process on the same input arrays, interleaved: after a warm-up call and a
@@ -16,6 +17,15 @@ multiply-add counts as 2 operations, like a real one, so complex figures are
 comparable between libraries, not with real dtypes). ``--json`` saves every
 round's time with the machine, the kernel and the thread counts; ``--plot``
 draws the medians with min-max whiskers.
+
+Before the cases, the peak of the machine is measured per accumulator
+family (float32, float64; `measure_peaks`, skipped with ``--no-peak``): the
+arithmetic peak of fastbmm's kernel variant in use, a multiply-add loop that
+touches no memory (``fastbmm._bmm.peak_fma``, src/peak.h), on one thread and
+on all threads; and the practical peak, the fastest library on a large
+product (`PEAK_GEMM_SHAPE`) with the table's thread count (and one thread).
+The table's ``% of peak`` column is fastbmm's GFLOP/s over that practical
+peak (`percent_of_peak`).
 
 This module also holds the canonical list of benchmark shapes (`SHAPES`) and
 the helpers shared with the pytest-benchmark suite in ``benchmarks/`` and with
@@ -41,13 +51,14 @@ from typing import NamedTuple
 import numpy as np
 
 import fastbmm
-from fastbmm import _bmm
+from fastbmm import _bmm, _dtypes
 
 __all__ = [
     "BenchShape",
     "BenchCase",
     "SHAPES",
     "EXTRA_DTYPE_SHAPES",
+    "ONLY_DTYPES",
     "DTYPES",
     "CORE_DTYPES",
     "DEFAULT_DTYPES",
@@ -64,6 +75,14 @@ __all__ = [
     "environment_report",
     "warn_about_benchmark_conditions",
     "render_table",
+    "PEAK_FAMILY",
+    "REAL_OPS_PER_COUNTED_OP",
+    "PEAK_GEMM_SHAPE",
+    "measure_fma_peak",
+    "measure_gemm_peak",
+    "measure_peaks",
+    "peak_report",
+    "percent_of_peak",
     "run_benchmarks",
     "results_table",
     "results_json",
@@ -113,14 +132,23 @@ class BenchShape(NamedTuple):
         return "x".join(map(str, self.dims)) + ("T" if self.mat2_transposed else "")
 
 
-#: The canonical benchmark shapes, smallest first.
+#: The canonical benchmark shapes, smallest matrices first.
 SHAPES = (
     BenchShape(2, 1, 10, 4),  # the seed example: (2, 1, 10) @ (2, 10, 4)
     BenchShape(10000, 4, 4, 4),
     BenchShape(4096, 8, 8, 8),
+    BenchShape(2048, 16, 16, 16),
     BenchShape(1024, 32, 32, 32),
+    BenchShape(512, 24, 40, 56),  # sizes that are not powers of two (edge tiles along p)
+    # ViT attention scores (ViT-L/16 at 224 px): 16 heads, 197 tokens (196 patches + the
+    # class token), head size 64
+    BenchShape(16, 197, 64, 197, mat2_transposed=True),
+    BenchShape(128, 64, 64, 1),  # a matrix-vector stack
+    BenchShape(1024, 48, 48, 48),  # float16 only (ONLY_DTYPES)
     BenchShape(64, 128, 64, 128, mat2_transposed=True),  # attention: q @ k.transpose(0, 2, 1)
     BenchShape(64, 128, 128, 64),
+    # float16 only (ONLY_DTYPES); not --quick: numpy's float16 loop takes ~1.7 s a call
+    BenchShape(256, 96, 96, 96, quick=False),
     BenchShape(256, 1, 512, 512, quick=False),
     BenchShape(32, 256, 256, 256, quick=False),
     BenchShape(4, 1024, 1024, 1024, quick=False),
@@ -130,25 +158,25 @@ SHAPES = (
 #: The ``(b, n, m, p)`` of the shapes on which non-core dtypes are benchmarked.
 EXTRA_DTYPE_SHAPES = ((1024, 32, 32, 32), (64, 128, 128, 64))
 
-#: Short dtype names accepted by ``--dtypes``.
-DTYPES = {
-    "f16": np.dtype(np.float16),
-    "f32": np.dtype(np.float32),
-    "f64": np.dtype(np.float64),
-    "c64": np.dtype(np.complex64),
-    "c128": np.dtype(np.complex128),
-    "i8": np.dtype(np.int8),
-    "u8": np.dtype(np.uint8),
-    "i16": np.dtype(np.int16),
-    "i32": np.dtype(np.int32),
-    "i64": np.dtype(np.int64),
+#: Shapes of `SHAPES` (by ``(b, n, m, p)``) that run only these dtypes, instead
+#: of `CORE_DTYPES` (and, on `EXTRA_DTYPE_SHAPES`, the others): float16 and
+#: bfloat16 at the sizes between 32 and 128, where their conversions weigh most.
+ONLY_DTYPES = {
+    (1024, 48, 48, 48): ("f16", "bf16"),
+    (256, 96, 96, 96): ("f16", "bf16"),
 }
+
+#: Short dtype names accepted by ``--dtypes``.
+#: The operand dtypes of the dtype registry (``src/dtypes.def``) by kind
+#: name; bfloat16 (``bf16``) where ml_dtypes is installed.
+DTYPES = {r.kind: d for r in _dtypes.OPERAND_ROWS
+          for d in [_dtypes.numpy_dtype(r.numpy_in, load=True)] if d is not None}
 
 #: Dtypes benchmarked on every shape; any other dtype only on `EXTRA_DTYPE_SHAPES`.
 CORE_DTYPES = ("f32", "f64")
 
 #: Dtypes benchmarked when none are requested.
-DEFAULT_DTYPES = ("f32", "f64", "i32", "f16", "c64")
+DEFAULT_DTYPES = ("f32", "f64", "i32", "f16", "c64") + (("bf16",) if "bf16" in DTYPES else ())
 
 #: ``--timer`` choices: wall-clock time, or the calling thread's CPU time
 #: (``time.thread_time``: blind to other processes' load, but also to
@@ -222,7 +250,8 @@ def benchmark_cases(quick=False, dtypes=DEFAULT_DTYPES, shapes=None):
         Only the small/medium shapes (``BenchShape.quick``).
     dtypes : sequence of str, optional
         Keys of `DTYPES`. `CORE_DTYPES` run on every shape, the others only
-        on `EXTRA_DTYPE_SHAPES`.
+        on `EXTRA_DTYPE_SHAPES`; a shape of `ONLY_DTYPES` runs its own
+        dtypes only (those of them in `dtypes`).
     shapes : sequence of BenchShape, optional
         These shapes instead of `SHAPES`, each with every dtype of `dtypes`
         (`quick` is then ignored).
@@ -238,7 +267,8 @@ def benchmark_cases(quick=False, dtypes=DEFAULT_DTYPES, shapes=None):
         for shape in SHAPES
         if shape.quick or not quick
         for dtype in dtypes
-        if dtype in CORE_DTYPES or shape.dims in EXTRA_DTYPE_SHAPES
+        if (dtype in ONLY_DTYPES[shape.dims] if shape.dims in ONLY_DTYPES
+            else dtype in CORE_DTYPES or shape.dims in EXTRA_DTYPE_SHAPES)
     ]
 
 
@@ -326,10 +356,18 @@ def library_call(library, input, mat2):
     if library == "torch":
         import torch
 
-        return functools.partial(torch.bmm, torch.from_numpy(input), torch.from_numpy(mat2))
+        return functools.partial(torch.bmm, _torch_view(torch, input), _torch_view(torch, mat2))
     if library == "einsum":
         return functools.partial(np.einsum, "bnm,bmp->bnp", input, mat2, optimize=False)
     raise ValueError(f"unknown library {library!r}")
+
+
+def _torch_view(torch, x):
+    """A torch tensor viewing x's memory (bfloat16: through its int16 bits, which
+    torch.from_numpy takes; an ml_dtypes array it refuses)."""
+    if x.dtype.name == "bfloat16":
+        return torch.from_numpy(x.view(np.int16)).view(torch.bfloat16)
+    return torch.from_numpy(x)
 
 
 def calibrate(timer, min_time):
@@ -700,7 +738,281 @@ def gflops(case, seconds):
     return case.shape.flops / seconds / 1e9
 
 
-def results_table(cases, results, libraries, markdown=False):
+# --------------------------------------------------------------------------
+# Peak
+
+#: The accumulator family (a `measure_peaks` key) whose peak each dtype is
+#: compared with: float16 and complex64 run in fastbmm's float32 kernels,
+#: complex128 in its float64 ones. Integer dtypes have no peak (their kernels
+#: multiply in integer lanes, on other units than the float multiply-add).
+PEAK_FAMILY = {"f16": "float32", "f32": "float32", "c64": "float32",
+               "f64": "float64", "c128": "float64"}
+
+#: Real operations per operation the GFLOP/s column counts, where they differ:
+#: a complex multiply-add is 4 real multiplies and 4 real adds, counted as 2.
+REAL_OPS_PER_COUNTED_OP = {"c64": 4, "c128": 4}
+
+#: The product whose fastest library gives the practical peak (2.1 GFLOP: tens
+#: of milliseconds a call on one core, large enough for every library's best
+#: blocking, small enough to be measured in a few seconds).
+PEAK_GEMM_SHAPE = BenchShape(1, 1024, 1024, 1024, quick=False)
+
+#: Family name -> the `DTYPES` key of its GEMM.
+_FAMILY_DTYPE = {"float32": "f32", "float64": "f64"}
+
+#: Runs of the loop per thread in a measurement on several threads: a thread
+#: that starts late (or is preempted) leaves the others at most one run to
+#: finish after the rest, 1/8 of the time, instead of a whole share.
+PEAK_TASKS_PER_THREAD = 8
+
+
+def measure_fma_peak(family, threads=1, rounds=5, min_time=0.1, timer="wall"):
+    """Time fastbmm's register-only multiply-add loop (``_bmm.peak_fma``).
+
+    The loop of the kernel variant in use (``--kernel``), with its vector
+    width and multiply-add instruction, touching no memory: the arithmetic
+    peak of `threads` threads, which no product reaches (loads, packing and
+    loop overheads come on top).
+
+    Parameters
+    ----------
+    family : {"float32", "float64"}
+    threads : int, optional
+        Threads that run the loop at once (not reduced for load: on a busy
+        machine the figure shows the load).
+    rounds : int, optional
+        Measurements; the best is the peak.
+    min_time : float, optional
+        Minimum seconds of one measurement (the iteration count is grown
+        until one call lasts that long).
+    timer : {"wall", "thread"}, optional
+        A key of `TIMERS`; ``"thread"`` applies to one thread only, several
+        are timed by the wall clock.
+
+    Returns
+    -------
+    dict
+        ``threads``, ``tasks`` (runs of the loop per measurement),
+        ``iters`` (steps per run), ``flops`` (per measurement),
+        ``flops_per_step`` (of one run: 2 x lanes x chains), ``timer``,
+        ``gflops_rounds`` (every round) and ``gflops`` (the best round).
+    """
+    tasks = 1 if threads == 1 else PEAK_TASKS_PER_THREAD * threads
+    timer = timer if threads == 1 else "wall"
+    clock = TIMERS[timer]
+
+    def run(iters):
+        start = clock()
+        flops, _ = _bmm.peak_fma(family, iters, threads, tasks)
+        return clock() - start, flops
+
+    iters = 1000
+    run(iters)  # warm-up: thread start-up, frequency ramp
+    while True:
+        elapsed, _ = run(iters)
+        if elapsed >= min_time or iters >= 2**36:
+            break
+        # aim 20% past min_time, growing at most 100x per step (as `calibrate`)
+        wanted = math.ceil(1.2 * iters * min_time / max(elapsed, 1e-9))
+        iters = min(2**36, max(2 * iters, min(100 * iters, wanted)))
+    samples = []
+    for _ in range(rounds):
+        elapsed, flops = run(iters)
+        samples.append(flops / max(elapsed, 1e-12) / 1e9)
+    return {
+        "threads": threads,
+        "tasks": tasks,
+        "iters": iters,
+        "flops": flops,
+        "flops_per_step": flops // (iters * tasks),
+        "timer": timer,
+        "gflops_rounds": samples,
+        "gflops": max(samples),
+    }
+
+
+def measure_gemm_peak(family, libraries, threads=1, rounds=5, min_time=0.1, timer="wall"):
+    """The fastest library on `PEAK_GEMM_SHAPE`: the practical peak of `threads` threads.
+
+    Parameters
+    ----------
+    family : {"float32", "float64"}
+    libraries : sequence of str
+        Names accepted by `library_call`.
+    threads : int, optional
+        Threads for every library during the measurement (the previous
+        counts are restored after it).
+    rounds, min_time : optional
+        As in `measure_interleaved`.
+    timer : {"wall", "thread"}, optional
+        ``"thread"`` applies to one thread only; several are timed by the
+        wall clock.
+
+    Returns
+    -------
+    dict
+        ``threads``, ``shape`` (the label), ``timer``, ``median_gflops``
+        (per library: the median over the rounds, as in the table),
+        ``library`` (the fastest) and ``gflops`` (its median).
+    """
+    case = BenchCase(PEAK_GEMM_SHAPE, _FAMILY_DTYPE[family])
+    input, mat2 = make_operands(case)
+    calls = {library: library_call(library, input, mat2) for library in libraries}
+    timer = timer if threads == 1 else "wall"
+    with fastbmm.threads(threads), matched_threads() as num_threads:
+        timings = measure_interleaved(calls, rounds=rounds, min_time=min_time, timer=timer)
+    rates = {library: gflops(case, timing.median) for library, timing in timings.items()}
+    best = max(rates, key=rates.get)
+    return {
+        "threads": num_threads,
+        "shape": case.shape.label,
+        "timer": timer,
+        "median_gflops": rates,
+        "library": best,
+        "gflops": rates[best],
+    }
+
+
+def measure_peaks(dtypes, libraries, num_threads, rounds=5, min_time=0.1, timer="wall"):
+    """Measure the peaks of the families of `dtypes`, for the report and ``% of peak``.
+
+    Per family (`PEAK_FAMILY`): the multiply-add loop (`measure_fma_peak`) on
+    one thread, on `num_threads` and on every usable CPU; the fastest large
+    product (`measure_gemm_peak`) on one thread and on `num_threads`.
+
+    Parameters
+    ----------
+    dtypes : sequence of str
+        Keys of `DTYPES`; the families they map to are measured.
+    libraries : sequence of str
+        The libraries of the run.
+    num_threads : int
+        The thread count of the run, whose practical peak ``% of peak`` uses.
+    rounds, min_time, timer : optional
+        As in `measure_interleaved`.
+
+    Returns
+    -------
+    dict or None
+        None when no dtype has a family. Else ``kernel`` (fastbmm's variant
+        whose loop was timed), ``threads`` (`num_threads`), ``gemm_shape``,
+        and ``families``: per family name, ``fma_loop`` and ``gemm`` (dicts
+        keyed by the thread count as a string, values from
+        `measure_fma_peak` / `measure_gemm_peak`) and ``practical_gflops``
+        (``gemm[str(num_threads)]["gflops"]``: what ``% of peak`` divides by).
+    """
+    families = sorted({PEAK_FAMILY[dtype] for dtype in dtypes if dtype in PEAK_FAMILY})
+    if not families:
+        return None
+    cap = _bmm.thread_state()["max_per_call"]
+    loop_counts = {1}
+    if _bmm.openmp_enabled():
+        loop_counts |= {min(num_threads, cap), min(_usable_cpus(), cap)}
+    gemm_counts = {1, num_threads}
+    peaks = {"kernel": _bmm.get_kernel(), "threads": num_threads,
+             "gemm_shape": PEAK_GEMM_SHAPE.label, "families": {}}
+    for family in families:
+        loops, gemms = {}, {}
+        for count in sorted(loop_counts):
+            print(f"peak: {family} multiply-add loop, {count} thread(s) ...",
+                  file=sys.stderr, flush=True)
+            loops[str(count)] = measure_fma_peak(family, count, rounds, min_time, timer)
+        for count in sorted(gemm_counts):
+            print(f"peak: {family} {PEAK_GEMM_SHAPE.label} product, {count} thread(s) ...",
+                  file=sys.stderr, flush=True)
+            gemms[str(count)] = measure_gemm_peak(family, libraries, count, rounds, min_time,
+                                                  timer)
+        peaks["families"][family] = {
+            "fma_loop": loops,
+            "gemm": gemms,
+            "practical_gflops": gemms[str(num_threads)]["gflops"],
+        }
+    return peaks
+
+
+def _threads_text(count):
+    return f"{count} thread{'s' if int(count) != 1 else ''}"
+
+
+def peak_report(peaks):
+    """Describe the measured peaks, one line per item, for the report's header.
+
+    Parameters
+    ----------
+    peaks : dict
+        From `measure_peaks`.
+
+    Returns
+    -------
+    list of str
+    """
+    lines = []
+    for family, peak in peaks["families"].items():
+        loops, gemms = peak["fma_loop"], peak["gemm"]
+        step = next(iter(loops.values()))["flops_per_step"]
+        lines.append(
+            f"peak {family}, kernel {peaks['kernel']}'s multiply-add loop ({step} flops a step, "
+            "in registers; best round): " + ", ".join(
+                f"{_format_number(loop['gflops'])}{' GFLOP/s' if index == 0 else ''} "
+                f"on {_threads_text(count)}"
+                for index, (count, loop) in enumerate(loops.items())))
+        lines.append(
+            f"peak {family}, practical (fastest {peaks['gemm_shape']} product; median): "
+            + ", ".join(
+                f"{_format_number(gemm['gflops'])}{' GFLOP/s' if index == 0 else ''} "
+                f"({gemm['library']}) on {_threads_text(count)}"
+                for index, (count, gemm) in enumerate(gemms.items())))
+    families = ", ".join(
+        f"{_format_number(peak['practical_gflops'])} GFLOP/s {family}"
+        for family, peak in peaks["families"].items())
+    lines.append(
+        f"% of peak: fastbmm's GFLOP/s over the practical peak on "
+        f"{_threads_text(peaks['threads'])} ({families}); float16 and complex64 against "
+        "float32's, complex128 against float64's, complex in real operations (4x the "
+        "GFLOP/s column); integers: none")
+    return lines
+
+
+def percent_of_peak(case, seconds, peaks):
+    """A call's speed as a percentage of the practical peak of its family.
+
+    Parameters
+    ----------
+    case : BenchCase
+    seconds : float
+        Time of one call.
+    peaks : dict or None
+        From `measure_peaks`.
+
+    Returns
+    -------
+    float or None
+        ``100 * GFLOP/s * REAL_OPS_PER_COUNTED_OP / practical_gflops``; None
+        for an integer dtype, or without `peaks` for its family.
+
+    Examples
+    --------
+    >>> from fastbmm.bench import BenchCase, parse_shape, percent_of_peak
+    >>> peaks = {"families": {"float32": {"practical_gflops": 80.0}}}
+    >>> case = BenchCase(parse_shape("1x100x100x100"), "c64")   # 2e6 counted operations
+    >>> round(percent_of_peak(case, 1e-4, peaks), 6)            # 20 GFLOP/s, 80 real
+    100.0
+    """
+    family = PEAK_FAMILY.get(case.dtype)
+    if peaks is None or family not in peaks["families"]:
+        return None
+    real_gflops = gflops(case, seconds) * REAL_OPS_PER_COUNTED_OP.get(case.dtype, 1)
+    return 100.0 * real_gflops / peaks["families"][family]["practical_gflops"]
+
+
+def _format_percent(value):
+    """``"52%"``, ``"7.5%"`` (one decimal below 10), ``"-"`` for None."""
+    if value is None:
+        return "-"
+    return f"{value:.0f}%" if value >= 9.95 else f"{value:.1f}%"
+
+
+def results_table(cases, results, libraries, markdown=False, peaks=None):
     """Render GFLOP/s and fastbmm's speed ratios, with their geometric means.
 
     Parameters
@@ -711,6 +1023,9 @@ def results_table(cases, results, libraries, markdown=False):
     libraries : sequence of str
         Starting with ``"fastbmm"``.
     markdown : bool, optional
+    peaks : dict, optional
+        From `measure_peaks`: adds a ``fastbmm % of peak`` column after
+        fastbmm's GFLOP/s (`percent_of_peak`; ``-`` for integers).
 
     Returns
     -------
@@ -718,6 +1033,8 @@ def results_table(cases, results, libraries, markdown=False):
     """
     others = [library for library in libraries if library != "fastbmm"]
     header = ["shape", "dtype"] + [f"{library} GFLOP/s" for library in libraries]
+    if peaks is not None:
+        header.insert(3, "fastbmm % of peak")
     header += [f"fastbmm/{library}" for library in others]
     rows = []
     ratios = {library: [] for library in others}
@@ -725,6 +1042,9 @@ def results_table(cases, results, libraries, markdown=False):
         rates = {library: gflops(case, timings[library].median) for library in libraries}
         row = [case.shape.label, str(DTYPES[case.dtype])]
         row += [_format_number(rates[library]) for library in libraries]
+        if peaks is not None:
+            row.insert(3, _format_percent(
+                percent_of_peak(case, timings["fastbmm"].median, peaks)))
         for library in others:
             ratio = rates["fastbmm"] / rates[library]
             ratios[library].append(ratio)
@@ -733,13 +1053,13 @@ def results_table(cases, results, libraries, markdown=False):
     if rows:
         rows.append(
             ["geometric mean", ""]
-            + [""] * len(libraries)
+            + [""] * (len(libraries) + (peaks is not None))
             + [f"{statistics.geometric_mean(ratios[library]):.2f}" for library in others]
         )
     return render_table(header, rows, markdown=markdown)
 
 
-def results_json(cases, results, libraries, info, settings):
+def results_json(cases, results, libraries, info, settings, peaks=None):
     """Everything a run measured, as a JSON-serialisable dict.
 
     Parameters
@@ -751,15 +1071,20 @@ def results_json(cases, results, libraries, info, settings):
     settings : dict
         How the run was made (the command line, rounds, ``min_time``,
         threads); stored as ``"run"``.
+    peaks : dict, optional
+        From `measure_peaks`; stored as ``"peak"`` (None: not measured).
 
     Returns
     -------
     dict
-        ``info``'s keys, ``"run"``, ``"libraries"`` and ``"results"``: one
-        entry per case with its ``label``, ``shape`` (``b``, ``n``, ``m``,
-        ``p``, ``mat2_transposed``), ``dtype``, ``flops`` and, per library,
-        ``seconds_per_call`` (every round), ``calls_per_sample``,
-        ``median_seconds`` and ``median_gflops``.
+        ``info``'s keys, ``"run"``, ``"peak"``, ``"libraries"`` and
+        ``"results"``: one entry per case with its ``label``, ``shape``
+        (``b``, ``n``, ``m``, ``p``, ``mat2_transposed``), ``dtype``,
+        ``flops``, ``peak_family`` (a key of ``peak["families"]``, or None),
+        ``real_ops_per_counted_op`` and, per library, ``seconds_per_call``
+        (every round), ``calls_per_sample``, ``median_seconds``,
+        ``median_gflops`` and ``percent_of_peak`` (`percent_of_peak` of the
+        median; None without a peak).
     """
     entries = []
     for case, timings in zip(cases, results):
@@ -770,17 +1095,20 @@ def results_json(cases, results, libraries, info, settings):
                       "mat2_transposed": shape.mat2_transposed},
             "dtype": str(DTYPES[case.dtype]),
             "flops": shape.flops,
+            "peak_family": PEAK_FAMILY.get(case.dtype),
+            "real_ops_per_counted_op": REAL_OPS_PER_COUNTED_OP.get(case.dtype, 1),
             "libraries": {
                 library: {
                     "seconds_per_call": list(timings[library].seconds),
                     "calls_per_sample": timings[library].calls_per_sample,
                     "median_seconds": timings[library].median,
                     "median_gflops": gflops(case, timings[library].median),
+                    "percent_of_peak": percent_of_peak(case, timings[library].median, peaks),
                 }
                 for library in libraries
             },
         })
-    return {"format": "fastbmm.bench/1", **info, "run": settings,
+    return {"format": "fastbmm.bench/1", **info, "run": settings, "peak": peaks,
             "libraries": list(libraries), "results": entries}
 
 
@@ -930,7 +1258,10 @@ def main(argv=None):
         metavar="LIST",
         help=f"comma-separated, from {','.join(DTYPES)} (default: {','.join(DEFAULT_DTYPES)}); "
         f"{' and '.join(CORE_DTYPES)} run on every shape, the others on "
-        + ", ".join("x".join(map(str, dims)) for dims in EXTRA_DTYPE_SHAPES),
+        + ", ".join("x".join(map(str, dims)) for dims in EXTRA_DTYPE_SHAPES)
+        + "; except: "
+        + ", ".join(f"{'x'.join(map(str, dims))} runs {','.join(only)} only"
+                    for dims, only in ONLY_DTYPES.items()),
     )
     kernels = list(_bmm.available_kernels())
     parser.add_argument(
@@ -951,6 +1282,13 @@ def main(argv=None):
         help="save a bar chart of GFLOP/s, medians with min-max whiskers (needs matplotlib)",
     )
     parser.add_argument("--markdown", action="store_true", help="print a Markdown table")
+    parser.add_argument(
+        "--no-peak",
+        action="store_true",
+        help="skip the peak measurements (fastbmm's multiply-add loop on 1 and all threads, "
+        f"the fastest {PEAK_GEMM_SHAPE.label} product; a few seconds per dtype family) and "
+        "the %% of peak column",
+    )
     parser.add_argument(
         "--rounds", type=_positive_int, default=5, help="interleaved rounds (default: 5)"
     )
@@ -981,9 +1319,13 @@ def main(argv=None):
     libraries = available_libraries()
     with matched_threads(args.threads) as num_threads:
         info = environment_info()
+        peaks = None
+        if not args.no_peak:
+            peaks = measure_peaks(sorted({case.dtype for case in cases}), libraries, num_threads,
+                                  rounds=args.rounds, min_time=args.min_time, timer=args.timer)
         results = run_benchmarks(cases, libraries, rounds=args.rounds, min_time=args.min_time,
                                  timer=args.timer)
-    report = environment_report(info)
+    report = environment_report(info) + ([] if peaks is None else peak_report(peaks))
 
     notes = [
         f"timing: median of {args.rounds} interleaved rounds, "
@@ -1000,7 +1342,7 @@ def main(argv=None):
         print("fastbmm benchmark")
         print("\n".join(report + notes))
         print()
-    print(results_table(cases, results, libraries, markdown=args.markdown))
+    print(results_table(cases, results, libraries, markdown=args.markdown, peaks=peaks))
     if args.json:
         settings = {
             "argv": ["python", "-m", "fastbmm.bench"] + list(sys.argv[1:] if argv is None else argv),
@@ -1008,9 +1350,11 @@ def main(argv=None):
             "min_time": args.min_time,
             "threads": num_threads,
             "timer": args.timer,
+            "peak": not args.no_peak,
         }
         with open(args.json, "w", encoding="utf-8") as file:
-            json.dump(results_json(cases, results, libraries, info, settings), file, indent=1)
+            json.dump(results_json(cases, results, libraries, info, settings, peaks), file,
+                      indent=1)
             file.write("\n")
         print(f"results saved to {args.json}", file=sys.stderr)
     if args.plot:

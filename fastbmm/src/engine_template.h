@@ -180,4 +180,6 @@ const fbmm_engine FBMM_ENGINE_FN(fbmm_engine) = {
     FBMM_BLOCKING(u64),
     FBMM_ENGINE_FN(plan),
     FBMM_ENGINE_FN(run_task),
+    peak_f32,       /* peak.h, in the float families */
+    peak_f64,
 };

@@ -4,7 +4,8 @@
  * src/generated/kinds.h, from dtypes.def's FBMM_FAMILY row) and from the
  * engine's block sizes (isa.def's FBMM_BLOCKS row for this ISA and family,
  * defined as FBMM_MR_<family>, ... in src/generated/engine_<isa>.c), then
- * includes the family's kernels (gemm_template.h). The family's dtypes
+ * includes the family's kernels (gemm_template.h, and peak.h in the float
+ * families). The family's dtypes
  * follow (kind_real.h, kind_complex.h); family_end.h closes it.
  */
 #define FBMM_NAME(x) FBMM_CAT(x, ACC)
@@ -19,3 +20,6 @@
 #define SMALL_NVMAX ((FBMM_SMALL_MAX + VL - 1) / VL)
 
 #include "gemm_template.h"
+#if !ACC_IS_INT
+#include "peak.h"       /* the bench's register-only multiply-add loop */
+#endif

@@ -224,6 +224,11 @@ typedef struct {
     int (*plan)(fbmm_problem *prob, int nthreads);
     /* Run task `t` of a problem planned FBMM_OK with a thread's scratch block. */
     void (*run_task)(const fbmm_problem *prob, int64_t t, void *scratch);
+    /* peak.h: `iters` steps of this variant's register-only multiply-add loop
+     * on float32 / float64 vectors (the benchmark's arithmetic peak). Returns
+     * a sum of the accumulators; *flops (unless NULL): the operations done. */
+    double (*peak_f32)(int64_t iters, int64_t *flops);
+    double (*peak_f64)(int64_t iters, int64_t *flops);
 } fbmm_engine;
 
 /* dispatch.c */

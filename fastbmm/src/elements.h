@@ -88,6 +88,36 @@ static inline void fbmm_store_i64(char *p, uint64_t v) { memcpy(p, &v, 8); }
 
 
 /*
+ * fbmm_copy_short(dst, src, n): memcpy of n <= 64 bytes (non-overlapping)
+ * without a library call. The trap: memcpy of a run-time size is a call to
+ * libc's memcpy, tens of cycles, as much as a whole 4x4 product of the small
+ * path, which copies a row of B in and a row of C out per row. Two
+ * overlapping moves of a constant size k cover any n in [k, 2k].
+ */
+static inline void fbmm_copy_short(void *dst, const void *src, size_t n)
+{
+    char *d = (char *)dst;
+    const char *s = (const char *)src;
+#define FBMM_COPY_TWO(K)                                                  \
+    do {                                                                  \
+        char head[K], tail[K];                                            \
+        memcpy(head, s, K);                                               \
+        memcpy(tail, s + n - K, K);                                       \
+        memcpy(d, head, K);                                               \
+        memcpy(d + n - K, tail, K);                                       \
+    } while (0)
+    if (n >= 32) FBMM_COPY_TWO(32);
+    else if (n >= 16) FBMM_COPY_TWO(16);
+    else if (n >= 8) FBMM_COPY_TWO(8);
+    else if (n >= 4) FBMM_COPY_TWO(4);
+    else {      /* (a byte loop would become a call to memcpy again) */
+        if (n & 2) memcpy(d, s, 2);
+        if (n & 1) memcpy(d + (n & 2), s + (n & 2), 1);
+    }
+#undef FBMM_COPY_TWO
+}
+
+/*
  * fbmm_widen_E(dst, src, n): n consecutive elements at src, widened into
  * dst[0 .. n) -- the packing of a contiguous row. A constant element stride
  * lets the compiler vectorise the widening (bfloat16's shift, the integers'

@@ -18,6 +18,9 @@
 #define VEC_T FBMM_NAME(vec)
 /* vectors per row of the small-matrix path's accumulators */
 #define SMALL_NVMAX ((FBMM_SMALL_MAX + VL - 1) / VL)
+/* rows of C the small path computes together: independent multiply-add
+ * chains, SMALL_ROWS x SMALL_NVMAX accumulators within the register file */
+#define SMALL_ROWS (SMALL_NVMAX <= 2 ? 4 : 2)
 
 #include "gemm_template.h"
 #if !ACC_IS_INT

@@ -9,6 +9,7 @@
 #undef NR
 #undef VEC_T
 #undef SMALL_NVMAX
+#undef SMALL_ROWS
 #undef ACC
 #undef ACC_T
 #undef ACC_IS_INT

@@ -172,11 +172,18 @@ static inline char *fbmm_entry(const fbmm_operand *x, const fbmm_batch_dims *bd,
 typedef struct {
     const char *at[FBMM_NUM_OPERANDS];
     int nops;
+    int64_t next, end;          /* fbmm_cursor_step: the entries [next, end) are left */
+    int stepped;                /* at[] is entry next - 1, already handed out */
     int64_t idx[FBMM_MAX_BATCH_DIMS];
 } fbmm_batch_cursor;
 
-static inline void fbmm_cursor_init(fbmm_batch_cursor *cur, const fbmm_problem *P, int64_t b0)
+/* A cursor at entry b0 that fbmm_cursor_step walks up to entry b1 (excluded). */
+static inline void fbmm_cursor_init(fbmm_batch_cursor *cur, const fbmm_problem *P, int64_t b0,
+                                    int64_t b1)
 {
+    cur->next = b0;
+    cur->end = b1;
+    cur->stepped = 0;
     const int with_d = P->ep.has_bias;
     cur->nops = with_d ? 4 : 3;
     cur->at[FBMM_OP_a] = FBMM_ENTRY(P, a, b0);
@@ -211,6 +218,22 @@ static inline void fbmm_cursor_next(fbmm_batch_cursor *cur, const fbmm_problem *
         for (int op = 0; op < cur->nops; op++)
             cur->at[op] -= (bd->shape[d] - 1) * bd->strides[op][d];
     }
+}
+
+/* The next entry's A, B, C and D (NULL without a bias); 0 once past the end.
+ * The cursor moves only between entries that exist (see above). */
+static inline int fbmm_cursor_step(fbmm_batch_cursor *cur, const fbmm_problem *P,
+                                   const char **a, const char **b, char **c, const char **d)
+{
+    if (cur->next >= cur->end) return 0;
+    if (cur->stepped) fbmm_cursor_next(cur, P);
+    cur->stepped = 1;
+    cur->next++;
+    *a = cur->at[FBMM_OP_a];
+    *b = cur->at[FBMM_OP_b];
+    *c = (char *)cur->at[FBMM_OP_c];
+    *d = cur->at[FBMM_OP_d];
+    return 1;
 }
 
 /* One ISA variant of the whole engine (a row of isa.def). */

@@ -119,11 +119,10 @@ static void K_(small)(const fbmm_problem *P, int64_t b0, int64_t b1)
 {
     const int64_t n = P->n, m = P->m, p = P->p;
     fbmm_batch_cursor cur;
-    fbmm_cursor_init(&cur, P, b0);
-    for (int64_t bi = b0; bi < b1; bi++) {
-        if (bi > b0) fbmm_cursor_next(&cur, P);
-        const char *A = cur.at[FBMM_OP_a], *B = cur.at[FBMM_OP_b], *D = cur.at[FBMM_OP_d];
-        char *C = (char *)cur.at[FBMM_OP_c];
+    fbmm_cursor_init(&cur, P, b0, b1);
+    const char *A, *B, *D;
+    char *C;
+    while (fbmm_cursor_step(&cur, P, &A, &B, &C, &D)) {
         for (int64_t i = 0; i < n; i++) {
             PART_T re[FBMM_SMALL_MAX], im[FBMM_SMALL_MAX];
             for (int64_t j = 0; j < p; j++) { re[j] = 0; im[j] = 0; }

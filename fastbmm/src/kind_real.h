@@ -96,44 +96,42 @@ static void K_(store)(char *c, int64_t sr, int64_t sc, const ACC_T *tile,
     }
 }
 
-/* Whole small matrices (n, m, p <= FBMM_SMALL_MAX): B is widened into a
- * zero-padded m x (nv vectors) block on the stack, then each row of C is
- * nv vector accumulators fed by broadcasts of A; no panels, no tiles. */
-static inline __attribute__((always_inline)) void K_(small_matrix)(
-    const fbmm_problem *P, const char *A, const char *B, char *C, const char *D,
-    const int64_t nv, const int64_t a_sc, VEC_T *bp)
+/* R rows of C from row i0 of a small matrix: R x nv vector accumulators fed by
+ * broadcasts of A against B's widened block bp. The trap: one row alone is a
+ * chain of m dependent multiply-adds (4 cycles each on Zen 3 and Skylake), so
+ * R rows go together as R independent chains (an 8x8x8 product took 85 ns a
+ * matrix one row at a time, the FMA latency of its 64 chained steps). */
+static inline __attribute__((always_inline)) void K_(small_rows)(
+    const int R, const fbmm_problem *P, const char *A, char *C, const char *D, int64_t i0,
+    const int64_t nv, const int64_t a_sc, const VEC_T *bp)
 {
-    const int64_t n = P->n, m = P->m, p = P->p;
-    if (nv < 1 || nv > SMALL_NVMAX) __builtin_unreachable();
+    const int64_t m = P->m, p = P->p;
+    VEC_T acc[SMALL_ROWS][SMALL_NVMAX];
+    FBMM_UNROLL
+    for (int r = 0; r < R; r++) {
+        FBMM_UNROLL
+        for (int64_t v = 0; v < SMALL_NVMAX; v++) acc[r][v] = (VEC_T){0};
+    }
     for (int64_t k = 0; k < m; k++) {
-        ACC_T *row = (ACC_T *)(bp + k * nv);
-        const char *src = B + k * P->b.sr;
-        if (P->b.sc == (int64_t)sizeof(IN_T)) {
-            WIDEN_IN(row, src, p);
-        } else {
-            for (int64_t j = 0; j < p; j++) row[j] = LOAD_IN(src + j * P->b.sc);
+        FBMM_UNROLL
+        for (int r = 0; r < R; r++) {
+            ACC_T aik = LOAD_IN(A + (i0 + r) * P->a.sr + k * a_sc);
+            FBMM_UNROLL
+            for (int64_t v = 0; v < nv; v++) acc[r][v] += aik * bp[k * nv + v];
         }
-        for (int64_t j = p; j < nv * VL; j++) row[j] = 0;
     }
     const int c_rows = OUT_SAME && P->c.sc == (int64_t)sizeof(OUT_T);
     const int epi = P->ep.scaled || P->ep.has_bias;
     const ACC_T al = FBMM_ALPHA(&P->ep), be = FBMM_BETA(&P->ep);
-    for (int64_t i = 0; i < n; i++) {
-        VEC_T acc[SMALL_NVMAX];
-        FBMM_UNROLL
-        for (int64_t v = 0; v < SMALL_NVMAX; v++) acc[v] = (VEC_T){0};
-        const char *arow = A + i * P->a.sr;
-        for (int64_t k = 0; k < m; k++) {
-            ACC_T aik = LOAD_IN(arow + k * a_sc);
-            FBMM_UNROLL
-            for (int64_t v = 0; v < nv; v++) acc[v] += aik * bp[k * nv + v];
-        }
+    FBMM_UNROLL
+    for (int r = 0; r < R; r++) {
+        const int64_t i = i0 + r;
         /* acc's address must not escape (a memcpy from it would keep it in
          * memory through the k loop): copy it out by value first. */
         ACC_T x[SMALL_NVMAX * VL] __attribute__((aligned(FBMM_VBYTES)));
         FBMM_UNROLL
         for (int64_t v = 0; v < SMALL_NVMAX; v++)
-            *(VEC_T *)(x + v * VL) = acc[v];
+            *(VEC_T *)(x + v * VL) = acc[r][v];
         char *crow = C + i * P->c.sr;
         if (epi) {
             for (int64_t j = 0; j < p; j++) {
@@ -143,11 +141,43 @@ static inline __attribute__((always_inline)) void K_(small_matrix)(
             }
         }
         if (c_rows) {
-            memcpy(crow, x, (size_t)p * sizeof(ACC_T));
+            fbmm_copy_short(crow, x, (size_t)p * sizeof(ACC_T));
         } else {
             for (int64_t j = 0; j < p; j++) STORE_OUT(crow + j * P->c.sc, x[j]);
         }
     }
+}
+
+/* Whole small matrices (n, m, p <= FBMM_SMALL_MAX): B is widened into a
+ * zero-padded m x (nv vectors) block on the stack, then C is computed
+ * SMALL_ROWS rows at a time (small_rows); no panels, no tiles. */
+static inline __attribute__((always_inline)) void K_(small_matrix)(
+    const fbmm_problem *P, const char *A, const char *B, char *C, const char *D,
+    const int64_t nv, const int64_t a_sc, VEC_T *bp)
+{
+    const int64_t n = P->n, m = P->m, p = P->p;
+    if (nv < 1 || nv > SMALL_NVMAX) __builtin_unreachable();
+    for (int64_t k = 0; k < m; k++) {
+        ACC_T *row = (ACC_T *)(bp + k * nv);
+        const char *src = B + k * P->b.sr;
+        for (int64_t v = 0; v < nv; v++) bp[k * nv + v] = (VEC_T){0};   /* the padding */
+        if (SAME_REPR && P->b.sc == (int64_t)sizeof(IN_T)) {
+            fbmm_copy_short(row, src, (size_t)p * sizeof(ACC_T));
+        } else if (P->b.sc == (int64_t)sizeof(IN_T)) {
+            WIDEN_IN(row, src, p);
+        } else {
+            for (int64_t j = 0; j < p; j++) row[j] = LOAD_IN(src + j * P->b.sc);
+        }
+    }
+    int64_t i = 0;
+    for (; i + SMALL_ROWS <= n; i += SMALL_ROWS)
+        K_(small_rows)(SMALL_ROWS, P, A, C, D, i, nv, a_sc, bp);
+    if (i + 2 <= n) {           /* 2 of the 1..3 rows left (n = 3, 6, 7) */
+        K_(small_rows)(2, P, A, C, D, i, nv, a_sc, bp);
+        i += 2;
+    }
+    if (i < n)
+        K_(small_rows)(1, P, A, C, D, i, nv, a_sc, bp);
 }
 
 /* Batch entries [b0, b1); nv is made a constant so that the accumulators
@@ -157,11 +187,10 @@ static void K_(small)(const fbmm_problem *P, int64_t b0, int64_t b1)
     VEC_T bp[FBMM_SMALL_MAX * SMALL_NVMAX];
     const int64_t nv = (P->p + VL - 1) / VL;
     fbmm_batch_cursor cur;
-    fbmm_cursor_init(&cur, P, b0);
-    for (int64_t bi = b0; bi < b1; bi++) {
-        if (bi > b0) fbmm_cursor_next(&cur, P);
-        const char *A = cur.at[FBMM_OP_a], *B = cur.at[FBMM_OP_b], *D = cur.at[FBMM_OP_d];
-        char *C = (char *)cur.at[FBMM_OP_c];
+    fbmm_cursor_init(&cur, P, b0, b1);
+    const char *A, *B, *D;
+    char *C;
+    while (fbmm_cursor_step(&cur, P, &A, &B, &C, &D)) {
         /* constant nv = 1 and (rows of A in place) a constant stride let
          * the accumulators live in registers and A's loads be plain */
         if (nv == 1 && SAME_REPR && P->a.sc == (int64_t)sizeof(IN_T))

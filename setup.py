@@ -144,13 +144,15 @@ engine_headers = sorted(str(p) for pattern in ("*.h", "*.def", "generated/*.h")
 numpy_macros = [("NPY_NO_DEPRECATED_API", "NPY_2_0_API_VERSION")]
 
 extensions = [
-    Extension("fastbmm._bmm", ["fastbmm/_bmm.pyx"] + engine_sources,
+    Extension("fastbmm._runtime", ["fastbmm/_runtime.pyx"] + engine_sources,
               include_dirs=[np.get_include(), SRC], define_macros=numpy_macros,
               depends=engine_headers),
     Extension("fastbmm._dtypes", ["fastbmm/_dtypes.pyx", f"{SRC}/dtypes.c"],
               include_dirs=[np.get_include(), SRC], define_macros=numpy_macros,
               depends=[f"{SRC}/dtypes.def", f"{SRC}/fastbmm.h", f"{SRC}/elements.h"]),
     Extension("fastbmm._validation", ["fastbmm/_validation.pyx"],
+              include_dirs=[np.get_include(), SRC], define_macros=numpy_macros),
+    Extension("fastbmm._problem", ["fastbmm/_problem.pyx"],
               include_dirs=[np.get_include(), SRC], define_macros=numpy_macros),
     Extension("fastbmm._products", ["fastbmm/_products.pyx"],
               include_dirs=[np.get_include(), SRC], define_macros=numpy_macros),

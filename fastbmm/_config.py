@@ -3,7 +3,7 @@
 import platform
 import sys
 
-from . import _bmm
+from . import _runtime
 from ._version import __version__
 
 
@@ -50,16 +50,16 @@ def show_config(mode="stdout"):
     """
     info = {
         "version": __version__,
-        "openmp": _bmm.openmp_enabled(),
-        "num_threads": _bmm.get_num_threads(),
-        "threads": _bmm.thread_state(),
-        "kernel": _bmm.get_kernel(),
-        "available_kernels": _bmm.available_kernels(),
-        "compiled_kernels": _bmm.compiled_kernels(),
-        "block_sizes": _bmm.block_sizes(),
+        "openmp": _runtime.openmp_enabled(),
+        "num_threads": _runtime.get_num_threads(),
+        "threads": _runtime.thread_state(),
+        "kernel": _runtime.get_kernel(),
+        "available_kernels": _runtime.available_kernels(),
+        "compiled_kernels": _runtime.compiled_kernels(),
+        "block_sizes": _runtime.block_sizes(),
         "cpu": {
             "machine": platform.machine(),
-            "features": _bmm.cpu_features().split(),
+            "features": _runtime.cpu_features().split(),
         },
         "python": sys.version.split()[0],
     }

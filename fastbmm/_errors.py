@@ -1,4 +1,4 @@
-"""Exception classes and torch-compatible message builders.
+"""Exception classes, and every message text of fastbmm's argument errors.
 
 torch.bmm raises ``RuntimeError`` for both shape and dtype problems, while NumPy
 code habitually catches ``ValueError`` (shapes) and ``TypeError`` (dtypes). Each
@@ -7,6 +7,8 @@ way it already does.
 
 The message builders run on the error path only: a successful call builds no
 message. torch's dtype names come from the dtype registry (fastbmm._dtypes).
+The runtime's own errors (thread counts, kernel variants, scratch) are worded
+in ``_runtime``.
 """
 
 import numpy as np
@@ -252,3 +254,118 @@ _SCALAR_CPP_NAMES = {r.numpy_in: r.scalar_cpp for r in OPERAND_ROWS}
 def scalar_overflow(dtype):
     name = _SCALAR_CPP_NAMES.get(_name(dtype), str(dtype))
     return DtypeError(f"value cannot be converted to type {name} without overflow")
+
+
+def scalar_not_a_number(value):
+    return TypeError(f"baddbmm(): alpha and beta must be numbers, not {type(value).__name__}")
+
+
+def dlpack_unreadable(fname, argname, error):
+    return TypeError(f"{fname}(): argument '{argname}' exports DLPack memory that NumPy "
+                     f"cannot read ({type(error).__name__}: {error})")
+
+
+# --------------------------------------------------------------------------
+# out= (fastbmm's own cases: torch resizes out=, and has no read-only or
+# self-overlapping tensors)
+
+
+def out_not_an_array(fname, out):
+    return TypeError(f"{fname}(): argument 'out' must be ndarray, not {type(out).__name__}")
+
+
+def out_read_only():
+    return ValueError("out= is read-only")
+
+
+def out_self_overlapping(strides):
+    return ValueError(
+        "out= has overlapping elements (a zero or overlapping stride, as from "
+        f"np.broadcast_to or as_strided: strides {strides}); results written "
+        "through it would clobber each other")
+
+
+# --------------------------------------------------------------------------
+# matmul: torch.matmul hands its operands to dot, mv (or mv on other's
+# transpose: "mv_t"), mm or bmm, and each words its errors its own way
+
+
+def matmul_0d(rank_a, rank_b):
+    return ShapeError(
+        f"both arguments to matmul need to be at least 1D, but they are {rank_a}D and {rank_b}D")
+
+
+def broadcast_batch(size_a, size_b, dim):
+    return ShapeError(
+        f"The size of tensor a ({size_a}) must match the size of tensor b ({size_b}) "
+        f"at non-singleton dimension {dim}")
+
+
+def matmul_size(route, sa, sb, a2, b2, batch):
+    """Sizes that do not multiply. ``sa``, ``sb``: the shapes; ``a2``, ``b2``:
+    after 1-D promotion (a row, a column); ``batch``: the broadcast batch."""
+    if route == "dot":
+        return ShapeError(
+            f"inconsistent tensor size, expected tensor [{sa[0]}] and src [{sb[0]}] to have the "
+            f"same number of elements, but got {sa[0]} and {sb[0]} elements respectively")
+    if route == "mv":
+        rows = int(np.prod(a2[:-1]))
+        return ShapeError(f"size mismatch, got input ({rows}), mat ({rows}x{a2[-1]}), vec ({sb[0]})")
+    if route == "mv_t":
+        # other.mT folded: (batch..., p) rows of other's inner size, times input
+        rows = int(np.prod(sb[:-2])) * sb[-1]
+        return ShapeError(f"size mismatch, got input ({rows}), mat ({rows}x{sb[-2]}), vec ({sa[0]})")
+    if route == "mm":
+        rows = int(np.prod(a2[:-1]))
+        return ShapeError(
+            f"mat1 and mat2 shapes cannot be multiplied ({rows}x{a2[-1]} and {b2[-2]}x{b2[-1]})")
+    nb = int(np.prod(batch))
+    return ShapeError(
+        "Expected size for first two dimensions of batch2 tensor to be: "
+        f"[{nb}, {a2[-1]}] but got: [{nb}, {b2[-2]}].")
+
+
+def _addmv_dtypes(result, mat, vec):
+    return DtypeError(
+        "addmv input tensors must have the same dtype, but got "
+        f"{scalar_name(result)}, {scalar_name(mat)}, and {scalar_name(vec)}")
+
+
+def matmul_out_dtype(route, result, da, db, dout):
+    """out= of another dtype than ``result``, the dtype the route makes."""
+    if route == "dot":
+        return DtypeError(
+            f"result dtype {scalar_name(dout)} does not match input dtype {scalar_name(da)}")
+    if route in ("mv", "mv_t"):
+        mat, vec = (db, da) if route == "mv_t" else (da, db)
+        return _addmv_dtypes(dout, mat, vec)
+    return out_dtype(result, dout)
+
+
+def matmul_dtypes(route, da, db, dout=None):
+    """Operands of different dtypes; ``dout``: out='s dtype (mv names it first), or None."""
+    if route == "dot":
+        return DtypeError(
+            "dot : expected both vectors to have same dtype, but found "
+            f"{scalar_name(da)} and {scalar_name(db)}")
+    if route in ("mv", "mv_t"):
+        # "got result, matrix, vector": mv's result is out=, else new of the vector's dtype
+        mat, vec = (da, db) if route == "mv" else (db, da)
+        return _addmv_dtypes(vec if dout is None else dout, mat, vec)
+    if route == "mm":
+        return DtypeError(
+            f"expected m1 and m2 to have the same dtype, but got: {cpp_name(da)} != {cpp_name(db)}")
+    return dtype_mismatch(da, db)
+
+
+# the kernel whose "not implemented for" message each route gives
+_MATMUL_KERNELS = {"dot": "dot", "mv": "addmv_impl_cpu", "mv_t": "addmv_impl_cpu",
+                   "mm": "addmm_impl_cpu_", "bmm": "bmm"}
+
+
+def matmul_unsupported_dtype(route, dtype):
+    return unsupported_dtype(_MATMUL_KERNELS[route], dtype)
+
+
+def too_many_batch_dims(limit):
+    return ValueError(f"fastbmm: more than {limit} batch dimensions")

@@ -3,7 +3,7 @@
 Run from a clone's root (or an unpacked sdist's), Python imports the
 ``fastbmm/`` folder there rather than an installed, non-editable fastbmm; that
 folder has the ``.pyx`` sources but no compiled modules unless it was built in
-place. Python's own message, ``cannot import name '_bmm' from partially
+place. Python's own message, ``cannot import name '_runtime' from partially
 initialized module 'fastbmm' (most likely due to a circular import)``, points
 the wrong way.
 """
@@ -25,14 +25,14 @@ def reraise_with_hint(error):
     ------
     ImportError
         Always: with the hint when this package is a source tree (it holds
-        ``_bmm.pyx``) with no compiled ``_bmm`` module, else `error` itself
+        ``_runtime.pyx``) with no compiled ``_runtime`` module, else `error` itself
         (a compiled module that fails to load has its own, better message).
     """
     compiled = any(
-        os.path.exists(os.path.join(_PACKAGE_DIR, "_bmm" + suffix))
+        os.path.exists(os.path.join(_PACKAGE_DIR, "_runtime" + suffix))
         for suffix in importlib.machinery.EXTENSION_SUFFIXES
     )
-    if compiled or not os.path.exists(os.path.join(_PACKAGE_DIR, "_bmm.pyx")):
+    if compiled or not os.path.exists(os.path.join(_PACKAGE_DIR, "_runtime.pyx")):
         raise error
     raise ImportError(
         f"fastbmm's compiled modules are missing from {_PACKAGE_DIR}: you are importing "

@@ -73,7 +73,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 import fastbmm as _fastbmm
-from fastbmm import _dtypes, _errors, _products, _validation
+from fastbmm import _dtypes, _errors, _validation
 
 __all__ = ["bmm", "matmul"]
 
@@ -319,14 +319,10 @@ def bmm(input, mat2, *, out_dtype=None):
     """
     a = _operand(input, "bmm", "input", 1)
     b = _operand(mat2, "bmm", "mat2", 2)
-    if a.ndim != 3:
-        raise _errors.not_3d("batch1")
-    if b.ndim != 3:
-        raise _errors.not_3d("batch2")
+    _validation.bmm_ranks(a.ndim, b.ndim)
     _known_shape(a, "bmm", "input")
     _known_shape(b, "bmm", "mat2")
-    if b.shape[0] != a.shape[0] or b.shape[1] != a.shape[2]:
-        raise _errors.batch2_size(a.shape, b.shape)
+    _validation.bmm_sizes(a.shape, b.shape)
     res_dtype = _result_dtype("bmm", a.dtype, b.dtype, out_dtype)
 
     if isinstance(a, da.Array):
@@ -362,8 +358,8 @@ def _check_matmul(a, b):
     """
     def strides(x):
         return None if isinstance(x, da.Array) else x.strides
-    _products.check_matmul(tuple(a.shape), tuple(b.shape), np.empty(0, a.dtype),
-                           np.empty(0, b.dtype), strides_a=strides(a), strides_b=strides(b))
+    _validation.check_matmul(tuple(a.shape), tuple(b.shape), np.empty(0, a.dtype),
+                             np.empty(0, b.dtype), strides_a=strides(a), strides_b=strides(b))
 
 
 def matmul(input, other, *, out_dtype=None):

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 import fastbmm
-import fastbmm._bmm as _bmm
+import fastbmm._runtime as _runtime
 
 settings.register_profile(
     "ci",
@@ -24,7 +24,7 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("FASTBMM_HYPOTHESIS_PROFILE", "ci"))
 
-KERNELS = list(_bmm.available_kernels())
+KERNELS = list(_runtime.available_kernels())
 THREAD_COUNTS = [1, 2, 8]
 
 
@@ -49,13 +49,13 @@ def pytest_terminal_summary(terminalreporter):
 @pytest.fixture(params=KERNELS)
 def kernel(request):
     """Force each runnable kernel variant in turn; restore the previous one afterwards."""
-    previous = _bmm.get_kernel()
-    _bmm.set_kernel(request.param)
-    assert _bmm.get_kernel() == request.param
+    previous = _runtime.get_kernel()
+    _runtime.set_kernel(request.param)
+    assert _runtime.get_kernel() == request.param
     try:
         yield request.param
     finally:
-        _bmm.set_kernel(previous)
+        _runtime.set_kernel(previous)
 
 
 def _with_threads(n):

@@ -167,7 +167,7 @@ def test_import_from_an_unbuilt_source_tree_says_why(tmp_path):
     tree.mkdir()
     for source in PACKAGE_DIR.glob("*.py"):
         shutil.copy(source, tree)
-    (tree / "_bmm.pyx").write_text("# the Cython source of fastbmm._bmm\n")
+    (tree / "_runtime.pyx").write_text("# the Cython source of fastbmm._runtime\n")
     # -S: site-packages' .pth files are not run, so an editable install's
     # import hook (which would find the built package first) stays out, as with
     # a non-editable install; NumPy comes from PYTHONPATH, after the current

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import fastbmm
-import fastbmm._bmm as _bmm
+import fastbmm._runtime as _runtime
 
 KEYS = {"version", "openmp", "num_threads", "kernel", "available_kernels", "compiled_kernels", "cpu"}
 
@@ -26,9 +26,9 @@ def test_show_config_dicts_keys_and_types():
 def test_show_config_dicts_consistent_with_api():
     cfg = fastbmm.show_config(mode="dicts")
     assert cfg["num_threads"] == fastbmm.get_num_threads()
-    assert list(cfg["available_kernels"]) == list(_bmm.available_kernels())
+    assert list(cfg["available_kernels"]) == list(_runtime.available_kernels())
     assert cfg["kernel"] in cfg["available_kernels"]
-    assert cfg["kernel"] == _bmm.get_kernel()
+    assert cfg["kernel"] == _runtime.get_kernel()
     assert set(cfg["available_kernels"]) <= set(cfg["compiled_kernels"])
     if hasattr(fastbmm, "__version__"):
         assert cfg["version"] == fastbmm.__version__
@@ -38,7 +38,7 @@ def test_default_kernel_is_best_available():
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run(
         [sys.executable, "-c",
-         "import fastbmm, fastbmm._bmm as b; print(b.get_kernel(), b.available_kernels()[0])"],
+         "import fastbmm, fastbmm._runtime as b; print(b.get_kernel(), b.available_kernels()[0])"],
         capture_output=True, text=True, timeout=120, cwd=repo,
     )
     assert out.returncode == 0, out.stderr
@@ -77,14 +77,14 @@ def test_show_config_stdout(capsys, kernel):
 
 
 def test_set_kernel_rejects_unknown():
-    previous = _bmm.get_kernel()
+    previous = _runtime.get_kernel()
     with pytest.raises((ValueError, KeyError, RuntimeError)):
-        _bmm.set_kernel("no-such-kernel")
-    assert _bmm.get_kernel() == previous
+        _runtime.set_kernel("no-such-kernel")
+    assert _runtime.get_kernel() == previous
 
 
 def test_block_sizes_shape(kernel):
-    bs = _bmm.block_sizes()
+    bs = _runtime.block_sizes()
     assert isinstance(bs["small_max"], int) and bs["small_max"] >= 1
     for fam in ("f32", "f64", "u32", "u64"):
         for k in ("MR", "NR", "KC", "MC", "NC"):
@@ -100,13 +100,13 @@ def test_every_kernel_gives_the_same_integer_answer():
     a = random_values(rng, (3, 21, 35), np.dtype(np.int32))
     b = random_values(rng, (3, 35, 19), np.dtype(np.int32))
     expected = reference_bmm(a, b)
-    previous = _bmm.get_kernel()
+    previous = _runtime.get_kernel()
     try:
-        for k in _bmm.available_kernels():
-            _bmm.set_kernel(k)
+        for k in _runtime.available_kernels():
+            _runtime.set_kernel(k)
             assert np.array_equal(fastbmm.bmm(a, b), expected), k
     finally:
-        _bmm.set_kernel(previous)
+        _runtime.set_kernel(previous)
 
 
 def test_show_config_thread_state(capsys):

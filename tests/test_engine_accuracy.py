@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import fastbmm
-import fastbmm._bmm as _bmm
+import fastbmm._runtime as _runtime
 import fastbmm._products as _products
 
 from _long_sums import absorbing_operands, kc_blocked_bound
@@ -54,7 +54,7 @@ def test_long_sum_error_is_that_of_kc_panels(kernel, dtype, n, op):
         got2 = 2 * fastbmm.baddbmm(d.astype(dtype), a, b, alpha=0.5, beta=1)
         exact2, scale = exact + 2 * d, 0.5 * exact + d
     err = np.abs(got2.astype(np.int64) - exact2).astype(np.float64) / 2   # exact: < 2**63
-    kc = _bmm.block_sizes()[block_key(dtype)]["KC"]
+    kc = _runtime.block_sizes()[block_key(dtype)]["KC"]
     bound = kc_blocked_bound(float(finfo.eps) / 2, K, kc, scale.astype(np.float64))
     worst = np.unravel_index(np.argmax(err - bound), err.shape)
     assert np.all(err <= bound), (

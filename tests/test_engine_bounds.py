@@ -19,7 +19,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GUARDED_SCRIPT = r"""
 import ctypes, mmap, sys
 import numpy as np
-import fastbmm, fastbmm._bmm as _bmm
+import fastbmm, fastbmm._runtime as _runtime
 
 PAGE = mmap.PAGESIZE
 libc = ctypes.CDLL(None, use_errno=True)
@@ -43,9 +43,9 @@ def guarded(x, skew=0):
 
 rng = np.random.default_rng(0)
 cases = 0
-for kernel in _bmm.available_kernels():
-    _bmm.set_kernel(kernel)
-    bs = _bmm.block_sizes()
+for kernel in _runtime.available_kernels():
+    _runtime.set_kernel(kernel)
+    bs = _runtime.block_sizes()
     for dt in (np.float32, np.float64, np.int32, np.int64):
         vl = bs["f64" if dt == np.float64 else "u64" if dt == np.int64 else "f32"]["NR"] // 2
         for p in sorted({vl, 2 * vl + vl, 3 * vl, vl + 1, 9}):

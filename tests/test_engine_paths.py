@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import fastbmm
-import fastbmm._bmm as _bmm
+import fastbmm._runtime as _runtime
 from _reference import assert_bmm_close, random_values, seeded_rng
 from test_baddbmm import check_baddbmm
 
@@ -26,7 +26,7 @@ GEMV_DTYPES = [np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64)
 def _blocking(dtype):
     """MR, NR, KC of the kernel in use for this dtype's accumulator family."""
     fam = {4: "32", 8: "64"}[dtype.itemsize]
-    b = _bmm.block_sizes()[("f" if dtype.kind == "f" else "u") + fam]
+    b = _runtime.block_sizes()[("f" if dtype.kind == "f" else "u") + fam]
     return b["MR"], b["NR"], b["KC"]
 
 

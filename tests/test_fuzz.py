@@ -32,7 +32,7 @@ from hypothesis import HealthCheck, event, given, note, settings
 from hypothesis import strategies as st
 
 import fastbmm
-import fastbmm._bmm as _bmm
+import fastbmm._runtime as _runtime
 from _reference import check_torch
 
 try:  # an optional second oracle
@@ -62,7 +62,7 @@ FUZZ = settings(settings.get_profile(f"fastbmm-fuzz-{PROFILE}"))
 # The aliasing test is narrower: a third of the examples.
 FUZZ_ALIAS = settings(FUZZ, max_examples=max(10, FUZZ.max_examples // 3))
 
-KERNELS = list(_bmm.available_kernels())
+KERNELS = list(_runtime.available_kernels())
 
 DTYPES = [np.dtype(t) for t in (np.float16, np.float32, np.float64, np.complex64,
                                 np.complex128, np.int8, np.uint8, np.int16, np.int32,
@@ -79,12 +79,12 @@ U = {"e": 2.0 ** -11, "f": 2.0 ** -24, "d": 2.0 ** -53}
 @contextlib.contextmanager
 def kernel_and_threads(kernel):
     """Force ``kernel``; restore the kernel and thread count in force before."""
-    prev_kernel, prev_threads = _bmm.get_kernel(), fastbmm.get_num_threads()
-    _bmm.set_kernel(kernel)
+    prev_kernel, prev_threads = _runtime.get_kernel(), fastbmm.get_num_threads()
+    _runtime.set_kernel(kernel)
     try:
         yield
     finally:
-        _bmm.set_kernel(prev_kernel)
+        _runtime.set_kernel(prev_kernel)
         fastbmm.set_num_threads(prev_threads)
 
 
@@ -340,7 +340,7 @@ def test_fuzz_against_reference(kernel, data):
 
 
 def _fuzz_against_reference(kernel, data):
-    bs = _bmm.block_sizes()
+    bs = _runtime.block_sizes()
     dtype = data.draw(st.sampled_from(DTYPES), "dtype")
     b, n, m, p = data.draw(shapes(bs, dtype), "b, n, m, p")
     lay_a = data.draw(layouts(True), "layout a")
@@ -410,7 +410,7 @@ def test_fuzz_out_aliasing_inputs(kernel, data):
 
 
 def _fuzz_out_aliasing_inputs(kernel, data):
-    bs = _bmm.block_sizes()
+    bs = _runtime.block_sizes()
     dtype = data.draw(st.sampled_from(DTYPES), "dtype")
     cheap, deep, tall, _ = size_pools(bs, dtype)
     b = data.draw(st.sampled_from([1, 2, 3]), "b")
@@ -512,7 +512,7 @@ def test_fuzz_long_inner_dimension(kernel, data):
     every +1 of a single accumulator (_long_sums.py): within the bound of
     KC-deep panels, which a path summing all of K in one accumulator breaks."""
     with kernel_and_threads(kernel):
-        bs = _bmm.block_sizes()
+        bs = _runtime.block_sizes()
         dtype, (n, K, p), transposed_b, mode = data.draw(long_sums(bs), "case")
         fastbmm.set_num_threads(data.draw(st.sampled_from([1, 2]), "threads"))
         rng = np.random.default_rng(data.draw(st.integers(0, 2 ** 32 - 1), "seed"))

@@ -7,7 +7,7 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 import fastbmm
-import fastbmm._bmm as _bmm
+import fastbmm._runtime as _runtime
 
 from _reference import (
     INPUT_LAYOUTS,
@@ -38,7 +38,7 @@ def problems(draw):
         "lb": draw(st.sampled_from(sorted(INPUT_LAYOUTS))),
         "lo": draw(st.one_of(st.none(), st.sampled_from(sorted(OUT_LAYOUTS)))),
         "values": draw(st.sampled_from(["random", "small_ints"])),
-        "kernel": draw(st.sampled_from(_bmm.available_kernels())),
+        "kernel": draw(st.sampled_from(_runtime.available_kernels())),
         "threads": draw(st.sampled_from([1, 2, 3, 8])),
         "seed": draw(st.integers(0, 2 ** 32 - 1)),
     }
@@ -60,13 +60,13 @@ def _run(prob):
         out, parent, mask = make_out(prob["lo"], (b, n, p), dtype)
         parent_before = parent.copy()
 
-    prev_kernel, prev_threads = _bmm.get_kernel(), fastbmm.get_num_threads()
-    _bmm.set_kernel(prob["kernel"])
+    prev_kernel, prev_threads = _runtime.get_kernel(), fastbmm.get_num_threads()
+    _runtime.set_kernel(prob["kernel"])
     fastbmm.set_num_threads(prob["threads"])
     try:
         r = fastbmm.bmm(x, y, out=out)
     finally:
-        _bmm.set_kernel(prev_kernel)
+        _runtime.set_kernel(prev_kernel)
         fastbmm.set_num_threads(prev_threads)
 
     assert snapshot(ox, oy) == before, "an input was modified"

@@ -31,19 +31,19 @@ import pytest
 from numpy.lib.stride_tricks import as_strided
 
 import fastbmm
-import fastbmm._bmm as _bmm
+import fastbmm._runtime as _runtime
 from fastbmm import DtypeError, ShapeError, UnsupportedDtypeError
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KERNELS = list(_bmm.available_kernels())
+KERNELS = list(_runtime.available_kernels())
 
 
 @pytest.fixture
 def restore_state():
-    threads, kernel = fastbmm.get_num_threads(), _bmm.get_kernel()
+    threads, kernel = fastbmm.get_num_threads(), _runtime.get_kernel()
     yield
     fastbmm.set_num_threads(threads)
-    _bmm.set_kernel(kernel)
+    _runtime.set_kernel(kernel)
 
 
 def zero_strided(shape, dtype=np.float32, value=0):
@@ -285,7 +285,7 @@ def test_many_threads_at_once_with_changing_settings(restore_state):
         while not stop.is_set():
             fastbmm.set_num_threads(1 + i % 4)
             if i % 7 == 0:
-                _bmm.set_kernel(KERNELS[(i // 7) % len(KERNELS)])
+                _runtime.set_kernel(KERNELS[(i // 7) % len(KERNELS)])
             i += 1
             time.sleep(0.0005)
 
@@ -422,7 +422,7 @@ b = rng.integers(-100, 100, size=(4, 170, 160)).astype(np.int32)
 want = np.matmul(a.astype(np.int64), b.astype(np.int64)).astype(np.int32)
 
 fastbmm.set_num_threads(2)
-fastbmm._bmm._team_follows_load(False)   # a team of 2 even on a loaded machine
+fastbmm._runtime._team_follows_load(False)   # a team of 2 even on a loaded machine
 for _ in range(5):  # the OpenMP pool of 2 threads is up
     assert np.array_equal(fastbmm.bmm(a, b), want)
 assert fastbmm.get_num_threads() == 2
@@ -512,7 +512,7 @@ pid = os.fork()
 if pid == 0:
     try:
         import fastbmm
-        fastbmm._bmm._team_follows_load(False)
+        fastbmm._runtime._team_follows_load(False)
         fastbmm.set_num_threads(2)
         a = (np.arange(8 * 200 * 200) % 13).astype(np.float32).reshape(8, 200, 200)
         r = fastbmm.bmm(a, a)
@@ -553,7 +553,7 @@ FORK_UNUSED_SCRIPT = r"""
 import os
 import numpy as np
 import fastbmm
-fastbmm._bmm._team_follows_load(False)
+fastbmm._runtime._team_follows_load(False)
 a = (np.arange(8 * 150 * 150) % 11).astype(np.float64).reshape(8, 150, 150)
 pid = os.fork()                      # the parent never ran a parallel region
 if pid == 0:
@@ -584,7 +584,7 @@ def test_fork_child_of_a_parent_without_threads_runs_parallel():
 THREAD_LIMIT_SCRIPT = r"""
 import resource, sys
 import numpy as np, fastbmm
-fastbmm._bmm._team_follows_load(False)
+fastbmm._runtime._team_follows_load(False)
 a = (np.arange(64 * 200 * 200) % 5).astype(np.float32).reshape(64, 200, 200)
 want = np.matmul(a.astype(np.float64), a).astype(np.float32)
 assert np.array_equal(fastbmm.bmm(a, a), want)

@@ -194,7 +194,7 @@ PROBE = """
 import threading
 import numpy as np, fastbmm
 from threadpoolctl import threadpool_info, threadpool_limits
-fastbmm._bmm._team_follows_load(False)     # the full team even on a loaded machine
+fastbmm._runtime._team_follows_load(False)     # the full team even on a loaded machine
 A = np.arange(8 * 64 * 64, dtype=np.float64).reshape(8, 64, 64) % 7
 WANT = np.matmul(A, A)
 
@@ -315,4 +315,4 @@ def test_threads_context_manager_rejects_bad_counts(restore_threads):
         with pytest.raises(exc, match="set_num_threads"):
             fastbmm.threads(bad)
     assert fastbmm.get_num_threads() == 2
-    assert "threads" in fastbmm.__all__ and fastbmm.threads is fastbmm._bmm.threads
+    assert "threads" in fastbmm.__all__ and fastbmm.threads is fastbmm._runtime.threads

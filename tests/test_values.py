@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastbmm
-import fastbmm._bmm as _bmm
+import fastbmm._runtime as _runtime
 
 from _reference import (
     INPUT_LAYOUTS,
@@ -27,18 +27,18 @@ from _reference import (
     torch_bmm,
 )
 
-KERNELS = list(_bmm.available_kernels())
+KERNELS = list(_runtime.available_kernels())
 BIG_DTYPES = {np.dtype(np.float32), np.dtype(np.float64)}
 HAVE_TORCH = torch_available()
 
 
 def _block_sizes_of(kernel):
-    previous = _bmm.get_kernel()
-    _bmm.set_kernel(kernel)
+    previous = _runtime.get_kernel()
+    _runtime.set_kernel(kernel)
     try:
-        return _bmm.block_sizes()
+        return _runtime.block_sizes()
     finally:
-        _bmm.set_kernel(previous)
+        _runtime.set_kernel(previous)
 
 
 def edge_shapes(bs, key, big):

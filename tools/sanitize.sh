@@ -159,7 +159,7 @@ if [[ "$where" != "$WORK"/* ]]; then
     finish 3
 fi
 # The threaded paths must be in the instrumented build whenever the normal one has them.
-have_omp="$(cd "$WORK" && LD_PRELOAD="$PRELOAD" "$PY" -c 'import fastbmm._bmm as b; print(b.openmp_enabled())' 2>&1)"
+have_omp="$(cd "$WORK" && LD_PRELOAD="$PRELOAD" "$PY" -c 'import fastbmm._runtime as r; print(r.openmp_enabled())' 2>&1)"
 if printf 'int main(void){return 0;}\n' | "$CC" -fopenmp -x c - -o "$WORK/omp-probe" 2>/dev/null &&
         [[ "$have_omp" != True ]]; then
     echo "sanitize: the instrumented build has no OpenMP though $CC has: see $WORK/build.log" >&2

@@ -1,37 +1,41 @@
 # cython: language_level=3, boundscheck=False, wraparound=False, cdivision=True
-"""The Cython driver: from validated NumPy arrays to the C engine's tasks.
+"""The runtime: which kernel variant runs, on how many threads, and the run itself.
 
-bmm() validates (``_validation``), allocates the result, describes the three
-operands to the engine as pointers plus byte strides, lets the engine plan its
-tasks, then runs them with the GIL released (src/threads.c: an OpenMP team
-claiming tasks one by one), each thread on its own slice of one scratch
-allocation made beforehand.
+Three things live here, and nothing else:
+
+* the kernel variant (``compiled_kernels``, ``available_kernels``,
+  ``get_kernel``, ``set_kernel``, ``cpu_features``, ``block_sizes``): the
+  best one this CPU runs is chosen at import;
+* the thread count and fork handling (``set_num_threads``, ``threads``,
+  ``thread_state``, ...): the mechanics are in src/threads.c, this is their
+  Python face;
+* ``run_problem``: an engine problem (``_problem``) planned by the variant in
+  use, its scratch allocated with the GIL held, then its tasks run with the
+  GIL released on an OpenMP team (src/threads.c); and ``peak_fma``, the
+  variant's multiply-add loop run on such a team, for the benchmark's peak.
+
+This module links the C engine: it is the only one that calls into it.
 """
 
-cimport numpy as cnp
 from libc.stdint cimport int64_t, uintptr_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
 from ._engine cimport (FBMM_ALIGN, FBMM_OK, fbmm_cpu_features, fbmm_engine, fbmm_engine_at,
-                       fbmm_engine_supported, fbmm_num_engines, fbmm_operand,
-                       fbmm_problem)
+                       fbmm_engine_supported, fbmm_num_engines, fbmm_problem)
 from ._openmp_helpers cimport (FASTBMM_OPENMP, fbmm_available_cpus, fbmm_delegates_regions,
                                fbmm_fork_state, fbmm_probe_threads, fbmm_run_tasks,
                                fbmm_threads_applied, fbmm_threads_cap, fbmm_threads_current,
                                fbmm_threads_follow_load, fbmm_threads_free_cpus,
                                fbmm_threads_default, fbmm_threads_init, fbmm_threads_restore,
                                fbmm_threads_set, fbmm_threads_setting)
-from ._validation cimport as_operand, as_out, check_bmm, check_bmm_out_dtype, overlaps
 
 import operator
 import os
 
-from ._dtypes import ROWS, code_of
+from ._dtypes import code_of
 
 import numpy as np
-
-cnp.import_array()
 
 # --------------------------------------------------------------------------
 # Kernel variant
@@ -234,58 +238,7 @@ cdef int _check_thread_start(int err, int nthreads, int created) except -1:
 
 
 # --------------------------------------------------------------------------
-# bmm
-
-
-cdef void describe(fbmm_operand *op, cnp.ndarray x) noexcept:
-    # a 3-D array's batch, row and column strides, in bytes
-    cdef cnp.npy_intp *s = cnp.PyArray_STRIDES(x)
-    op.data = <char *>cnp.PyArray_DATA(x)
-    op.sb = s[0]
-    op.sr = s[1]
-    op.sc = s[2]
-
-
-cdef cnp.ndarray native(cnp.ndarray x):
-    # Byte-swapped data: a native copy of the elements actually stored, since
-    # the kernels' loads assume native byte order (rare in practice; every
-    # other layout is read in place). Zero-stride axes are cut to one element
-    # before the copy and broadcast again after it: a broadcast operand must
-    # not become a full-size copy.
-    if not cnp.PyArray_ISBYTESWAPPED(x):
-        return x
-    xo = <object>x
-    stored = xo[tuple(slice(0, 1) if s == 0 else slice(None) for s in xo.strides)]
-    copy = np.ascontiguousarray(stored, dtype=xo.dtype.newbyteorder("="))
-    return <cnp.ndarray>np.broadcast_to(copy, xo.shape)
-
-
-cdef void init_problem(fbmm_problem *P, int code, int64_t batch, int64_t n, int64_t m,
-                       int64_t p) noexcept:
-    """A problem with no bias, alpha = 1, and plain batch strides."""
-    memset(P, 0, sizeof(fbmm_problem))
-    P.dtype = code
-    P.batch = batch
-    P.n = n
-    P.m = m
-    P.p = p
-    P.ep.real_scalars = 1
-    P.ep.alpha[0] = 1.0
-    P.ep.ialpha = 1
-
-
-cdef void init_bmm_problem(fbmm_problem *P, int code, cnp.ndarray a, cnp.ndarray b,
-                           cnp.ndarray c) noexcept:
-    """init_problem for 3-D operands C = A @ B, described by their own strides.
-
-    A zero batch stride (np.broadcast_to over the batch) is fine for inputs:
-    they are only read. For dims of size 1 the stride is never used.
-    """
-    init_problem(P, code, cnp.PyArray_DIM(a, 0), cnp.PyArray_DIM(a, 1),
-                 cnp.PyArray_DIM(a, 2), cnp.PyArray_DIM(b, 2))
-    describe(&P.a, a)
-    describe(&P.b, b)
-    describe(&P.c, c)
+# The run
 
 
 cdef int run_problem(fbmm_problem *P) except -1:
@@ -320,149 +273,6 @@ cdef int run_problem(fbmm_problem *P) except -1:
     finally:
         free(raw)
     return 0
-
-
-def bmm(input, mat2, *, out=None, out_dtype=None):
-    """Batched matrix product, with torch.bmm's contract, on NumPy arrays.
-
-    For every batch index ``i``,
-
-    .. math:: \\mathrm{out}_i = \\mathrm{input}_i \\, \\mathrm{mat2}_i,
-              \\qquad \\mathrm{out}_{i,r,c} = \\sum_{k=0}^{m-1}
-              \\mathrm{input}_{i,r,k} \\, \\mathrm{mat2}_{i,k,c}
-
-    Parameters
-    ----------
-    input : ndarray, shape (b, n, m)
-    mat2 : ndarray, shape (b, m, p)
-        Same dtype as ``input`` (no promotion): float16 (summed in float32 and
-        rounded once), float32, float64, complex64, complex128, int8, uint8,
-        int16, int32 or int64 (integer sums wrap around as in C). Any strides:
-        transposed views, negative or zero strides, misaligned or byte-swapped
-        data are all read correctly.
-    out : ndarray, shape (b, n, p), optional
-        Written in place, through its strides, and returned. It may alias
-        ``input`` or ``mat2`` (the product is formed first, then copied in).
-    out_dtype : dtype, optional
-        ``numpy.float32`` for float16 operands: the float32 sums are returned
-        as they are, never rounded to float16 (torch's ``bmm(..., out_dtype)``).
-        The operands' own dtype is the same as None.
-
-    Returns
-    -------
-    ndarray, shape (b, n, p)
-        ``out``, or a new C-contiguous array of the result dtype.
-
-    Raises
-    ------
-    TypeError
-        An argument is not an ndarray (or is a masked array).
-    ShapeError (RuntimeError, ValueError)
-        torch.bmm's shape errors, with its messages; out= of the wrong shape.
-    DtypeError (RuntimeError, TypeError)
-        Operands (or out=) of different dtypes, with torch's messages.
-    UnsupportedDtypeError (NotImplementedError, TypeError)
-        bool, unsigned 16/32/64-bit, and dtypes torch has no tensor for.
-    ValueError
-        out= read-only, or with overlapping elements.
-
-    See Also
-    --------
-    baddbmm : ``beta * input + alpha * (batch1 @ batch2)``.
-    matmul : NumPy's broadcasting rules, any number of batch dimensions.
-
-    Examples
-    --------
-    torch.bmm's documentation example, on NumPy arrays:
-
-    >>> import numpy as np
-    >>> import fastbmm
-    >>> input = np.random.randn(10, 3, 4).astype(np.float32)
-    >>> mat2 = np.random.randn(10, 4, 5).astype(np.float32)
-    >>> fastbmm.bmm(input, mat2).shape
-    (10, 3, 5)
-
-    The values, written into ``out=``, which is returned:
-
-    >>> a = np.arange(12, dtype=np.float64).reshape(2, 2, 3)
-    >>> b = np.ones((2, 3, 1))
-    >>> out = np.empty((2, 2, 1))
-    >>> fastbmm.bmm(a, b, out=out) is out
-    True
-    >>> out[:, :, 0]
-    array([[ 3., 12.],
-           [21., 30.]])
-
-    A transposed view is read where it lies (no copy), e.g. ``q @ k^T``:
-
-    >>> q = np.ones((4, 8, 16), np.float32)
-    >>> fastbmm.bmm(q, q.transpose(0, 2, 1))[0, 0, :3]
-    array([16., 16., 16.], dtype=float32)
-
-    float16 is summed in float32 and rounded once (3001 is not a float16), or
-    not rounded at all with ``out_dtype=np.float32``:
-
-    >>> h = np.ones((1, 1, 3001), np.float16)
-    >>> r = fastbmm.bmm(h, h.transpose(0, 2, 1))
-    >>> r.dtype, float(r[0, 0, 0])
-    (dtype('float16'), 3000.0)
-    >>> fastbmm.bmm(h, h.transpose(0, 2, 1), out_dtype=np.float32)
-    array([[[3001.]]], dtype=float32)
-
-    Errors carry torch's messages, and subclass NumPy's usual exceptions:
-
-    >>> try:
-    ...     fastbmm.bmm(a, b.astype(np.float32))
-    ... except TypeError as error:
-    ...     print(type(error).__name__, "-", error)
-    DtypeError - expected scalar type Double but found Float
-    >>> try:
-    ...     fastbmm.bmm(a, np.ones((2, 4, 1)))
-    ... except ValueError as error:
-    ...     print(type(error).__name__, "-", error)
-    ShapeError - Expected size for first two dimensions of batch2 tensor to be: [2, 3] but got: [2, 4].
-    """
-    cdef cnp.ndarray a = as_operand(input, "input", 1, "bmm")
-    cdef cnp.ndarray b = as_operand(mat2, "mat2", 2, "bmm")
-    cdef cnp.ndarray o = None if out is None else as_out(out, "bmm")
-    cdef int code
-    cdef int result_type = cnp.PyArray_TYPE(b)
-    if out_dtype is None:
-        code = check_bmm(a, b, o)
-    else:
-        code = check_bmm_out_dtype(a, b, o, out_dtype)
-        result_type = np.dtype(ROWS[code].numpy_out).num
-    cdef cnp.npy_intp dims[3]
-    dims[0] = cnp.PyArray_DIM(a, 0)
-    dims[1] = cnp.PyArray_DIM(a, 1)
-    dims[2] = cnp.PyArray_DIM(b, 2)
-    cdef cnp.ndarray target
-    if o is None:
-        target = cnp.PyArray_EMPTY(3, dims, result_type, 0)
-    elif (cnp.PyArray_ISBYTESWAPPED(o) or overlaps(o, a) or overlaps(o, b)):
-        # out= aliases an input, or is byte-swapped: form the product apart,
-        # then let NumPy copy it in through out's strides.
-        target = cnp.PyArray_EMPTY(3, dims, result_type, 0)
-    else:
-        target = o
-    if cnp.PyArray_SIZE(target) != 0:
-        if cnp.PyArray_DIM(a, 2) == 0:
-            target.fill(0)      # an empty sum: zeros, also over a dirty out=
-        else:
-            a = native(a)
-            b = native(b)
-            _compute(a, b, target, code)
-    if o is None:
-        return target
-    if target is not o:
-        o[...] = target
-    return out
-
-
-cdef int _compute(cnp.ndarray a, cnp.ndarray b, cnp.ndarray c, int code) except -1:
-    cdef fbmm_problem P
-    init_bmm_problem(&P, code, a, b, c)
-    return run_problem(&P)
 
 
 # --------------------------------------------------------------------------
@@ -542,8 +352,8 @@ def peak_fma(family, iters, threads=1, tasks=None):
 
     Examples
     --------
-    >>> from fastbmm import _bmm
-    >>> flops, value = _bmm.peak_fma("float64", 1000)
+    >>> from fastbmm import _runtime
+    >>> flops, value = _runtime.peak_fma("float64", 1000)
     >>> flops % 2000
     0
     """
@@ -561,7 +371,8 @@ def peak_fma(family, iters, threads=1, tasks=None):
     if not FASTBMM_OPENMP:
         nthreads = 1
     cdef fbmm_problem P
-    init_problem(&P, code_of(dtype), 0, 0, 0, 0)   # (the dtype is never read: no kernel runs)
+    memset(&P, 0, sizeof(P))
+    P.dtype = code_of(dtype)    # (never read: no kernel runs)
     P.ntasks = ntasks
     P.threads = nthreads
     P.a.data = <char *>&job

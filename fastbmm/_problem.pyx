@@ -4,7 +4,9 @@
 An engine problem (``fbmm_problem``, src/fastbmm.h) is
 ``C[i] = alpha * A[i] @ B[i] + beta * D[i]`` for every batch entry ``i``: a
 dtype code, the sizes, and each operand as a data pointer plus byte strides.
-Every builder of one is here:
+Every builder of one is here (the few on every call's path are ``inline``
+functions of _problem.pxd, compiled into their caller: a call between
+compiled modules goes through a pointer and cannot be inlined):
 
 * ``init_problem``, ``describe``, ``init_bmm_problem``: bmm's (3-D operands);
 * ``set_epilogue``: baddbmm's alpha, beta and bias (``D``);
@@ -29,7 +31,7 @@ from libc.string cimport memset
 
 from ._dtypes cimport is_integer_code
 from ._engine cimport FBMM_MAX_BATCH_DIMS, fbmm_batch_dims, fbmm_operand, fbmm_problem
-from ._validation cimport baddbmm_scalars, overlaps, same_view
+from ._validation cimport baddbmm_scalars
 
 import numpy as np
 
@@ -43,53 +45,12 @@ cnp.import_array()
 # bmm
 
 
-cdef void init_problem(fbmm_problem *P, int code, int64_t batch, int64_t n, int64_t m,
-                       int64_t p) noexcept:
-    """A problem with no bias, alpha = 1, and plain batch strides."""
-    memset(P, 0, sizeof(fbmm_problem))
-    P.dtype = code
-    P.batch = batch
-    P.n = n
-    P.m = m
-    P.p = p
-    P.ep.real_scalars = 1
-    P.ep.alpha[0] = 1.0
-    P.ep.ialpha = 1
+cdef cnp.ndarray native_copy(cnp.ndarray x):
+    """A byte-swapped x's elements in native order (``native``'s slow half).
 
-
-cdef void describe(fbmm_operand *op, cnp.ndarray x) noexcept:
-    """A 3-D array's data pointer and batch, row and column strides, in bytes."""
-    cdef cnp.npy_intp *s = cnp.PyArray_STRIDES(x)
-    op.data = <char *>cnp.PyArray_DATA(x)
-    op.sb = s[0]
-    op.sr = s[1]
-    op.sc = s[2]
-
-
-cdef void init_bmm_problem(fbmm_problem *P, int code, cnp.ndarray a, cnp.ndarray b,
-                           cnp.ndarray c) noexcept:
-    """init_problem for 3-D operands C = A @ B, described by their own strides.
-
-    A zero batch stride (np.broadcast_to over the batch) is fine for inputs:
-    they are only read. For dims of size 1 the stride is never used.
+    Zero-stride axes are cut to one element before the copy and broadcast
+    again after it: a broadcast operand must not become a full-size copy.
     """
-    init_problem(P, code, cnp.PyArray_DIM(a, 0), cnp.PyArray_DIM(a, 1),
-                 cnp.PyArray_DIM(a, 2), cnp.PyArray_DIM(b, 2))
-    describe(&P.a, a)
-    describe(&P.b, b)
-    describe(&P.c, c)
-
-
-cdef cnp.ndarray native(cnp.ndarray x):
-    """x, or for byte-swapped data a native copy of the elements actually stored.
-
-    The kernels' loads assume native byte order (rare in practice; every other
-    layout is read in place). Zero-stride axes are cut to one element before
-    the copy and broadcast again after it: a broadcast operand must not
-    become a full-size copy.
-    """
-    if not cnp.PyArray_ISBYTESWAPPED(x):
-        return x
     xo = <object>x
     stored = xo[tuple(slice(0, 1) if s == 0 else slice(None) for s in xo.strides)]
     copy = np.ascontiguousarray(stored, dtype=xo.dtype.newbyteorder("="))
@@ -248,49 +209,3 @@ cdef int describe_batch(fbmm_problem *P, fbmm_batch_dims *bd, cnp.ndarray a, cnp
             bd.strides[k][i] = dims[i, 1 + k]
     P.bdims = bd
     return 0
-
-
-# ----------------------------------------------------------------------------
-# The array the engine writes
-
-
-cdef cnp.ndarray target(cnp.ndarray out, cnp.ndarray a, cnp.ndarray b, cnp.ndarray bias,
-                        int nd, cnp.npy_intp *dims, int typenum):
-    """out= itself where the engine can write it in place, else a new C-contiguous array.
-
-    The engine writes C tile by tile while it still reads A and B (and
-    baddbmm's ``bias``; None otherwise), and stores native byte order. So
-    out= is written in place unless it is byte-swapped or overlaps an
-    operand; then the result is formed apart and ``copy_back`` copies it in.
-    out= *being* the bias (the same view) is fine: each element reads its bias
-    just before it is written.
-
-    Parameters
-    ----------
-    out : ndarray or None
-        out=, already checked (shape, dtype, writeable, no self-overlap).
-    a, b : ndarray
-        The operands.
-    bias : ndarray or None
-        baddbmm's input, expanded, when the kernel reads it.
-    nd, dims, typenum
-        The shape and NumPy type number of a new result.
-    """
-    if (out is None or cnp.PyArray_ISBYTESWAPPED(out) or overlaps(out, a) or overlaps(out, b)
-            or (bias is not None and overlaps(out, bias) and not same_view(out, bias))):
-        return cnp.PyArray_EMPTY(nd, dims, typenum, 0)
-    return out
-
-
-cdef object copy_back(cnp.ndarray c, cnp.ndarray o, object out):
-    """What the call returns, once ``target`` ``c`` holds the result.
-
-    ``o`` is out= as an ndarray (None without out=), ``out`` the caller's own
-    object: returned as it is, an ndarray subclass included. A result formed
-    apart is copied into out= here, by NumPy, through out's strides.
-    """
-    if o is None:
-        return c
-    if c is not o:
-        o[...] = c
-    return out

@@ -137,13 +137,10 @@ cdef cnp.ndarray _from_dlpack(object x, str argname, str fname):
 _DLPACK_CARRIERS = {"torch.bfloat16": "int16"}
 
 
-cdef cnp.ndarray as_out(object out, str fname):
-    """out= as an ndarray (None stays None): a subclass is viewed as a plain
-    ndarray, which shares its memory, so writing the view writes ``out``."""
-    if out is None:
-        return None
-    if type(out) is cnp.ndarray:
-        return <cnp.ndarray>out
+cdef cnp.ndarray as_out_slow(object out, str fname):
+    # as_out (_validation.pxd) for anything but None and a plain ndarray: a
+    # subclass is viewed as a plain ndarray, which shares its memory, so
+    # writing the view writes ``out``
     if cnp.PyArray_Check(out):
         _refuse_masked(out, "out", fname)
         return <cnp.ndarray>out.view(cnp.ndarray)
@@ -169,17 +166,13 @@ cdef bint same_scalar_type(cnp.ndarray x, cnp.ndarray y):
 # bmm
 
 
-cdef int check_ranks(int nd_a, int nd_b) except -1:
-    """torch.bmm's (and baddbmm's) first shape check: batch1, then batch2, 3-D."""
-    if nd_a != 3:
-        raise _errors.not_3d("batch1")
-    if nd_b != 3:
-        raise _errors.not_3d("batch2")
-    return 0
+cdef int not_3d(str which) except -1:
+    """Raise torch's "batch1 must be a 3D tensor" (``check_ranks``' error)."""
+    raise _errors.not_3d(which)
 
 
 def bmm_ranks(nd_a, nd_b):
-    """``check_ranks`` for Python callers (fastbmm.dask)."""
+    """``check_ranks`` (_validation.pxd) for Python callers (fastbmm.dask)."""
     check_ranks(nd_a, nd_b)
 
 

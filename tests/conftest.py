@@ -1,3 +1,8 @@
+"""The suite's fixtures (kernel variants, thread counts, torch, rng) and Hypothesis profiles.
+
+Shared helpers that are not fixtures live in _helpers.py.
+"""
+
 import os
 
 import numpy as np
@@ -6,6 +11,7 @@ from hypothesis import HealthCheck, settings
 
 import fastbmm
 import fastbmm._runtime as _runtime
+from _helpers import KERNELS
 
 settings.register_profile(
     "ci",
@@ -24,7 +30,6 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("FASTBMM_HYPOTHESIS_PROFILE", "ci"))
 
-KERNELS = list(_runtime.available_kernels())
 THREAD_COUNTS = [1, 2, 8]
 
 
@@ -33,8 +38,8 @@ def pytest_configure(config):
 
 
 def pytest_terminal_summary(terminalreporter):
-    """List where torch itself disagreed with the exact reference (see _reference.check_torch)."""
-    from _reference import TORCH_DISAGREEMENTS
+    """List where torch itself disagreed with the exact reference (see _helpers.check_torch)."""
+    from _helpers import TORCH_DISAGREEMENTS
 
     if not TORCH_DISAGREEMENTS:
         return

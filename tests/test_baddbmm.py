@@ -16,16 +16,17 @@ import pytest
 
 import fastbmm
 
-from _reference import (
+from _helpers import (
     INPUT_LAYOUTS,
     OUT_LAYOUTS,
     REFUSED_DTYPES,
     SUPPORTED_DTYPES,
     TORCH_CPP_NAMES,
     TORCH_SCALAR_NAMES,
+    UNIT_ROUNDOFF,
+    assert_close,
     assert_equal_values,
     check_torch,
-    UNIT_ROUNDOFF,
     dtype_ids,
     make_input,
     make_out,
@@ -34,6 +35,7 @@ from _reference import (
     random_values,
     seeded_rng,
     sentinel,
+    sentinel_out,
     snapshot,
     to_torch,
     tolerance,
@@ -91,32 +93,6 @@ def reference_baddbmm(inp, a, b, beta, alpha):
         + (2.0 ** -24 if dt == np.float16 else 1e-37 if u == 2.0 ** -24 else 1e-300)
     )
     return ref.astype(out_t), tol
-
-
-def assert_close(got, expected, tol, dtype, what="fastbmm"):
-    dtype = native(dtype)
-    got = native_copy(got)
-    assert got.shape == expected.shape, f"{what}: shape {got.shape} != {expected.shape}"
-    if tol is None:
-        if not np.array_equal(got, expected):
-            bad = np.argwhere(got != expected)
-            i = tuple(bad[0])
-            raise AssertionError(f"{what}: {len(bad)} of {got.size} {dtype} elements differ; "
-                                 f"first at {i}: got {got[i]!r}, expected {expected[i]!r}")
-        return
-    wide = np.complex128 if dtype.kind == "c" else np.float64
-    g = got.astype(wide)
-    e = expected.astype(wide)
-    finite = np.isfinite(e)
-    same_nonfinite = (np.isnan(g) & np.isnan(e)) | (g == e)
-    with np.errstate(invalid="ignore"):
-        err = np.abs(g - e)
-        ok = np.where(finite, err <= tol, same_nonfinite)
-    if not ok.all():
-        bad = np.argwhere(~ok)
-        i = tuple(bad[0])
-        raise AssertionError(f"{what}: {len(bad)} of {got.size} {dtype} elements out of tolerance; "
-                             f"first at {i}: got {g[i]!r}, expected {e[i]!r}, tol {tol[i]:.3g}")
 
 
 def torch_baddbmm(inp, a, b, beta=1, alpha=1):
@@ -479,10 +455,6 @@ def _torch_error(*args, **kwargs):
 # ----------------------------------------------------------------------------
 
 
-def _sentinel_out(shape, dtype):
-    return np.full(shape, sentinel(dtype), dtype=native(dtype))
-
-
 def check_error(inp, a, b, exc_type, message, out_shape=None, out_dtype=None, torch_parity=True,
                 out_message=None, **kw):
     """fastbmm.baddbmm raises exc_type with exactly ``message`` (None: any text), without
@@ -491,7 +463,7 @@ def check_error(inp, a, b, exc_type, message, out_shape=None, out_dtype=None, to
     arrays = [x for x in (inp, a, b) if isinstance(x, np.ndarray)]
     outs = [None]
     if out_shape is not None:
-        outs.append(_sentinel_out(out_shape, out_dtype if out_dtype is not None else a.dtype))
+        outs.append(sentinel_out(out_shape, out_dtype if out_dtype is not None else a.dtype))
     for out in outs:
         expected = message if out is None or out_message is None else out_message
         if torch_parity and torch is not None and expected is not None:
@@ -633,7 +605,7 @@ def test_error_out_dtype(dtype):
     other = np.float64 if dtype == np.float32 else np.int32
     msg = (f"Expected out tensor to have dtype {TORCH_CPP_NAMES[np.dtype(dtype).name]}, "
            f"but got {TORCH_CPP_NAMES[np.dtype(other).name]} instead")
-    out = _sentinel_out((2, 3, 4), other)
+    out = sentinel_out((2, 3, 4), other)
     if torch is not None:
         assert str(_torch_error(_f((4,), dtype), _f((2, 3, 5), dtype), _f((2, 5, 4), dtype), out=out)) == msg
     before = snapshot(out)
@@ -660,7 +632,7 @@ def test_error_order_matches_torch(case):
     (inp, a, b), odt = args
     kw = {}
     if odt is not None:
-        kw["out"] = _sentinel_out((2, 3, 4), odt)
+        kw["out"] = sentinel_out((2, 3, 4), odt)
     if torch is None:
         pytest.skip("needs torch as the oracle")
     te = _torch_error(inp, a, b, **kw)
@@ -742,7 +714,7 @@ def test_error_out_not_array():
 
 
 def test_error_out_wrong_shape():
-    out = _sentinel_out((2, 3, 5), np.float32)
+    out = sentinel_out((2, 3, 5), np.float32)
     before = snapshot(out)
     with pytest.raises(ValueError) as info:
         fastbmm.baddbmm(_f((4,)), _f((2, 3, 5)), _f((2, 5, 4)), out=out)
@@ -752,7 +724,7 @@ def test_error_out_wrong_shape():
 
 
 def test_error_out_read_only():
-    out = _sentinel_out((2, 3, 4), np.float32)
+    out = sentinel_out((2, 3, 4), np.float32)
     out.flags.writeable = False
     with pytest.raises(ValueError):
         fastbmm.baddbmm(_f((4,)), _f((2, 3, 5)), _f((2, 5, 4)), out=out)
@@ -760,7 +732,7 @@ def test_error_out_read_only():
 
 
 def test_error_out_self_overlapping():
-    parent = _sentinel_out((3, 4), np.float32)
+    parent = sentinel_out((3, 4), np.float32)
     out = np.lib.stride_tricks.as_strided(parent, (2, 3, 4), (0,) + parent.strides, writeable=True)
     with pytest.raises(ValueError):
         fastbmm.baddbmm(_f((4,)), _f((2, 3, 5)), _f((2, 5, 4)), out=out)

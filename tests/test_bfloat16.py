@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import fastbmm
-from _reference import assert_equal_values, check_torch, seeded_rng
+from _helpers import assert_equal_values, check_torch, seeded_rng
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 BF16 = np.dtype(ml_dtypes.bfloat16)

@@ -16,9 +16,7 @@ import pytest
 
 import fastbmm
 
-from _reference import native, seeded_rng, small_int_values
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from _helpers import REPO, native, seeded_rng, small_int_values
 
 # ---------------------------------------------------------------------------
 # Memory

@@ -94,7 +94,7 @@ def test_block_sizes_shape(kernel):
 
 def test_every_kernel_gives_the_same_integer_answer():
     """Forcing each kernel changes the code path, not the (exact) integer result."""
-    from _reference import random_values, reference_bmm
+    from _helpers import random_values, reference_bmm
 
     rng = np.random.default_rng(3)
     a = random_values(rng, (3, 21, 35), np.dtype(np.int32))

@@ -1,4 +1,5 @@
-"""One test per row of /work/shared/TORCH_BMM_CONTRACT.md.
+"""torch.bmm's contract, clause by clause: README.md's "Errors" and "Differences from
+torch.bmm" tables, the out= semantics, and the values that define the dtypes.
 
 Every error test also checks that nothing was written to a sentinel-filled out=
 and that the inputs are unchanged; where torch is importable the exception family
@@ -14,7 +15,7 @@ import pytest
 import fastbmm
 from fastbmm import DtypeError, ShapeError, UnsupportedDtypeError
 
-from _reference import (
+from _helpers import (
     REFUSED_DTYPES,
     SUPPORTED_DTYPES,
     TORCH_CPP_NAMES,
@@ -22,10 +23,10 @@ from _reference import (
     assert_bmm_close,
     assert_equal_values,
     check_torch,
-    native,
     random_values,
     reference_bmm,
     sentinel,
+    sentinel_out,
     snapshot,
 )
 
@@ -73,17 +74,13 @@ def _fastbmm_error(a, b, out=None, **kw):
     return info.value
 
 
-def _sentinel_out(shape, dtype):
-    return np.full(shape, sentinel(dtype), dtype=native(dtype))
-
-
 def check_error(a, b, exc_type, message, out_shape=None, out_dtype=None, torch_parity=True):
     """fastbmm.bmm(a, b) raises ``exc_type`` with exactly ``message`` (None: don't check),
     both without out= and with a sentinel-filled out= (nothing written); torch agrees.
     With ``out_dtype`` the error is about out= itself, so only the out= call is made."""
     outs = [None] if out_dtype is None else []
     if out_shape is not None:
-        outs.append(_sentinel_out(out_shape, out_dtype if out_dtype is not None else b.dtype))
+        outs.append(sentinel_out(out_shape, out_dtype if out_dtype is not None else b.dtype))
     for out in outs:
         err = _fastbmm_error(a, b, out=out)
         assert isinstance(err, exc_type), f"raised {type(err).__name__}: {err}"
@@ -167,7 +164,7 @@ def test_empty_dims(b, n, m, p, dtype):
     r = fastbmm.bmm(a, bb)
     assert isinstance(r, np.ndarray) and type(r) is np.ndarray
     assert r.shape == (b, n, p) and r.dtype == dtype
-    out = _sentinel_out((b, n, p), dtype)
+    out = sentinel_out((b, n, p), dtype)
     assert fastbmm.bmm(a, bb, out=out) is out
 
 
@@ -178,7 +175,7 @@ def test_inner_dim_zero_gives_zeros(dtype):
     assert r.shape == (3, 4, 5) and r.dtype == dtype
     assert np.array_equal(r, np.zeros((3, 4, 5), dtype))
     # A dirty out= (sentinel, NaN for floats) must be overwritten with zeros.
-    out = _sentinel_out((3, 4, 5), dtype)
+    out = sentinel_out((3, 4, 5), dtype)
     if dtype.kind in "fc":
         out[0] = np.nan
     assert fastbmm.bmm(a, b, out=out) is out
@@ -187,10 +184,10 @@ def test_inner_dim_zero_gives_zeros(dtype):
 
 def test_inner_dim_zero_strided_out_only_view_written():
     a, b = _arr((2, 3, 0)), _arr((2, 0, 4))
-    parent = _sentinel_out((2, 6, 9), np.float32)
+    parent = sentinel_out((2, 6, 9), np.float32)
     view = parent[:, ::2, 1::2]
     fastbmm.bmm(a, b, out=view)
-    expected = _sentinel_out((2, 6, 9), np.float32)
+    expected = sentinel_out((2, 6, 9), np.float32)
     expected[:, ::2, 1::2] = 0
     assert np.array_equal(parent, expected)
 
@@ -318,9 +315,9 @@ def test_error_precedence_matches_torch():
                 a, b = _arr(sa, d1), _arr(sb, d2)
                 out = None
                 if out_kind == "right_shape":
-                    out = _sentinel_out((2, 1, 4), d3)
+                    out = sentinel_out((2, 1, 4), d3)
                 elif out_kind == "wrong_shape":
-                    out = _sentinel_out((2, 5, 5), d3)
+                    out = sentinel_out((2, 5, 5), d3)
                 terr = _torch_error(a, b, out)
                 before = None if out is None else out.tobytes()
                 try:
@@ -584,7 +581,7 @@ def test_masked_arrays_rejected():
 @pytest.mark.parametrize("dtype", SUPPORTED_DTYPES, ids=str)
 def test_out_right_shape_and_dtype(dtype):
     a, b = _arr((3, 4, 5), dtype, 1), _arr((3, 5, 6), dtype, 2)
-    out = _sentinel_out((3, 4, 6), dtype)
+    out = sentinel_out((3, 4, 6), dtype)
     if dtype.kind in "fc":
         out[...] = np.nan  # dirty out: must not leak into the result (no beta * out)
     r = fastbmm.bmm(a, b, out=out)
@@ -605,7 +602,7 @@ def test_result_without_out_is_new_c_contiguous_native():
 
 def test_out_matches_torch_out(torch):
     a, b = _arr((3, 4, 5), np.float64, 1), _arr((3, 5, 6), np.float64, 2)
-    out = _sentinel_out((3, 4, 6), np.float64)
+    out = sentinel_out((3, 4, 6), np.float64)
     tout = torch.empty((3, 4, 6), dtype=torch.float64)
     ret = torch.bmm(torch.from_numpy(a), torch.from_numpy(b), out=tout)
     assert ret is tout  # the contract row: torch returns the same object
@@ -641,7 +638,7 @@ def test_out_wrong_dtype_message():
 )
 def test_out_wrong_dtype_names(d_in, d_out):
     a, b = _arr((2, 1, 3), d_in), _arr((2, 3, 4), d_in)
-    out = _sentinel_out((2, 1, 4), d_out)
+    out = sentinel_out((2, 1, 4), d_out)
     err = _fastbmm_error(a, b, out=out)
     assert isinstance(err, DtypeError)
     assert str(err) == (f"Expected out tensor to have dtype {TORCH_CPP_NAMES[d_in.name]}, "
@@ -671,7 +668,7 @@ def _names_shape(msg, shape):
 @pytest.mark.parametrize("out_shape", [(2, 1, 5), (3, 1, 4), (2, 4, 1), (2, 1, 4, 1), (1, 4), (8,), ()])
 def test_out_wrong_shape(out_shape):
     a, b = _arr((2, 1, 10)), _arr((2, 10, 4))
-    out = _sentinel_out(out_shape, np.float32)
+    out = sentinel_out(out_shape, np.float32)
     err = _fastbmm_error(a, b, out=out)
     assert isinstance(err, ShapeError), f"{type(err).__name__}: {err}"
     assert isinstance(err, RuntimeError) and isinstance(err, ValueError)
@@ -681,7 +678,7 @@ def test_out_wrong_shape(out_shape):
 
 def test_out_read_only():
     a, b = _arr((2, 3, 4)), _arr((2, 4, 5))
-    out = _sentinel_out((2, 3, 5), np.float32)
+    out = sentinel_out((2, 3, 5), np.float32)
     out.flags.writeable = False
     err = _fastbmm_error(a, b, out=out)
     assert isinstance(err, ValueError), f"{type(err).__name__}: {err}"
@@ -690,7 +687,7 @@ def test_out_read_only():
 
 def test_out_read_only_broadcast():
     a, b = _arr((2, 3, 4)), _arr((2, 4, 5))
-    base = _sentinel_out((1, 3, 5), np.float32)
+    base = sentinel_out((1, 3, 5), np.float32)
     err = _fastbmm_error(a, b, out=np.broadcast_to(base, (2, 3, 5)))
     assert isinstance(err, ValueError)
 
@@ -751,7 +748,7 @@ def test_torch_aliasing_is_documented_wrong(torch):
 @pytest.mark.parametrize("kind", ["zero_batch_stride", "zero_col_stride", "overlapping_rows"])
 def test_out_self_overlapping(kind):
     a, b = _arr((2, 3, 4)), _arr((2, 4, 5))
-    parent = _sentinel_out((64,), np.float32)
+    parent = sentinel_out((64,), np.float32)
     it = parent.itemsize
     strides = {
         "zero_batch_stride": (0, 5 * it, it),

@@ -2,7 +2,7 @@
 on a real two-process ``distributed`` cluster.
 
 Every value is compared with the in-memory fastbmm.bmm on the same operands and
-with the independent reference of ``_reference`` (integers exactly); every error
+with the independent reference of ``_helpers`` (integers exactly); every error
 with fastbmm.bmm's (or torch.matmul's) exception class and exact text.
 """
 
@@ -20,7 +20,7 @@ import fastbmm  # noqa: E402
 import fastbmm.dask as fdask  # noqa: E402
 from fastbmm import DtypeError, ShapeError, UnsupportedDtypeError  # noqa: E402
 
-from _reference import assert_bmm_close, random_values  # noqa: E402
+from _helpers import assert_bmm_close, random_values  # noqa: E402
 
 HAS_MATMUL = hasattr(fastbmm, "matmul")
 

@@ -3,7 +3,7 @@
 The few-rows (stream) path once summed the whole inner dimension in one
 accumulator: relative error 7.9e-5 at K = 10^6 in float32, against 1.5e-6 for
 the same rows in a 5-row call (the packed nest, KC-deep panels). It now adds
-KC-deep partial sums into the result as the packed nest does (_long_sums.py
+KC-deep partial sums into the result as the packed nest does (_helpers.py
 has the bound this gives).
 """
 
@@ -14,8 +14,8 @@ import fastbmm
 import fastbmm._runtime as _runtime
 import fastbmm._products as _products
 
-from _long_sums import absorbing_operands, kc_blocked_bound
-from _reference import block_key, seeded_rng
+from _helpers import absorbing_operands, kc_blocked_bound
+from _helpers import block_key, seeded_rng
 
 #: the float dtypes of the few-rows path (float32, float64 with contiguous rows of B)
 STREAM_FLOATS = [np.dtype(np.float32), np.dtype(np.float64)]

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from _helpers import REPO
 
 GUARDED_SCRIPT = r"""
 import ctypes, mmap, sys

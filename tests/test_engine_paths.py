@@ -15,7 +15,7 @@ import pytest
 
 import fastbmm
 import fastbmm._runtime as _runtime
-from _reference import assert_bmm_close, random_values, seeded_rng
+from _helpers import assert_bmm_close, random_values, seeded_rng
 from test_baddbmm import check_baddbmm
 
 GEMV_DTYPES = [np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64)]

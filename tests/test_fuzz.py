@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 import fastbmm
 import fastbmm._runtime as _runtime
-from _reference import check_torch
+from _helpers import KERNELS, check_torch
 
 try:  # an optional second oracle
     import torch
@@ -61,8 +61,6 @@ if PROFILE not in ("ci", "long", "asan"):
 FUZZ = settings(settings.get_profile(f"fastbmm-fuzz-{PROFILE}"))
 # The aliasing test is narrower: a third of the examples.
 FUZZ_ALIAS = settings(FUZZ, max_examples=max(10, FUZZ.max_examples // 3))
-
-KERNELS = list(_runtime.available_kernels())
 
 DTYPES = [np.dtype(t) for t in (np.float16, np.float32, np.float64, np.complex64,
                                 np.complex128, np.int8, np.uint8, np.int16, np.int32,
@@ -467,8 +465,8 @@ def test_fuzz_against_torch_plain(kernel, dtype, b, n, m, p, seed):
 # Long inner dimensions on every path, against the error bounds
 # ----------------------------------------------------------------------------
 
-from _long_sums import absorbing_operands, kc_blocked_bound  # noqa: E402
-from _reference import assert_bmm_close  # noqa: E402
+from _helpers import absorbing_operands, kc_blocked_bound  # noqa: E402
+from _helpers import assert_bmm_close  # noqa: E402
 
 LONG_DTYPES = [np.dtype(t) for t in (np.float16, np.float32, np.float64, np.complex64,
                                      np.complex128, np.int32, np.int64)]
@@ -508,8 +506,8 @@ def _as_layout(x, transposed):
 @settings(FUZZ, max_examples=max(10, FUZZ.max_examples // 3))
 @given(data=st.data())
 def test_fuzz_long_inner_dimension(kernel, data):
-    """Uniform values: within tests/_reference.py's bound. Values that absorb
-    every +1 of a single accumulator (_long_sums.py): within the bound of
+    """Uniform values: within tests/_helpers.py's bound. Values that absorb
+    every +1 of a single accumulator (_helpers.absorbing_operands): within the bound of
     KC-deep panels, which a path summing all of K in one accumulator breaks."""
     with kernel_and_threads(kernel):
         bs = _runtime.block_sizes()

@@ -13,7 +13,7 @@ import pytest
 
 import fastbmm
 
-from _reference import assert_bmm_close, check_torch, random_values, seeded_rng, sentinel, snapshot
+from _helpers import assert_bmm_close, check_torch, random_values, seeded_rng, sentinel, snapshot
 
 torch = pytest.importorskip("torch")
 

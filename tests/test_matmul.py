@@ -16,13 +16,14 @@ import pytest
 
 import fastbmm
 
-from _reference import (
+from _helpers import (
     REFUSED_DTYPES,
     SUPPORTED_DTYPES,
     TORCH_SCALAR_NAMES,
+    UNIT_ROUNDOFF,
+    assert_close,
     assert_equal_values,
     check_torch,
-    UNIT_ROUNDOFF,
     dtype_ids,
     native,
     native_copy,
@@ -81,27 +82,6 @@ def reference_matmul(a, b):
     else:
         tol = 2 * (m + 1) * u * s + 2 * u * mag + 1e-300
     return ref, tol
-
-
-def assert_close(got, expected, tol, dtype, what="fastbmm"):
-    dtype = native(dtype)
-    got = native_copy(got)
-    assert got.shape == expected.shape, f"{what}: shape {got.shape} != {expected.shape}"
-    if tol is None:
-        assert np.array_equal(got, expected), f"{what}: integer result differs"
-        return
-    if got.size == 0:
-        return
-    wide = np.complex128 if dtype.kind == "c" else np.float64
-    g, e = got.astype(wide), expected.astype(wide)
-    with np.errstate(invalid="ignore"):
-        err = np.abs(g - e)
-        ok = np.where(np.isfinite(e), err <= tol, (np.isnan(g) & np.isnan(e)) | (g == e))
-    if not ok.all():
-        bad = np.argwhere(~ok)
-        i = tuple(bad[0]) if bad.ndim and bad.shape[1] else ()
-        raise AssertionError(f"{what}: {len(bad)} of {got.size} {dtype} elements out of tolerance; "
-                             f"first at {i}: got {g[i]!r}, expected {e[i]!r}, tol {np.asarray(tol)[i]:.3g}")
 
 
 def check_matmul(a, b, with_torch=True, **kw):

@@ -11,7 +11,7 @@ import pytest
 
 import fastbmm
 
-from _reference import (
+from _helpers import (
     SUPPORTED_DTYPES,
     make_input,
     random_values,

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 import fastbmm
 import fastbmm._runtime as _runtime
 
-from _reference import (
+from _helpers import (
     INPUT_LAYOUTS,
     OUT_LAYOUTS,
     SUPPORTED_DTYPES,

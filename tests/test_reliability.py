@@ -34,8 +34,7 @@ import fastbmm
 import fastbmm._runtime as _runtime
 from fastbmm import DtypeError, ShapeError, UnsupportedDtypeError
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-KERNELS = list(_runtime.available_kernels())
+from _helpers import KERNELS, REPO
 
 
 @pytest.fixture

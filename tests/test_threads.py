@@ -8,9 +8,7 @@ import pytest
 
 import fastbmm
 
-from _reference import assert_bmm_close, random_values
-
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from _helpers import REPO, assert_bmm_close, random_values
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 torch 2.13's float16 ``baddbmm(beta=0, alpha=0)`` returns uninitialised memory
 (NaN, 44864, different on each run) for n >= 2, m >= 40 on CPUs with
 AVX512-FP16, where fastbmm's zeros are right. Every comparison of torch's
-values goes through ``_reference.check_torch``, which reports a disagreement
+values goes through ``_helpers.check_torch``, which reports a disagreement
 with the exact reference instead of failing. These tests feed a deliberately
 wrong "torch" result through each of the suite's comparison paths (baddbmm,
 bmm values, the fuzz tests, matmul) and check both halves of the rule: a wrong
@@ -17,11 +17,14 @@ import numpy as np
 import pytest
 
 import fastbmm
-import test_baddbmm
-import test_fuzz
-import test_matmul
-import test_values
-from _reference import TORCH_DISAGREEMENTS, TorchDisagreesWarning, random_values, seeded_rng
+from _helpers import (TORCH_DISAGREEMENTS, TorchDisagreesWarning, random_values, seeded_rng,
+                      suite_module)
+
+# the suite's comparison paths, from the test modules that own them
+test_baddbmm = suite_module("test_baddbmm")
+test_fuzz = suite_module("test_fuzz")
+test_matmul = suite_module("test_matmul")
+test_values = suite_module("test_values")
 
 
 def _defective_half(shape):

@@ -10,8 +10,9 @@ import pytest
 import fastbmm
 import fastbmm._runtime as _runtime
 
-from _reference import (
+from _helpers import (
     INPUT_LAYOUTS,
+    KERNELS,
     OUT_LAYOUTS,
     SUPPORTED_DTYPES,
     assert_bmm_close,
@@ -27,7 +28,6 @@ from _reference import (
     torch_bmm,
 )
 
-KERNELS = list(_runtime.available_kernels())
 BIG_DTYPES = {np.dtype(np.float32), np.dtype(np.float64)}
 HAVE_TORCH = torch_available()
 

@@ -1,10 +1,44 @@
-"""Independent reference results, tolerances and array-layout builders for the tests.
+"""The test suite's shared helpers: its one home for them.
 
-Nothing here calls fastbmm: every expected value is computed by NumPy in a wider
-type (floats) or with modular arithmetic (integers).
+* where things are (``TESTS``, ``REPO``), the kernel variants to run
+  (``KERNELS``), and the suite's own modules wherever they lie (``suite_module``);
+* independent reference results, tolerances (``assert_close``) and
+  array-layout builders: no expected value calls fastbmm, each is computed
+  by NumPy in a wider type (floats) or with modular arithmetic (integers);
+* torch as a second oracle (``check_torch``) and its error texts (``torch_error``);
+* long inner sums whose exact value is known (``absorbing_operands``).
+
+Fixtures are in conftest.py.
 """
 
+import importlib
+import math
+import os
+import sys
+
 import numpy as np
+
+import fastbmm._runtime as _runtime
+
+TESTS = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(TESTS)
+
+#: The kernel variants this CPU runs (the ``kernel`` fixture runs each in turn).
+KERNELS = list(_runtime.available_kernels())
+
+
+def suite_module(name):
+    """The test module ``name`` (e.g. "test_values"), wherever under tests/ it lies.
+
+    pytest imports each test file under its own name (no folder has an
+    __init__.py): the module it made, if it has, is this one too.
+    """
+    if name not in sys.modules:
+        for folder, _, files in os.walk(TESTS):
+            if name + ".py" in files:
+                sys.path.insert(0, folder)
+                break
+    return importlib.import_module(name)
 
 FLOAT_DTYPES = [np.dtype(t) for t in (np.float16, np.float32, np.float64)]
 COMPLEX_DTYPES = [np.dtype(t) for t in (np.complex64, np.complex128)]
@@ -335,6 +369,38 @@ def snapshot(*arrays):
     return [np.array(x, copy=True).tobytes() for x in arrays]
 
 
+def sentinel_out(shape, dtype):
+    """An out= filled with ``sentinel(dtype)``: a failing call must leave it so."""
+    return np.full(shape, sentinel(dtype), dtype=native(dtype))
+
+
+def assert_close(got, expected, tol, dtype, what="fastbmm"):
+    """``got`` within ``tol`` (elementwise) of ``expected``; equal where ``tol`` is
+    None (integers), and where ``expected`` is not finite (NaN matching NaN)."""
+    dtype = native(dtype)
+    got = native_copy(got)
+    assert got.shape == expected.shape, f"{what}: shape {got.shape} != {expected.shape}"
+    if tol is None:
+        if not np.array_equal(got, expected):
+            bad = np.argwhere(got != expected)
+            i = tuple(bad[0]) if bad.ndim and bad.shape[1] else ()
+            raise AssertionError(f"{what}: {len(bad)} of {got.size} {dtype} elements differ; "
+                                 f"first at {i}: got {got[i]!r}, expected {expected[i]!r}")
+        return
+    if got.size == 0:
+        return
+    wide = np.complex128 if dtype.kind == "c" else np.float64
+    g, e = got.astype(wide), expected.astype(wide)
+    with np.errstate(invalid="ignore"):
+        err = np.abs(g - e)
+        ok = np.where(np.isfinite(e), err <= tol, (np.isnan(g) & np.isnan(e)) | (g == e))
+    if not ok.all():
+        bad = np.argwhere(~ok)
+        i = tuple(bad[0]) if bad.ndim and bad.shape[1] else ()
+        raise AssertionError(f"{what}: {len(bad)} of {got.size} {dtype} elements out of tolerance; "
+                             f"first at {i}: got {g[i]!r}, expected {e[i]!r}, tol {np.asarray(tol)[i]:.3g}")
+
+
 def block_key(dtype):
     """Which fastbmm.block_sizes() entry a dtype's kernel uses (best guess by element width)."""
     dt = native(dtype)
@@ -479,3 +545,44 @@ def assert_equal_values(got, expected, what="torch"):
         i = tuple(np.argwhere(~same)[0])
         raise AssertionError(f"{what}: {np.count_nonzero(~same)} of {got.size} elements differ; "
                              f"first at {i}: got {got[i]!r}, expected {expected[i]!r}")
+
+
+# ----------------------------------------------------------------------------
+# Long inner sums
+# ----------------------------------------------------------------------------
+#
+# Long inner sums: operands whose exact product is known, and the error bound
+# of a sum cut into KC-deep panels.
+#
+# Every engine path adds KC-deep partial sums into the result (the packed nest
+# by construction, the few-rows stream path since it was fixed). For unit
+# roundoff u this bounds the error of each element by
+#
+#     (min(K, KC) + ceil(K / KC) + 2) * u * (|A| @ |B|)
+#
+# (KC products summed, then ceil(K / KC) partials added, then slack), where
+# one accumulator over K only guarantees K * u * (|A| @ |B|).
+
+
+def kc_blocked_bound(u, K, kc, scale):
+    """The bound above, elementwise over ``scale`` (|A| @ |B|)."""
+    return (min(K, kc) + math.ceil(K / kc) + 2) * u * scale
+
+
+def absorbing_operands(dtype, batch, n, K, p, acc_bits):
+    """(a, b, exact): a (batch, n, K) and b (batch, K, p) of ``dtype``, and their
+    exact product as int64.
+
+    A[:, r, 0] * B[:, 0, j] = 2**acc_bits (acc_bits: the accumulator's mantissa
+    bits + 1, 24 for float32) and every other product is 1 (even columns) or 2
+    (odd columns). At 2**acc_bits the accumulator's spacing is 2: each +1 is a
+    tie rounded to even and lost, so one accumulator over K loses about K per
+    even column, a KC-blocked sum at most KC.
+    """
+    ha, hb = 2 ** (acc_bits // 2), 2 ** (acc_bits - acc_bits // 2)
+    a = np.ones((batch, n, K), np.int64)
+    b = np.ones((batch, K, p), np.int64)
+    a[:, :, 0] = ha
+    b[:, 0, :] = hb
+    b[:, 1:, 1::2] = 2
+    return a.astype(dtype), b.astype(dtype), np.matmul(a, b)

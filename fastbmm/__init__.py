@@ -40,8 +40,8 @@ from ._runtime import get_num_threads, set_num_threads, threads  # noqa: E402
 from ._products import baddbmm, bmm, matmul  # noqa: E402
 from ._config import show_config  # noqa: E402
 
-# fastbmm/bench.py (being changed on another branch) reads the kernel variant
-# as `from fastbmm import _bmm`, the module's name before _runtime: an
+# fastbmm/bench.py reads the runtime as `from fastbmm import _bmm`, its
+# module's name before _runtime (bench.py is another engineer's file): an
 # attribute, so that no stale compiled _bmm module of an older in-place build
 # is ever imported. Drop it once bench.py imports _runtime.
 _bmm = _runtime

@@ -1,7 +1,7 @@
 """The benchmark's peak figures and shape set (``python -m fastbmm.bench``).
 
 What is checked here is arithmetic, never speed: that the multiply-add loop
-behind the peak (``fastbmm._bmm.peak_fma``, src/peak.h) computes what its
+behind the peak (``fastbmm._runtime.peak_fma``, src/peak.h) computes what its
 recurrence computes and counts its operations right, on every kernel variant
 this CPU runs; that the report and ``--json`` carry the peaks; and that
 ``% of peak`` is the division it claims to be, redone from the JSON's own
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 import fastbmm
-from fastbmm import _bmm, bench
+from fastbmm import _runtime, bench
 
 IMPORT_ROOT = str(Path(fastbmm.__file__).parent.parent)
 
@@ -31,17 +31,17 @@ CHAINS = {"avx512": 16, "avx512_emulated": 16}
 FAMILIES = {"float32": "f32", "float64": "f64"}
 
 
-@pytest.fixture(params=_bmm.available_kernels())
+@pytest.fixture(params=_runtime.available_kernels())
 def kernel(request):
-    previous = _bmm.get_kernel()
-    _bmm.set_kernel(request.param)
+    previous = _runtime.get_kernel()
+    _runtime.set_kernel(request.param)
     yield request.param
-    _bmm.set_kernel(previous)
+    _runtime.set_kernel(previous)
 
 
 def _lanes_times_chains(kernel, family):
     # NR is FBMM_NV = 2 vectors of the variant's width (block_sizes.h)
-    lanes = _bmm.block_sizes()[FAMILIES[family]]["NR"] // 2
+    lanes = _runtime.block_sizes()[FAMILIES[family]]["NR"] // 2
     return lanes * CHAINS.get(kernel, 12)
 
 
@@ -61,7 +61,7 @@ def _loop_reference(values, iters):
 @pytest.mark.parametrize("iters", [0, 1, 2, 5, 12])
 def test_peak_loop_computes_its_recurrence_and_counts_its_flops(kernel, family, iters):
     values = _lanes_times_chains(kernel, family)
-    flops, value = _bmm.peak_fma(family, iters)
+    flops, value = _runtime.peak_fma(family, iters)
     assert flops == 2 * values * iters
     # exact: starts below 2**8 halved at most 12 times fit float32's 24 bits
     assert value == _loop_reference(values, iters)
@@ -72,17 +72,17 @@ def test_peak_loop_long_run_settles_on_the_fixed_point(kernel, family):
     # acc * 0.5 + 1 converges to 2 and then stays there exactly (no overflow,
     # no subnormals however long the timed run)
     values = _lanes_times_chains(kernel, family)
-    flops, value = _bmm.peak_fma(family, 1000)
+    flops, value = _runtime.peak_fma(family, 1000)
     assert flops == 2 * values * 1000
     assert value == 2.0 * values
 
 
 @pytest.mark.parametrize("threads, tasks", [(1, 3), (2, 2), (2, 7), (3, None)])
 def test_peak_loop_on_threads_sums_every_task(threads, tasks):
-    kernel = _bmm.get_kernel()
+    kernel = _runtime.get_kernel()
     values = _lanes_times_chains(kernel, "float64")
     runs = threads if tasks is None else tasks
-    flops, value = _bmm.peak_fma(np.float64, 5, threads=threads, tasks=tasks)
+    flops, value = _runtime.peak_fma(np.float64, 5, threads=threads, tasks=tasks)
     assert flops == runs * 2 * values * 5
     assert value == runs * _loop_reference(values, 5)
 
@@ -103,7 +103,7 @@ def test_peak_loop_on_threads_sums_every_task(threads, tasks):
 )
 def test_peak_loop_refuses_bad_arguments(args, kwargs, error, message):
     with pytest.raises(error, match=re.escape(message) if message else None):
-        _bmm.peak_fma(*args, **kwargs)
+        _runtime.peak_fma(*args, **kwargs)
 
 
 # --------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def test_bench_json_carries_the_peaks_and_percent_of_peak_follows_from_them(tmp_
     assert data["run"]["peak"] is True
     assert set(peak["families"]) == {"float32", "float64"}
     usable = data["machine"]["usable_cpus"]
-    cap = _bmm.thread_state()["max_per_call"]
+    cap = _runtime.thread_state()["max_per_call"]
     loop_counts = {"1"} | ({str(min(usable, cap))} if data["fastbmm"]["openmp"] else set())
     for family, family_peak in peak["families"].items():
         assert set(family_peak["fma_loop"]) == loop_counts
@@ -297,15 +297,15 @@ def test_peak_loop_on_threads_runs_through_the_fork_safe_helper():
     pytest.importorskip("torch")
     code = (
         "import torch, fastbmm\n"
-        "from fastbmm import _bmm\n"
-        "print(_bmm.thread_state()['regions_from_helper_thread'])\n"
-        "print(*_bmm.peak_fma('float32', 4, threads=2, tasks=6))\n"
+        "from fastbmm import _runtime\n"
+        "print(_runtime.thread_state()['regions_from_helper_thread'])\n"
+        "print(*_runtime.peak_fma('float32', 4, threads=2, tasks=6))\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             env=dict(os.environ, PYTHONPATH=IMPORT_ROOT), timeout=120)
     assert result.returncode == 0, result.stderr
     delegated, counts = result.stdout.splitlines()
-    values = _lanes_times_chains(_bmm.get_kernel(), "float32")
+    values = _lanes_times_chains(_runtime.get_kernel(), "float32")
     assert counts.split() == [str(6 * 2 * values * 4), repr(6 * _loop_reference(values, 4))]
     # (whether regions were delegated depends on how torch was built: its pip
     # wheels share libgomp with fastbmm, and then they are)

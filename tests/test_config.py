@@ -7,6 +7,7 @@ import pytest
 
 import fastbmm
 import fastbmm._runtime as _runtime
+from _helpers import REPO
 
 KEYS = {"version", "openmp", "num_threads", "kernel", "available_kernels", "compiled_kernels", "cpu"}
 
@@ -35,11 +36,10 @@ def test_show_config_dicts_consistent_with_api():
 
 
 def test_default_kernel_is_best_available():
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     out = subprocess.run(
         [sys.executable, "-c",
          "import fastbmm, fastbmm._runtime as b; print(b.get_kernel(), b.available_kernels()[0])"],
-        capture_output=True, text=True, timeout=120, cwd=repo,
+        capture_output=True, text=True, timeout=120, cwd=REPO,
     )
     assert out.returncode == 0, out.stderr
     kernel, best = out.stdout.split()
@@ -132,7 +132,6 @@ def test_show_config_thread_state(capsys):
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork()")
 def test_show_config_says_when_regions_run_on_a_helper_thread():
-    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     code = (
         "import os, threading, fastbmm\n"
         "t = threading.Thread(target=lambda: None); t.start(); t.join()\n"
@@ -143,6 +142,6 @@ def test_show_config_says_when_regions_run_on_a_helper_thread():
         "os.waitpid(pid, 0); stop.set()\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         timeout=120, cwd=repo)
+                         timeout=120, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert "helper thread" in out.stdout and "forked from one with several threads" in out.stdout

@@ -42,7 +42,7 @@ cnp.import_array()
 
 
 # ----------------------------------------------------------------------------
-# bmm
+# Operands
 
 
 cdef cnp.ndarray native_copy(cnp.ndarray x):

@@ -153,7 +153,7 @@ tar -xzf "$REPO/$sdist" -C "$WORK"
 unpacked="$WORK/$(basename "$sdist" .tar.gz)"
 tests="$unpacked/tests"
 say "contract, CLI, doctest and stub tests from $(basename "$sdist") against the wheel"
-"$VPY" -m pytest "$tests/test_contract.py" "$tests/test_cli.py" "$tests/test_doctests.py" \
+"$VPY" -m pytest "$tests/bmm/test_contract.py" "$tests/cli/test_cli.py" "$tests/docs/test_doctests.py" \
     "$tests/typing" -q -p no:cacheprovider
 if "$VPY" -c "import mypy" 2>/dev/null; then
     say "mypy on the installed wheel's stubs"

@@ -17,8 +17,9 @@ FASTBMM_TEST_VARIANTS=1 "$PY" setup.py build_ext --inplace -j 4 > "$OUT/build.lo
 echo "build: $((SECONDS - t0)) s"
 "$PY" -c "import fastbmm; fastbmm.show_config()"
 [[ "${SKIP_TESTS:-0}" == 1 ]] || timeout "${TEST_TIMEOUT:-240}" "$PY" -m pytest -q -p no:cacheprovider -x -n 8 \
-    tests/test_values.py tests/test_fuzz.py tests/test_engine_paths.py tests/test_engine_accuracy.py \
-    tests/test_engine_bounds.py tests/test_bfloat16.py tests/test_baddbmm.py tests/test_bench_peak.py \
+    tests/bmm/test_values.py tests/bmm/test_fuzz.py tests/engine/test_engine_paths.py \
+    tests/engine/test_engine_accuracy.py tests/engine/test_engine_bounds.py tests/bmm/test_bfloat16.py \
+    tests/baddbmm/test_baddbmm.py tests/cli/test_bench_peak.py \
     > "$OUT/tests.log" 2>&1
 [[ "${SKIP_TESTS:-0}" == 1 ]] || echo "tests: exit $? ($(tail -1 "$OUT/tests.log"))"
 # fastbmm sizes its team to the CPUs other processes leave free: let the load

@@ -171,9 +171,9 @@ fi
 #    PYTHONMALLOC=malloc changes what tracemalloc counts (test_no_leaks_refcounts runs).
 #  - peak-RSS checks: ASan's allocator and shadow memory change what ru_maxrss shows.
 DESELECT=(
-    --deselect tests/test_reliability.py::test_no_leaks_rss
-    --deselect tests/test_reliability.py::test_no_leaks_tracemalloc
-    --deselect tests/test_reliability.py::test_broadcast_operand_is_not_materialised
+    --deselect tests/robustness/test_reliability.py::test_no_leaks_rss
+    --deselect tests/robustness/test_reliability.py::test_no_leaks_tracemalloc
+    --deselect tests/robustness/test_reliability.py::test_broadcast_operand_is_not_materialised
 )
 
 echo "sanitize: running pytest (LD_PRELOAD=$PRELOAD)"

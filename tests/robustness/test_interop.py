@@ -307,7 +307,7 @@ def _torch_dtypes_numpy_lacks():
 
 
 TORCH_DTYPES_NUMPY_LACKS = _torch_dtypes_numpy_lacks()
-# ... less those fastbmm computes through ml_dtypes (bfloat16; tests/test_bfloat16.py,
+# ... less those fastbmm computes through ml_dtypes (bfloat16; tests/bmm/test_bfloat16.py,
 # which also checks the refusal, naming the extra, where ml_dtypes is missing)
 try:
     import ml_dtypes  # noqa: F401

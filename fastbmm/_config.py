@@ -86,5 +86,5 @@ def show_config(mode="stdout"):
     print(f"  CPU:               {info['cpu']['machine']}: {' '.join(info['cpu']['features'])}")
     print(f"  f32 tile MRxNR:    {bs['f32']['MR']}x{bs['f32']['NR']}, "
           f"KC={bs['f32']['KC']} MC={bs['f32']['MC']} NC={bs['f32']['NC']}; "
-          f"small path up to {bs['small_max']}")
+          f"small path up to {bs['small_max']} (complex: {bs['small_max_complex']})")
     return None

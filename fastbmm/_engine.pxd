@@ -52,6 +52,7 @@ cdef extern from "src/fastbmm.h" nogil:
     ctypedef struct fbmm_engine:
         const char *name
         int64_t small_max
+        int64_t small_max_complex
         fbmm_blocking f32, f64, u32, u64
         int (*plan)(fbmm_problem *prob, int nthreads) noexcept nogil
         void (*run_task)(const fbmm_problem *prob, int64_t t, void *scratch) noexcept nogil

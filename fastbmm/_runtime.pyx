@@ -82,7 +82,8 @@ def block_sizes():
     """Register and cache block sizes of the variant in use (see src/block_sizes.h)."""
     def b(x):
         return {"MR": x["mr"], "NR": x["nr"], "KC": x["kc"], "MC": x["mc"], "NC": x["nc"]}
-    return {"small_max": _engine.small_max, "f32": b(_engine.f32), "f64": b(_engine.f64),
+    return {"small_max": _engine.small_max, "small_max_complex": _engine.small_max_complex,
+            "f32": b(_engine.f32), "f64": b(_engine.f64),
             "u32": b(_engine.u32), "u64": b(_engine.u64)}
 
 

@@ -413,6 +413,11 @@ def block_key(dtype):
     return "u32"
 
 
+def small_max(bs, dtype):
+    """The largest n, m, p of a dtype's unpacked small path (complex: its own limit)."""
+    return bs["small_max_complex"] if native(dtype).kind == "c" else bs["small_max"]
+
+
 def small_int_values(rng, shape, dtype):
     """Small integers stored in ``dtype``: float sums of them are exact, so any
     correct float kernel must match the reference bit for bit."""

@@ -49,4 +49,8 @@
  * OpenMP region costs a few microseconds. */
 #define FBMM_SERIAL_WORK 32768
 
+/* Complex matrices take the small path up to 8 at most: their small loops are
+ * scalar, and from 9 on the packed nest is faster. */
+#define FBMM_SMALL_MAX_COMPLEX (FBMM_SMALL_MAX < 8 ? FBMM_SMALL_MAX : 8)
+
 #endif

@@ -88,7 +88,7 @@ static inline void fbmm_store_i64(char *p, uint64_t v) { memcpy(p, &v, 8); }
 
 
 /*
- * fbmm_copy_short(dst, src, n): memcpy of n <= 64 bytes (non-overlapping)
+ * fbmm_copy_short(dst, src, n): memcpy of n <= 128 bytes (non-overlapping)
  * without a library call. The trap: memcpy of a run-time size is a call to
  * libc's memcpy, tens of cycles, as much as a whole 4x4 product of the small
  * path, which copies a row of B in and a row of C out per row. Two
@@ -106,7 +106,8 @@ static inline void fbmm_copy_short(void *dst, const void *src, size_t n)
         memcpy(d, head, K);                                               \
         memcpy(d + n - K, tail, K);                                       \
     } while (0)
-    if (n >= 32) FBMM_COPY_TWO(32);
+    if (n > 64) FBMM_COPY_TWO(64);     /* rows of 9..16 doubles (FBMM_SMALL_MAX) */
+    else if (n >= 32) FBMM_COPY_TWO(32);
     else if (n >= 16) FBMM_COPY_TWO(16);
     else if (n >= 8) FBMM_COPY_TWO(8);
     else if (n >= 4) FBMM_COPY_TWO(4);

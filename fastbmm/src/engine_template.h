@@ -45,6 +45,7 @@ typedef struct {
     void (*gemv)(const fbmm_problem *P, const char *a, const char *b, char *c, const char *d,
                  int64_t rows, int64_t cols, void *scratch);
     size_t (*scratch)(int64_t rows, int64_t K, int64_t cols);
+    int64_t small_max;          /* n, m, p up to this take the small path */
     int64_t itemsize;           /* bytes of one input element */
     int64_t mr, nr;             /* the family's register tile */
     int64_t mc;                 /* the family's rows per packed block of A */
@@ -88,7 +89,7 @@ static int FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
     P->row_tiles = 1; P->col_tiles = 1;
     P->batch_chunk = 1;
     P->scratch_bytes = 0;
-    if (P->n <= FBMM_SMALL_MAX && P->m <= FBMM_SMALL_MAX && P->p <= FBMM_SMALL_MAX) {
+    if (P->n <= K->small_max && P->m <= K->small_max && P->p <= K->small_max) {
         int64_t target = threads == 1 ? 1 : 4 * (int64_t)threads;
         if (target > P->batch) target = P->batch;
         if (target < 1) target = 1;
@@ -174,6 +175,7 @@ static void FBMM_ENGINE_FN(run_task)(const fbmm_problem *P, int64_t t, void *scr
 const fbmm_engine FBMM_ENGINE_FN(fbmm_engine) = {
     FBMM_STR(FBMM_ENGINE_NAME),
     FBMM_SMALL_MAX,
+    FBMM_SMALL_MAX_COMPLEX,
     FBMM_BLOCKING(f32),
     FBMM_BLOCKING(f64),
     FBMM_BLOCKING(u32),

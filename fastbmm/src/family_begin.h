@@ -18,9 +18,10 @@
 #define VEC_T FBMM_NAME(vec)
 /* vectors per row of the small-matrix path's accumulators */
 #define SMALL_NVMAX ((FBMM_SMALL_MAX + VL - 1) / VL)
-/* rows of C the small path computes together: independent multiply-add
- * chains, SMALL_ROWS x SMALL_NVMAX accumulators within the register file */
-#define SMALL_ROWS (SMALL_NVMAX <= 2 ? 4 : 2)
+/* rows of C the small path computes together for nv vectors a row:
+ * independent multiply-add chains, at most 4 x 2 = 8 accumulators (half the
+ * AVX2 register file; 8 chains cover 2 FMA ports x 4 cycles of latency) */
+#define SMALL_ROWS(nv) ((nv) <= 2 ? 4 : 2)
 
 #include "gemm_template.h"
 #if !ACC_IS_INT

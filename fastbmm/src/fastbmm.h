@@ -240,6 +240,7 @@ static inline int fbmm_cursor_step(fbmm_batch_cursor *cur, const fbmm_problem *P
 typedef struct {
     const char *name;           /* "avx512", "avx2", "baseline", ... */
     int64_t small_max;          /* n, m, p all <= small_max: the unpacked path */
+    int64_t small_max_complex;  /* the same for the complex dtypes */
     fbmm_blocking f32, f64, u32, u64;
     /* Decide path and tiling for `nthreads` threads; fills the plan fields.
      * Returns FBMM_OK, or FBMM_ERR_DTYPE for a dtype this engine has no

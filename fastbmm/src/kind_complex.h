@@ -167,6 +167,7 @@ static size_t K_(scratch)(int64_t rows, int64_t K, int64_t cols)
 
 static const fbmm_kind K_(kind) = {
     .small = K_(small),
+    .small_max = FBMM_SMALL_MAX_COMPLEX,
     .tile = K_(tile),
     .stream = 0,
     .gemv = 0,

@@ -101,16 +101,20 @@ static void K_(store)(char *c, int64_t sr, int64_t sc, const ACC_T *tile,
  * chain of m dependent multiply-adds (4 cycles each on Zen 3 and Skylake), so
  * R rows go together as R independent chains (an 8x8x8 product took 85 ns a
  * matrix one row at a time, the FMA latency of its 64 chained steps). */
+/* Only acc[0..R)[0..nv) is set and read; GCC cannot tie R to nv (R == 4 only
+ * when nv <= 2) and warns of the rest when nv is not a constant. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 static inline __attribute__((always_inline)) void K_(small_rows)(
     const int R, const fbmm_problem *P, const char *A, char *C, const char *D, int64_t i0,
     const int64_t nv, const int64_t a_sc, const VEC_T *bp)
 {
     const int64_t m = P->m, p = P->p;
-    VEC_T acc[SMALL_ROWS][SMALL_NVMAX];
+    VEC_T acc[4][SMALL_NVMAX];                    /* R <= 4 (SMALL_ROWS) */
     FBMM_UNROLL
     for (int r = 0; r < R; r++) {
         FBMM_UNROLL
-        for (int64_t v = 0; v < SMALL_NVMAX; v++) acc[r][v] = (VEC_T){0};
+        for (int64_t v = 0; v < nv; v++) acc[r][v] = (VEC_T){0};
     }
     for (int64_t k = 0; k < m; k++) {
         FBMM_UNROLL
@@ -126,13 +130,36 @@ static inline __attribute__((always_inline)) void K_(small_rows)(
     FBMM_UNROLL
     for (int r = 0; r < R; r++) {
         const int64_t i = i0 + r;
-        /* acc's address must not escape (a memcpy from it would keep it in
-         * memory through the k loop): copy it out by value first. */
-        ACC_T x[SMALL_NVMAX * VL] __attribute__((aligned(FBMM_VBYTES)));
-        FBMM_UNROLL
-        for (int64_t v = 0; v < SMALL_NVMAX; v++)
-            *(VEC_T *)(x + v * VL) = acc[r][v];
         char *crow = C + i * P->c.sr;
+        if (c_rows && !epi) {
+            /* The trap: a row of C copied out of a stack buffer its vectors
+             * were just stored to reads across two of those stores (store
+             * forwarding fails, ~15 cycles a load): 8x8x8 float64 ran at 0.6x
+             * so. Whole vectors go straight to C, the partial one alone
+             * through a one-vector buffer. acc's address must not escape (it
+             * would keep acc in memory through the k loop): copies by value. */
+            int64_t v = 0;
+            for (; v < nv && (v + 1) * VL <= p; v++) {
+                VEC_T t = acc[r][v];
+                memcpy(crow + v * (int64_t)sizeof(VEC_T), &t, sizeof(VEC_T));
+            }
+            if (v < nv && v * VL < p) {
+                /* (128 bytes: see x below) */
+                ACC_T x[VL > 128 / sizeof(ACC_T) ? VL : 128 / sizeof(ACC_T)]
+                    __attribute__((aligned(FBMM_VBYTES)));
+                *(VEC_T *)x = acc[r][v];
+                fbmm_copy_short(crow + v * (int64_t)sizeof(VEC_T), x,
+                                (size_t)(p - v * VL) * sizeof(ACC_T));
+            }
+            continue;
+        }
+        /* 128 bytes at least: GCC cannot see that p <= nv * VL, and warns
+         * that fbmm_copy_short's 64-byte moves could read past a shorter x. */
+        ACC_T x[SMALL_NVMAX * VL > 128 / sizeof(ACC_T) ? SMALL_NVMAX * VL : 128 / sizeof(ACC_T)]
+            __attribute__((aligned(FBMM_VBYTES)));
+        FBMM_UNROLL
+        for (int64_t v = 0; v < nv; v++)
+            *(VEC_T *)(x + v * VL) = acc[r][v];
         if (epi) {
             for (int64_t j = 0; j < p; j++) {
                 if (P->ep.scaled) x[j] = (ACC_T)(al * x[j]);
@@ -147,15 +174,19 @@ static inline __attribute__((always_inline)) void K_(small_rows)(
         }
     }
 }
+#pragma GCC diagnostic pop
 
 /* Whole small matrices (n, m, p <= FBMM_SMALL_MAX): B is widened into a
  * zero-padded m x (nv vectors) block on the stack, then C is computed
- * SMALL_ROWS rows at a time (small_rows); no panels, no tiles. */
+ * SMALL_ROWS(nv) rows at a time (small_rows); no panels, no tiles. */
+_Static_assert(FBMM_SMALL_MAX * sizeof(ACC_T) <= 128,
+               "a small matrix's row must fit fbmm_copy_short (128 bytes)");
 static inline __attribute__((always_inline)) void K_(small_matrix)(
     const fbmm_problem *P, const char *A, const char *B, char *C, const char *D,
     const int64_t nv, const int64_t a_sc, VEC_T *bp)
 {
     const int64_t n = P->n, m = P->m, p = P->p;
+    const int R = SMALL_ROWS(nv);
     if (nv < 1 || nv > SMALL_NVMAX) __builtin_unreachable();
     for (int64_t k = 0; k < m; k++) {
         ACC_T *row = (ACC_T *)(bp + k * nv);
@@ -170,33 +201,48 @@ static inline __attribute__((always_inline)) void K_(small_matrix)(
         }
     }
     int64_t i = 0;
-    for (; i + SMALL_ROWS <= n; i += SMALL_ROWS)
-        K_(small_rows)(SMALL_ROWS, P, A, C, D, i, nv, a_sc, bp);
-    if (i + 2 <= n) {           /* 2 of the 1..3 rows left (n = 3, 6, 7) */
-        K_(small_rows)(2, P, A, C, D, i, nv, a_sc, bp);
-        i += 2;
+    if (R == 4) {
+        for (; i + 4 <= n; i += 4)
+            K_(small_rows)(4, P, A, C, D, i, nv, a_sc, bp);
+        if (i + 2 <= n) {       /* 2 of the 1..3 rows left (n = 3, 6, 7, ...) */
+            K_(small_rows)(2, P, A, C, D, i, nv, a_sc, bp);
+            i += 2;
+        }
+    } else {
+        for (; i + 2 <= n; i += 2)
+            K_(small_rows)(2, P, A, C, D, i, nv, a_sc, bp);
     }
     if (i < n)
         K_(small_rows)(1, P, A, C, D, i, nv, a_sc, bp);
 }
 
-/* Batch entries [b0, b1); nv is made a constant so that the accumulators
- * live in registers. */
+/* Batch entries [b0, b1). The trap: with nv a variable, acc[r][v] is indexed
+ * at run time and the accumulators go to the stack (a 16x16x16 float32
+ * product ran at half speed so); so nv = 1 and 2 (every p up to 2 vectors)
+ * are constants, each with A's rows in place as a constant stride too, and
+ * nv = 3 and 4 (float64 up to 16 columns) with A's rows in place. */
 static void K_(small)(const fbmm_problem *P, int64_t b0, int64_t b1)
 {
     VEC_T bp[FBMM_SMALL_MAX * SMALL_NVMAX];
     const int64_t nv = (P->p + VL - 1) / VL;
+    const int a_unit = SAME_REPR && P->a.sc == (int64_t)sizeof(IN_T);
     fbmm_batch_cursor cur;
     fbmm_cursor_init(&cur, P, b0, b1);
     const char *A, *B, *D;
     char *C;
     while (fbmm_cursor_step(&cur, P, &A, &B, &C, &D)) {
-        /* constant nv = 1 and (rows of A in place) a constant stride let
-         * the accumulators live in registers and A's loads be plain */
-        if (nv == 1 && SAME_REPR && P->a.sc == (int64_t)sizeof(IN_T))
+        if (nv == 1 && a_unit)
             K_(small_matrix)(P, A, B, C, D, 1, sizeof(IN_T), bp);
         else if (nv == 1)
             K_(small_matrix)(P, A, B, C, D, 1, P->a.sc, bp);
+        else if (nv == 2 && SMALL_NVMAX >= 2 && a_unit)
+            K_(small_matrix)(P, A, B, C, D, 2, sizeof(IN_T), bp);
+        else if (nv == 2 && SMALL_NVMAX >= 2)
+            K_(small_matrix)(P, A, B, C, D, 2, P->a.sc, bp);
+        else if (nv == 3 && SMALL_NVMAX >= 3 && a_unit)
+            K_(small_matrix)(P, A, B, C, D, 3, sizeof(IN_T), bp);
+        else if (nv == 4 && SMALL_NVMAX >= 4 && a_unit)
+            K_(small_matrix)(P, A, B, C, D, 4, sizeof(IN_T), bp);
         else
             K_(small_matrix)(P, A, B, C, D, nv, P->a.sc, bp);
     }
@@ -239,6 +285,7 @@ static void K_(gemv)(const fbmm_problem *P, const char *a, const char *b, char *
 
 static const fbmm_kind K_(kind) = {
     .small = K_(small),
+    .small_max = FBMM_SMALL_MAX,
     .tile = K_(tile),
     .stream = SAME_REPR && OUT_SAME ? K_(stream) : 0,
     .gemv = SAME_REPR && OUT_SAME ? K_(gemv) : 0,

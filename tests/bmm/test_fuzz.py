@@ -33,7 +33,7 @@ from hypothesis import strategies as st
 
 import fastbmm
 import fastbmm._runtime as _runtime
-from _helpers import KERNELS, check_torch
+from _helpers import KERNELS, check_torch, small_max
 
 try:  # an optional second oracle
     import torch
@@ -107,7 +107,7 @@ def size_pools(bs, dtype):
     cplx = dtype.kind == "c"
     mr, nr = k["MR"], k["NR"]
     cheap = {0, 1, 2, 3, 5, 7, 11, 13, 17, 31}
-    cheap.update(_around(mr, nr, bs["small_max"], 2 * mr, 2 * nr))
+    cheap.update(_around(mr, nr, small_max(bs, dtype), 2 * mr, 2 * nr))
     if cplx:  # 1m complex: the kernel sees 2*m and 2*p
         cheap.update(_around(nr // 2, nr // 2 * 3))
     deep = _around(k["KC"]) + ([k["KC"] // 2 - 1, k["KC"] // 2, k["KC"] // 2 + 1] if cplx else [])
@@ -126,7 +126,7 @@ def shapes(draw, bs, dtype):
                                 "n", "m", "p", "np", "nm"]))
     if big == "tiny":  # the unpacked small-matrix path and its edge
         b = draw(st.sampled_from([1, 2, 3, 5, 7, 17]))
-        dims = [draw(st.integers(1, bs["small_max"] + 1)) for _ in range(3)]
+        dims = [draw(st.integers(1, small_max(bs, dtype) + 1)) for _ in range(3)]
     elif big == "stream":  # few rows (batched vector-matrix products), long rows of B
         b = draw(st.sampled_from([1, 2, 3]))
         dims = [draw(st.integers(1, 5)), draw(st.sampled_from(cheap + deep)),
@@ -352,7 +352,7 @@ def _fuzz_against_reference(kernel, data):
     a, _ = make_operand(rng, (b, n, m), dtype, lay_a, gen)
     bb, _ = make_operand(rng, (b, m, p), dtype, lay_b, gen)
     a_before, b_before = np.array(a), np.array(bb)
-    small = max(n, m, p) <= bs["small_max"]
+    small = max(n, m, p) <= small_max(bs, dtype)
     path = ("empty" if 0 in (b, n, p) else "zero-depth" if m == 0 else "small" if small
             else "few rows" if n <= 4 else "packed")
     event(f"path: {path}")
@@ -483,8 +483,8 @@ def long_sums(draw, bs):
     kc = bs[_family(dtype)]["KC"]
     path = draw(st.sampled_from(["stream", "stream", "packed", "small"]), "path")
     if path == "small":
-        n, K, p = (draw(st.integers(1, bs["small_max"])), bs["small_max"],
-                   draw(st.integers(1, bs["small_max"])))
+        S = small_max(bs, dtype)
+        n, K, p = draw(st.integers(1, S)), S, draw(st.integers(1, S))
     else:
         n = draw(st.integers(1, 4) if path == "stream" else st.integers(5, 13), "n")
         K = draw(st.sampled_from([kc + 1, 2 * kc - 1, 3 * kc + 7, 4099, 20011, 65537]), "K")

@@ -23,6 +23,7 @@ from _helpers import (
     native,
     reference_bmm,
     sentinel,
+    small_max,
     snapshot,
     torch_available,
     torch_bmm,
@@ -41,9 +42,9 @@ def _block_sizes_of(kernel):
         _runtime.set_kernel(previous)
 
 
-def edge_shapes(bs, key, big):
-    """(b, n, m, p) just below / at / above every block size of one kernel family."""
-    S = bs["small_max"]
+def edge_shapes(bs, key, big, S):
+    """(b, n, m, p) just below / at / above every block size of one kernel
+    family, and around S, the dtype's small-path limit."""
     k = bs[key]
     MR, NR, KC, MC, NC = k["MR"], k["NR"], k["KC"], k["MC"], k["NC"]
     shapes = [
@@ -84,7 +85,7 @@ def _size_cases():
             key = block_key(dt)
             if key not in bs:
                 key = "f32"
-            for shape in edge_shapes(bs, key, big=dt in BIG_DTYPES):
+            for shape in edge_shapes(bs, key, big=dt in BIG_DTYPES, S=small_max(bs, dt)):
                 cases.append(pytest.param(kern, dt, shape, id=f"{kern}-{dt}-{'x'.join(map(str, shape))}"))
     return cases
 

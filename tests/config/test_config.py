@@ -86,6 +86,8 @@ def test_set_kernel_rejects_unknown():
 def test_block_sizes_shape(kernel):
     bs = _runtime.block_sizes()
     assert isinstance(bs["small_max"], int) and bs["small_max"] >= 1
+    assert isinstance(bs["small_max_complex"], int)
+    assert 1 <= bs["small_max_complex"] <= bs["small_max"]
     for fam in ("f32", "f64", "u32", "u64"):
         for k in ("MR", "NR", "KC", "MC", "NC"):
             assert isinstance(bs[fam][k], int) and bs[fam][k] >= 1, (fam, k)

@@ -89,7 +89,10 @@ static int FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
     P->row_tiles = 1; P->col_tiles = 1;
     P->batch_chunk = 1;
     P->scratch_bytes = 0;
-    if (P->n <= K->small_max && P->m <= K->small_max && P->p <= K->small_max) {
+    const int gemv_ok = K->gemv && P->a.sc == K->itemsize;
+    const int small = P->n <= K->small_max && P->m <= K->small_max && P->p <= K->small_max &&
+                      !(gemv_ok && P->p == 1 && P->m >= FBMM_SMALL_GEMV_MIN_M);
+    if (small) {
         int64_t target = threads == 1 ? 1 : 4 * (int64_t)threads;
         if (target > P->batch) target = P->batch;
         if (target < 1) target = 1;
@@ -100,8 +103,7 @@ static int FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
         const int64_t mr = K->mr, nr = K->nr;
         const int stream = K->stream && P->n <= FBMM_STREAM_MAX_ROWS &&
                            P->b.sc == K->itemsize && P->b.sr % K->itemsize == 0;
-        const int gemv = !stream && K->gemv && P->p <= FBMM_GEMV_MAX_COLS &&
-                         P->a.sc == K->itemsize &&
+        const int gemv = !stream && gemv_ok && P->p <= FBMM_GEMV_MAX_COLS &&
                          P->m * P->p * K->itemsize <= FBMM_GEMV_MAX_B_BYTES;
         P->path = stream ? FBMM_PATH_STREAM : gemv ? FBMM_PATH_GEMV : FBMM_PATH_PACKED;
         /* a staged kind's accumulation buffer holds at most MC rows */

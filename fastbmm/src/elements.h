@@ -89,10 +89,10 @@ static inline void fbmm_store_i64(char *p, uint64_t v) { memcpy(p, &v, 8); }
 
 /*
  * fbmm_copy_short(dst, src, n): memcpy of n <= 128 bytes (non-overlapping)
- * without a library call. The trap: memcpy of a run-time size is a call to
- * libc's memcpy, tens of cycles, as much as a whole 4x4 product of the small
- * path, which copies a row of B in and a row of C out per row. Two
- * overlapping moves of a constant size k cover any n in [k, 2k].
+ * without a library call. The trap: memcpy of a run-time size is a call to libc's
+ * memcpy, tens of cycles, as much as a whole 4x4 product of the small path,
+ * which copies a row of B in and a row of C out per row. Two overlapping
+ * moves of a constant size k cover any n in [k, 2k].
  */
 static inline void fbmm_copy_short(void *dst, const void *src, size_t n)
 {
@@ -106,7 +106,7 @@ static inline void fbmm_copy_short(void *dst, const void *src, size_t n)
         memcpy(d, head, K);                                               \
         memcpy(d + n - K, tail, K);                                       \
     } while (0)
-    if (n > 64) FBMM_COPY_TWO(64);     /* rows of 9..16 doubles (FBMM_SMALL_MAX) */
+    if (n > 64) FBMM_COPY_TWO(64);
     else if (n >= 32) FBMM_COPY_TWO(32);
     else if (n >= 16) FBMM_COPY_TWO(16);
     else if (n >= 8) FBMM_COPY_TWO(8);
@@ -116,6 +116,16 @@ static inline void fbmm_copy_short(void *dst, const void *src, size_t n)
         if (n & 1) memcpy(d + (n & 2), s + (n & 2), 1);
     }
 #undef FBMM_COPY_TWO
+}
+
+/* fbmm_copy_row(dst, src, n): the same for any n (a row of B in the small
+ * path: up to FBMM_SMALL_MAX doubles), 64 bytes at a time, then the rest. */
+static inline void fbmm_copy_row(void *dst, const void *src, size_t n)
+{
+    char *d = (char *)dst;
+    const char *s = (const char *)src;
+    for (; n > 128; n -= 64, d += 64, s += 64) memcpy(d, s, 64);
+    fbmm_copy_short(d, s, n);
 }
 
 /*

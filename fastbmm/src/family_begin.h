@@ -18,10 +18,11 @@
 #define VEC_T FBMM_NAME(vec)
 /* vectors per row of the small-matrix path's accumulators */
 #define SMALL_NVMAX ((FBMM_SMALL_MAX + VL - 1) / VL)
-/* rows of C the small path computes together for nv vectors a row:
- * independent multiply-add chains, at most 4 x 2 = 8 accumulators (half the
- * AVX2 register file; 8 chains cover 2 FMA ports x 4 cycles of latency) */
-#define SMALL_ROWS(nv) ((nv) <= 2 ? 4 : 2)
+/* the small path's register block: SMALL_ROWS rows of C x SMALL_BLOCK
+ * vectors, 4 x 2 = 8 independent accumulators (8 chains cover 2 FMA ports x
+ * 4 cycles of latency; half the AVX2 register file) */
+#define SMALL_ROWS 4
+#define SMALL_BLOCK 2
 
 #include "gemm_template.h"
 #if !ACC_IS_INT

@@ -10,6 +10,7 @@
 #undef VEC_T
 #undef SMALL_NVMAX
 #undef SMALL_ROWS
+#undef SMALL_BLOCK
 #undef ACC
 #undef ACC_T
 #undef ACC_IS_INT

@@ -96,32 +96,36 @@ static void K_(store)(char *c, int64_t sr, int64_t sc, const ACC_T *tile,
     }
 }
 
-/* R rows of C from row i0 of a small matrix: R x nv vector accumulators fed by
- * broadcasts of A against B's widened block bp. The trap: one row alone is a
- * chain of m dependent multiply-adds (4 cycles each on Zen 3 and Skylake), so
- * R rows go together as R independent chains (an 8x8x8 product took 85 ns a
- * matrix one row at a time, the FMA latency of its 64 chained steps). */
-/* Only acc[0..R)[0..nv) is set and read; GCC cannot tie R to nv (R == 4 only
- * when nv <= 2) and warns of the rest when nv is not a constant. */
+/* R rows x nb vectors of C, from row i0 and vector v0 (column j0 = v0 * VL)
+ * of a small matrix: R x nb vector accumulators fed by broadcasts of A
+ * against B's widened block bp (ldb vectors a row). The trap: one row alone
+ * is a chain of m dependent multiply-adds (4 cycles each on Zen 3 and
+ * Skylake), so R rows go together as R independent chains (an 8x8x8 product
+ * took 85 ns a matrix one row at a time, the FMA latency of its 64 chained
+ * steps); R and nb are constants, so acc lives in registers. */
+/* Only acc[0..R)[0..nb) is set and read; GCC cannot tie R to nb and warns of
+ * the rest. */
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 static inline __attribute__((always_inline)) void K_(small_rows)(
-    const int R, const fbmm_problem *P, const char *A, char *C, const char *D, int64_t i0,
-    const int64_t nv, const int64_t a_sc, const VEC_T *bp)
+    const int R, const int nb, const fbmm_problem *P, const char *A, char *C, const char *D,
+    int64_t i0, int64_t v0, const int64_t ldb, const int64_t a_sc, const VEC_T *bp)
 {
-    const int64_t m = P->m, p = P->p;
-    VEC_T acc[4][SMALL_NVMAX];                    /* R <= 4 (SMALL_ROWS) */
+    const int64_t m = P->m, j0 = v0 * VL;
+    const int64_t pb = P->p - j0 < nb * VL ? P->p - j0 : nb * VL;   /* columns here */
+    VEC_T acc[SMALL_ROWS][SMALL_BLOCK];
     FBMM_UNROLL
     for (int r = 0; r < R; r++) {
         FBMM_UNROLL
-        for (int64_t v = 0; v < nv; v++) acc[r][v] = (VEC_T){0};
+        for (int v = 0; v < nb; v++) acc[r][v] = (VEC_T){0};
     }
-    for (int64_t k = 0; k < m; k++) {
+    const VEC_T *bk = bp + v0;
+    for (int64_t k = 0; k < m; k++, bk += ldb) {
         FBMM_UNROLL
         for (int r = 0; r < R; r++) {
             ACC_T aik = LOAD_IN(A + (i0 + r) * P->a.sr + k * a_sc);
             FBMM_UNROLL
-            for (int64_t v = 0; v < nv; v++) acc[r][v] += aik * bp[k * nv + v];
+            for (int v = 0; v < nb; v++) acc[r][v] += aik * bk[v];
         }
     }
     const int c_rows = OUT_SAME && P->c.sc == (int64_t)sizeof(OUT_T);
@@ -130,97 +134,105 @@ static inline __attribute__((always_inline)) void K_(small_rows)(
     FBMM_UNROLL
     for (int r = 0; r < R; r++) {
         const int64_t i = i0 + r;
-        char *crow = C + i * P->c.sr;
+        char *crow = C + i * P->c.sr + j0 * P->c.sc;
+        /* x: 128 bytes at least, as GCC cannot see that pb <= nb * VL and
+         * warns that fbmm_copy_short's longer moves could read past it. */
+        ACC_T x[SMALL_BLOCK * VL > 128 / sizeof(ACC_T) ? SMALL_BLOCK * VL : 128 / sizeof(ACC_T)]
+            __attribute__((aligned(FBMM_VBYTES)));
         if (c_rows && !epi) {
             /* The trap: a row of C copied out of a stack buffer its vectors
              * were just stored to reads across two of those stores (store
              * forwarding fails, ~15 cycles a load): 8x8x8 float64 ran at 0.6x
-             * so. Whole vectors go straight to C, the partial one alone
-             * through a one-vector buffer. acc's address must not escape (it
-             * would keep acc in memory through the k loop): copies by value. */
+             * so. Whole vectors go straight to C, a partial one alone through
+             * x. acc's address must not escape (it would keep acc in memory
+             * through the k loop): copies by value. */
             int64_t v = 0;
-            for (; v < nv && (v + 1) * VL <= p; v++) {
+            for (; v < nb && (v + 1) * VL <= pb; v++) {
                 VEC_T t = acc[r][v];
                 memcpy(crow + v * (int64_t)sizeof(VEC_T), &t, sizeof(VEC_T));
             }
-            if (v < nv && v * VL < p) {
-                /* (128 bytes: see x below) */
-                ACC_T x[VL > 128 / sizeof(ACC_T) ? VL : 128 / sizeof(ACC_T)]
-                    __attribute__((aligned(FBMM_VBYTES)));
+            if (v < nb && v * VL < pb) {
                 *(VEC_T *)x = acc[r][v];
                 fbmm_copy_short(crow + v * (int64_t)sizeof(VEC_T), x,
-                                (size_t)(p - v * VL) * sizeof(ACC_T));
+                                (size_t)(pb - v * VL) * sizeof(ACC_T));
             }
             continue;
         }
-        /* 128 bytes at least: GCC cannot see that p <= nv * VL, and warns
-         * that fbmm_copy_short's 64-byte moves could read past a shorter x. */
-        ACC_T x[SMALL_NVMAX * VL > 128 / sizeof(ACC_T) ? SMALL_NVMAX * VL : 128 / sizeof(ACC_T)]
-            __attribute__((aligned(FBMM_VBYTES)));
         FBMM_UNROLL
-        for (int64_t v = 0; v < nv; v++)
+        for (int v = 0; v < nb; v++)
             *(VEC_T *)(x + v * VL) = acc[r][v];
         if (epi) {
-            for (int64_t j = 0; j < p; j++) {
+            const char *drow = D + i * P->ep.d_sr + j0 * P->ep.d_sc;
+            for (int64_t j = 0; j < pb; j++) {
                 if (P->ep.scaled) x[j] = (ACC_T)(al * x[j]);
                 if (P->ep.has_bias)
-                    x[j] = (ACC_T)(x[j] + be * LOAD_OUT(D + i * P->ep.d_sr + j * P->ep.d_sc));
+                    x[j] = (ACC_T)(x[j] + be * LOAD_OUT(drow + j * P->ep.d_sc));
             }
         }
         if (c_rows) {
-            fbmm_copy_short(crow, x, (size_t)p * sizeof(ACC_T));
+            fbmm_copy_short(crow, x, (size_t)pb * sizeof(ACC_T));
         } else {
-            for (int64_t j = 0; j < p; j++) STORE_OUT(crow + j * P->c.sc, x[j]);
+            for (int64_t j = 0; j < pb; j++) STORE_OUT(crow + j * P->c.sc, x[j]);
         }
     }
 }
 #pragma GCC diagnostic pop
 
+/* One column block (nb vectors from vector v0) of a small matrix, down its
+ * rows: SMALL_ROWS at a time, then 2 and 1 for the rest. */
+static inline __attribute__((always_inline)) void K_(small_block)(
+    const int nb, const fbmm_problem *P, const char *A, char *C, const char *D,
+    int64_t v0, const int64_t ldb, const int64_t a_sc, const VEC_T *bp)
+{
+    int64_t i = 0;
+    for (; i + SMALL_ROWS <= P->n; i += SMALL_ROWS)
+        K_(small_rows)(SMALL_ROWS, nb, P, A, C, D, i, v0, ldb, a_sc, bp);
+    if (i + 2 <= P->n) {
+        K_(small_rows)(2, nb, P, A, C, D, i, v0, ldb, a_sc, bp);
+        i += 2;
+    }
+    if (i < P->n)
+        K_(small_rows)(1, nb, P, A, C, D, i, v0, ldb, a_sc, bp);
+}
+
 /* Whole small matrices (n, m, p <= FBMM_SMALL_MAX): B is widened into a
- * zero-padded m x (nv vectors) block on the stack, then C is computed
- * SMALL_ROWS(nv) rows at a time (small_rows); no panels, no tiles. */
-_Static_assert(FBMM_SMALL_MAX * sizeof(ACC_T) <= 128,
-               "a small matrix's row must fit fbmm_copy_short (128 bytes)");
+ * zero-padded m x (nv vectors) block on the stack (its rows contiguous; A is
+ * read in place), then C is computed in column blocks of SMALL_BLOCK vectors
+ * (and one of fewer for the rest), each down its rows (small_block); no
+ * panels, no tiles, no scratch. */
 static inline __attribute__((always_inline)) void K_(small_matrix)(
     const fbmm_problem *P, const char *A, const char *B, char *C, const char *D,
     const int64_t nv, const int64_t a_sc, VEC_T *bp)
 {
-    const int64_t n = P->n, m = P->m, p = P->p;
-    const int R = SMALL_ROWS(nv);
+    const int64_t m = P->m, p = P->p;
     if (nv < 1 || nv > SMALL_NVMAX) __builtin_unreachable();
     for (int64_t k = 0; k < m; k++) {
         ACC_T *row = (ACC_T *)(bp + k * nv);
         const char *src = B + k * P->b.sr;
-        for (int64_t v = 0; v < nv; v++) bp[k * nv + v] = (VEC_T){0};   /* the padding */
+        bp[k * nv + nv - 1] = (VEC_T){0};       /* the padding of the last vector */
         if (SAME_REPR && P->b.sc == (int64_t)sizeof(IN_T)) {
-            fbmm_copy_short(row, src, (size_t)p * sizeof(ACC_T));
+            fbmm_copy_row(row, src, (size_t)p * sizeof(ACC_T));
         } else if (P->b.sc == (int64_t)sizeof(IN_T)) {
             WIDEN_IN(row, src, p);
         } else {
             for (int64_t j = 0; j < p; j++) row[j] = LOAD_IN(src + j * P->b.sc);
         }
     }
-    int64_t i = 0;
-    if (R == 4) {
-        for (; i + 4 <= n; i += 4)
-            K_(small_rows)(4, P, A, C, D, i, nv, a_sc, bp);
-        if (i + 2 <= n) {       /* 2 of the 1..3 rows left (n = 3, 6, 7, ...) */
-            K_(small_rows)(2, P, A, C, D, i, nv, a_sc, bp);
-            i += 2;
-        }
-    } else {
-        for (; i + 2 <= n; i += 2)
-            K_(small_rows)(2, P, A, C, D, i, nv, a_sc, bp);
-    }
-    if (i < n)
-        K_(small_rows)(1, P, A, C, D, i, nv, a_sc, bp);
+    int64_t v0 = 0;
+    for (; v0 + SMALL_BLOCK <= nv; v0 += SMALL_BLOCK)
+        K_(small_block)(SMALL_BLOCK, P, A, C, D, v0, nv, a_sc, bp);
+#if SMALL_BLOCK > 2
+#error "small_matrix's remainder handles SMALL_BLOCK <= 2"
+#endif
+    if (v0 < nv)
+        K_(small_block)(1, P, A, C, D, v0, nv, a_sc, bp);
 }
 
-/* Batch entries [b0, b1). The trap: with nv a variable, acc[r][v] is indexed
- * at run time and the accumulators go to the stack (a 16x16x16 float32
- * product ran at half speed so); so nv = 1 and 2 (every p up to 2 vectors)
- * are constants, each with A's rows in place as a constant stride too, and
- * nv = 3 and 4 (float64 up to 16 columns) with A's rows in place. */
+/* Batch entries [b0, b1). The trap: a product of 8x8x8 is ~130 cycles, and
+ * a run-time nv (index arithmetic, B's row stride, the column-block loop)
+ * cost 8x8x8 float32 a third of its speed; so nv = 1 and 2 (every p up to 2
+ * vectors) are constants, each with A's rows in place as a constant stride
+ * too. */
 static void K_(small)(const fbmm_problem *P, int64_t b0, int64_t b1)
 {
     VEC_T bp[FBMM_SMALL_MAX * SMALL_NVMAX];
@@ -237,12 +249,8 @@ static void K_(small)(const fbmm_problem *P, int64_t b0, int64_t b1)
             K_(small_matrix)(P, A, B, C, D, 1, P->a.sc, bp);
         else if (nv == 2 && SMALL_NVMAX >= 2 && a_unit)
             K_(small_matrix)(P, A, B, C, D, 2, sizeof(IN_T), bp);
-        else if (nv == 2 && SMALL_NVMAX >= 2)
-            K_(small_matrix)(P, A, B, C, D, 2, P->a.sc, bp);
-        else if (nv == 3 && SMALL_NVMAX >= 3 && a_unit)
-            K_(small_matrix)(P, A, B, C, D, 3, sizeof(IN_T), bp);
-        else if (nv == 4 && SMALL_NVMAX >= 4 && a_unit)
-            K_(small_matrix)(P, A, B, C, D, 4, sizeof(IN_T), bp);
+        else if (a_unit)
+            K_(small_matrix)(P, A, B, C, D, nv, sizeof(IN_T), bp);
         else
             K_(small_matrix)(P, A, B, C, D, nv, P->a.sc, bp);
     }

@@ -40,12 +40,6 @@ from ._runtime import get_num_threads, set_num_threads, threads  # noqa: E402
 from ._products import baddbmm, bmm, matmul  # noqa: E402
 from ._config import show_config  # noqa: E402
 
-# fastbmm/bench.py reads the runtime as `from fastbmm import _bmm`, its
-# module's name before _runtime (bench.py is another engineer's file): an
-# attribute, so that no stale compiled _bmm module of an older in-place build
-# is ever imported. Drop it once bench.py imports _runtime.
-_bmm = _runtime
-
 __all__ = [
     "bmm",
     "baddbmm",

@@ -21,7 +21,7 @@ draws the medians with min-max whiskers.
 Before the cases, the peak of the machine is measured per accumulator
 family (float32, float64; `measure_peaks`, skipped with ``--no-peak``): the
 arithmetic peak of fastbmm's kernel variant in use, a multiply-add loop that
-touches no memory (``fastbmm._bmm.peak_fma``, src/peak.h), on one thread and
+touches no memory (``fastbmm._runtime.peak_fma``, src/peak.h), on one thread and
 on all threads; and the practical peak, the fastest library on a large
 product (`PEAK_GEMM_SHAPE`) with the table's thread count (and one thread).
 The table's ``% of peak`` column is fastbmm's GFLOP/s over that practical
@@ -51,7 +51,7 @@ from typing import NamedTuple
 import numpy as np
 
 import fastbmm
-from fastbmm import _bmm, _dtypes
+from fastbmm import _dtypes, _runtime
 
 __all__ = [
     "BenchShape",
@@ -767,7 +767,7 @@ PEAK_TASKS_PER_THREAD = 8
 
 
 def measure_fma_peak(family, threads=1, rounds=5, min_time=0.1, timer="wall"):
-    """Time fastbmm's register-only multiply-add loop (``_bmm.peak_fma``).
+    """Time fastbmm's register-only multiply-add loop (``_runtime.peak_fma``).
 
     The loop of the kernel variant in use (``--kernel``), with its vector
     width and multiply-add instruction, touching no memory: the arithmetic
@@ -803,7 +803,7 @@ def measure_fma_peak(family, threads=1, rounds=5, min_time=0.1, timer="wall"):
 
     def run(iters):
         start = clock()
-        flops, _ = _bmm.peak_fma(family, iters, threads, tasks)
+        flops, _ = _runtime.peak_fma(family, iters, threads, tasks)
         return clock() - start, flops
 
     iters = 1000
@@ -904,12 +904,12 @@ def measure_peaks(dtypes, libraries, num_threads, rounds=5, min_time=0.1, timer=
     families = sorted({PEAK_FAMILY[dtype] for dtype in dtypes if dtype in PEAK_FAMILY})
     if not families:
         return None
-    cap = _bmm.thread_state()["max_per_call"]
+    cap = _runtime.thread_state()["max_per_call"]
     loop_counts = {1}
-    if _bmm.openmp_enabled():
+    if _runtime.openmp_enabled():
         loop_counts |= {min(num_threads, cap), min(_usable_cpus(), cap)}
     gemm_counts = {1, num_threads}
-    peaks = {"kernel": _bmm.get_kernel(), "threads": num_threads,
+    peaks = {"kernel": _runtime.get_kernel(), "threads": num_threads,
              "gemm_shape": PEAK_GEMM_SHAPE.label, "families": {}}
     for family in families:
         loops, gemms = {}, {}
@@ -1263,11 +1263,11 @@ def main(argv=None):
         + ", ".join(f"{'x'.join(map(str, dims))} runs {','.join(only)} only"
                     for dims, only in ONLY_DTYPES.items()),
     )
-    kernels = list(_bmm.available_kernels())
+    kernels = list(_runtime.available_kernels())
     parser.add_argument(
         "--kernel",
         choices=kernels,
-        help=f"force fastbmm's kernel variant (default: {_bmm.get_kernel()}, "
+        help=f"force fastbmm's kernel variant (default: {_runtime.get_kernel()}, "
         "the best this CPU runs)",
     )
     parser.add_argument(
@@ -1313,7 +1313,7 @@ def main(argv=None):
         parser.error("--plot needs matplotlib, which is not installed (pip install matplotlib)")
     warn_about_benchmark_conditions()
     if args.kernel is not None:
-        _bmm.set_kernel(args.kernel)
+        _runtime.set_kernel(args.kernel)
 
     cases = benchmark_cases(quick=args.quick, dtypes=args.dtypes, shapes=args.shapes)
     libraries = available_libraries()

@@ -439,6 +439,41 @@ static void FBMM_NAME(gemm_stream)(const FBMM_NAME(dtype_ops) *kd,
  * each block's vector partial sums reduced and added to the total, so that a
  * long inner dimension is summed as accurately as in the packed nest.
  */
+/* The sum of a vector's lanes, by halving: 256 and 512 bits fold to 128,
+ * then 2 or 4 lanes pairwise. The trap: the plain lane loop is VL - 1
+ * dependent scalar adds (with extracts) that -O3 may not reorder without
+ * -ffast-math, and at m = 64 the gemv path spent more on them than on its
+ * multiply-adds. */
+static inline __attribute__((always_inline)) ACC_T FBMM_NAME(hsum)(VEC_T v)
+{
+    typedef ACC_T half16 __attribute__((vector_size(16)));
+    half16 s;
+#if FBMM_VBYTES == 64
+    typedef ACC_T half32 __attribute__((vector_size(32)));
+    half32 lo32, hi32;
+    memcpy(&lo32, &v, 32);
+    memcpy(&hi32, (const char *)&v + 32, 32);
+    lo32 += hi32;
+    half16 lo, hi;
+    memcpy(&lo, &lo32, 16);
+    memcpy(&hi, (const char *)&lo32 + 16, 16);
+    s = lo + hi;
+#elif FBMM_VBYTES == 32
+    half16 lo, hi;
+    memcpy(&lo, &v, 16);
+    memcpy(&hi, (const char *)&v + 16, 16);
+    s = lo + hi;
+#elif FBMM_VBYTES == 16
+    memcpy(&s, &v, 16);
+#else
+#error "hsum: FBMM_VBYTES must be 16, 32 or 64"
+#endif
+    ACC_T l[4];                     /* 4 lanes of 32 bits, or 2 of 64 */
+    memcpy(l, &s, 16);
+    if (sizeof(ACC_T) == 4) return (ACC_T)((l[0] + l[2]) + (l[1] + l[3]));
+    return (ACC_T)(l[0] + l[1]);
+}
+
 static inline __attribute__((always_inline)) void FBMM_NAME(gemv_rows)(
     const int ROWS, const int COLS, const char *a, int64_t a_sr, const ACC_T *bt, int64_t K,
     ACC_T *tile)
@@ -481,9 +516,7 @@ static inline __attribute__((always_inline)) void FBMM_NAME(gemv_rows)(
                 VEC_T v = acc[r][j][0];
                 FBMM_UNROLL
                 for (int u = 1; u < U; u++) v += acc[r][j][u];
-                ACC_T part = 0;
-                FBMM_UNROLL
-                for (int l = 0; l < VL; l++) part += v[l];
+                ACC_T part = FBMM_NAME(hsum)(v);
                 for (int64_t kk = k; kk < kc; kk++) {
                     ACC_T x;
                     memcpy(&x, ak + r * a_sr + kk * (int64_t)sizeof(ACC_T), sizeof x);

@@ -424,21 +424,6 @@ static void FBMM_NAME(gemm_stream)(const FBMM_NAME(dtype_ops) *kd,
     }
 }
 
-/*
- * Matrix-vector stacks: p <= FBMM_GEMV_MAX_COLS columns, A's rows contiguous,
- * same bits as ACC_T. As BLAS's gemv does, each result is a dot product
- * vectorised along the inner dimension,
- *     C[i, j] = sum_k A[i, k] * B[k, j],
- * A read once, in order. The packed nest would hold an NR-wide tile with p
- * live columns (1 of 16 on AVX2: 6% useful work).
- * B's columns are gathered once per task into `bt` (p rows of K contiguous
- * values), so that they are vector loads too. ROWS rows of A go together:
- * each B vector is loaded once for all of them, and the ROWS x COLS x U
- * accumulators are independent FMA chains (one chain per accumulator would
- * leave the loop waiting on the FMA latency). The sum runs in KC-deep blocks,
- * each block's vector partial sums reduced and added to the total, so that a
- * long inner dimension is summed as accurately as in the packed nest.
- */
 /* The sum of a vector's lanes, by halving: 256 and 512 bits fold to 128,
  * then 2 or 4 lanes pairwise. The trap: the plain lane loop is VL - 1
  * dependent scalar adds (with extracts) that -O3 may not reorder without
@@ -474,6 +459,21 @@ static inline __attribute__((always_inline)) ACC_T FBMM_NAME(hsum)(VEC_T v)
     return (ACC_T)(l[0] + l[1]);
 }
 
+/*
+ * Matrix-vector stacks: p <= FBMM_GEMV_MAX_COLS columns, A's rows contiguous,
+ * same bits as ACC_T. As BLAS's gemv does, each result is a dot product
+ * vectorised along the inner dimension,
+ *     C[i, j] = sum_k A[i, k] * B[k, j],
+ * A read once, in order. The packed nest would hold an NR-wide tile with p
+ * live columns (1 of 16 on AVX2: 6% useful work).
+ * B's columns are gathered once per task into `bt` (p rows of K contiguous
+ * values), so that they are vector loads too. ROWS rows of A go together:
+ * each B vector is loaded once for all of them, and the ROWS x COLS x U
+ * accumulators are independent FMA chains (one chain per accumulator would
+ * leave the loop waiting on the FMA latency). The sum runs in KC-deep blocks,
+ * each block's vector partial sums reduced and added to the total, so that a
+ * long inner dimension is summed as accurately as in the packed nest.
+ */
 static inline __attribute__((always_inline)) void FBMM_NAME(gemv_rows)(
     const int ROWS, const int COLS, const char *a, int64_t a_sr, const ACC_T *bt, int64_t K,
     ACC_T *tile)

@@ -5,6 +5,10 @@
   columns) or 2 (3-4), the inner sum in KC-deep blocks with a vector tail.
 * Edge tiles of an in-place A and B: 1..MR rows and whole-vector column edges
   run as their own register-tile shape, without packing.
+* Small matrices (n, m, p <= the variant's small_max): B widened into a block,
+  C in column blocks of 2 vectors (then 1) x 4 rows (then 2, 1); whole vectors
+  stored straight to C, a partial one through a buffer; A in place or strided;
+  the baddbmm epilogue per column block.
 
 Every case is compared with the exact reference (NumPy in a wider type, or
 modulo 2**64 for integers) on every kernel variant this CPU runs.
@@ -15,7 +19,7 @@ import pytest
 
 import fastbmm
 import fastbmm._runtime as _runtime
-from _helpers import assert_bmm_close, random_values, seeded_rng
+from _helpers import assert_bmm_close, random_values, seeded_rng, small_max
 from test_baddbmm import check_baddbmm
 
 GEMV_DTYPES = [np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64)]
@@ -97,6 +101,34 @@ def test_edge_tiles_in_place(kernel, dtype):
             a = random_values(rng, (2, n + mr, 40), dtype)     # n + mr rows: full tiles, then an edge
             b = random_values(rng, (2, 40, p), dtype)
             assert_bmm_close(fastbmm.bmm(a, b), a, b, what=f"{kernel} n={n + mr} p={p}")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64, np.float16],
+                         ids=lambda t: np.dtype(t).name)
+def test_small_path_column_blocks(kernel, dtype):
+    """Every column count around 1..4 vectors up to the small path's limit: whole
+    column blocks, a 1-vector remainder block, a partial last vector; rows in
+    blocks of 4, 2 and 1; A contiguous or a transposed view (its own stride);
+    C contiguous or strided; and the baddbmm epilogue (bias offset per block)."""
+    dtype = np.dtype(dtype)
+    S = small_max(_runtime.block_sizes(), dtype)
+    vl = _blocking(dtype if dtype.kind != "f" or dtype.itemsize >= 4 else np.dtype(np.float32))[1] // 2
+    ps = sorted({q for k in range(1, 5) for q in (k * vl - 1, k * vl, k * vl + 1) if 2 <= q <= S} | {S})
+    rng = seeded_rng("small-blocks", kernel, dtype.name)
+    for n in sorted({S, 7}):
+        for m in sorted({1, S}):
+            for p in ps:
+                what = f"{kernel} {dtype} n={n} m={m} p={p}"
+                a = random_values(rng, (2, n, m), dtype)
+                at = np.ascontiguousarray(a.transpose(0, 2, 1)).transpose(0, 2, 1)  # A's own strides
+                b = random_values(rng, (2, m, p), dtype)
+                assert_bmm_close(fastbmm.bmm(a, b), a, b, what=what)
+                out = np.zeros((2, n, 2 * p), dtype)[:, :, ::2]          # C through its strides
+                assert fastbmm.bmm(at, b, out=out) is out
+                assert_bmm_close(out, a, b, what=what + " (A transposed, C strided)")
+                inp = random_values(rng, (n, 2 * p), dtype)[:, ::2]     # the bias, strided
+                check_baddbmm(inp, a, b, beta=3, alpha=-2 if dtype.kind != "f" else 0.5,
+                              with_torch=False)
 
 
 # ----------------------------------------------------------------------------

@@ -16,7 +16,10 @@ def show_config(mode="stdout"):
         ``"stdout"`` prints a short report; ``"dicts"`` returns it as a dict
         with keys ``version``, ``openmp``, ``num_threads``, ``threads``,
         ``kernel``, ``available_kernels``, ``compiled_kernels``, ``block_sizes``,
-        ``cpu``, ``python``. ``threads`` says where the count comes from
+        ``bf16_kernel``, ``cpu``, ``python``. ``bf16_kernel`` says how the
+        kernel in use computes bfloat16's larger products on this CPU:
+        ``"widened to float32"``, or ``"pair dot products (vdpbf16ps)"`` where
+        the CPU has AVX512-BF16. ``threads`` says where the count comes from
         (``setting``: None for the default), the most threads one call starts
         (``max_per_call``), and whether this thread's parallel regions run on
         a helper thread because the process may have inherited a stale OpenMP
@@ -38,8 +41,8 @@ def show_config(mode="stdout"):
     >>> import fastbmm
     >>> config = fastbmm.show_config(mode="dicts")
     >>> sorted(config)  # doctest: +NORMALIZE_WHITESPACE
-    ['available_kernels', 'block_sizes', 'compiled_kernels', 'cpu', 'kernel',
-     'num_threads', 'openmp', 'python', 'threads', 'version']
+    ['available_kernels', 'bf16_kernel', 'block_sizes', 'compiled_kernels', 'cpu',
+     'kernel', 'num_threads', 'openmp', 'python', 'threads', 'version']
     >>> config["kernel"] in config["available_kernels"]
     True
     >>> fastbmm.show_config()  # doctest: +ELLIPSIS
@@ -57,6 +60,7 @@ def show_config(mode="stdout"):
         "available_kernels": _runtime.available_kernels(),
         "compiled_kernels": _runtime.compiled_kernels(),
         "block_sizes": _runtime.block_sizes(),
+        "bf16_kernel": _runtime.bf16_kernel(),
         "cpu": {
             "machine": platform.machine(),
             "features": _runtime.cpu_features().split(),
@@ -87,4 +91,5 @@ def show_config(mode="stdout"):
     print(f"  f32 tile MRxNR:    {bs['f32']['MR']}x{bs['f32']['NR']}, "
           f"KC={bs['f32']['KC']} MC={bs['f32']['MC']} NC={bs['f32']['NC']}; "
           f"small path up to {bs['small_max']} (complex: {bs['small_max_complex']})")
+    print(f"  bfloat16:          {info['bf16_kernel']}")
     return None

@@ -87,6 +87,13 @@ def block_sizes():
             "u32": b(_engine.u32), "u64": b(_engine.u64)}
 
 
+def bf16_kernel():
+    """How the variant in use computes bfloat16's packed products on this CPU:
+    "widened to float32", or "pair dot products (vdpbf16ps)" (AVX512-BF16;
+    "..., emulated" in the test-only avx512_emulated variant)."""
+    return _engine.bf16_kernel().decode()
+
+
 def _select_best_kernel():
     global _engine
     cdef int i

@@ -100,6 +100,10 @@ static int cpu_features(cpu_feature *out, int max)
     FEATURE("sse2") FEATURE("sse4.2") FEATURE("avx") FEATURE("avx2") FEATURE("fma")
     FEATURE("f16c") FEATURE("avx512f") FEATURE("avx512dq") FEATURE("avx512bw")
     FEATURE("avx512vl") FEATURE("avx512vnni")
+    /* the names GCC >= 10 and Clang >= 16 know (engine_template.h's FBMM_PAIRDOT) */
+#  if (defined(__clang__) && __clang_major__ >= 16) || (!defined(__clang__) && __GNUC__ >= 10)
+    FEATURE("avx512bf16")
+#  endif
 #  undef FEATURE
 #elif defined(__aarch64__)
     if (n < max) { out[n].name = "neon"; out[n].present = 1; n++; }

@@ -156,6 +156,20 @@ static inline void fbmm_widen_i16(uint32_t *d, const char *s, int64_t n)
     for (int64_t j = 0; j < n; j++) d[j] = fbmm_load_i16(s + 2 * j);
 }
 
+/*
+ * FBMM_PAIR_DOT_E: 1 for the formats with a pair-dot nest (gemm_pairdot.h,
+ * AVX512-BF16's vdpbf16ps), which kind_real.h tests with #if; 0 for the rest.
+ */
+#define FBMM_PAIR_DOT_f32 0
+#define FBMM_PAIR_DOT_f64 0
+#define FBMM_PAIR_DOT_f16 0
+#define FBMM_PAIR_DOT_bf16 1
+#define FBMM_PAIR_DOT_i8 0
+#define FBMM_PAIR_DOT_u8 0
+#define FBMM_PAIR_DOT_i16 0
+#define FBMM_PAIR_DOT_i32 0
+#define FBMM_PAIR_DOT_i64 0
+
 static inline void fbmm_widen_f16(float *dst, const char *src, int64_t n)
 {
     int64_t j = 0;

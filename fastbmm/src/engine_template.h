@@ -52,11 +52,44 @@ typedef struct {
     int staged;                 /* rounds once at the end; tiles <= MC rows */
 } fbmm_kind;
 
+/*
+ * bfloat16's pair-dot nest (gemm_pairdot.h): in the engines with 64-byte
+ * vectors. Compiled for AVX-512F (the avx512 row), it is the instruction
+ * vdpbf16ps, in functions built for target("avx512bf16") and run only where
+ * the CPU reports avx512bf16 (GCC >= 10 and Clang >= 16 know the name); on
+ * narrower code (the avx512_emulated row) it is a software model of the
+ * instruction that always runs, so that the tests cover the nest anywhere.
+ */
+#if FBMM_VBYTES == 64 && defined(__AVX512F__) && \
+    ((defined(__clang__) && __clang_major__ >= 16) || (!defined(__clang__) && __GNUC__ >= 10))
+#  define FBMM_PAIRDOT 1
+#  define FBMM_PAIRDOT_EMULATED 0
+static int fbmm_pairdot_active(void) { return __builtin_cpu_supports("avx512bf16") != 0; }
+#elif FBMM_VBYTES == 64 && !defined(__AVX512F__)
+#  define FBMM_PAIRDOT 1
+#  define FBMM_PAIRDOT_EMULATED 1
+static int fbmm_pairdot_active(void) { return 1; }
+#else
+#  define FBMM_PAIRDOT 0
+#  define FBMM_PAIRDOT_EMULATED 0
+#endif
+
 /* Every family and, inside it, its dtypes' kernels and fbmm_kind kind_<kind>
  * (written by setup.py from dtypes.def). */
 #include "generated/kinds.h"
 
 #define FBMM_ENGINE_FN(x) FBMM_CAT(x, FBMM_ENGINE_NAME)
+
+/* How this engine computes a bfloat16 product's packed nest, on this CPU. */
+static const char *FBMM_ENGINE_FN(bf16_kernel)(void)
+{
+#if FBMM_PAIRDOT
+    if (fbmm_pairdot_active())
+        return FBMM_PAIRDOT_EMULATED ? "pair dot products (vdpbf16ps, emulated)"
+                                     : "pair dot products (vdpbf16ps)";
+#endif
+    return "widened to float32";
+}
 
 /* Indexed by enum fbmm_dtype: one entry per row of dtypes.def. */
 static const fbmm_kind *const FBMM_ENGINE_FN(kinds)[FBMM_NUM_DTYPES] = {
@@ -186,4 +219,5 @@ const fbmm_engine FBMM_ENGINE_FN(fbmm_engine) = {
     FBMM_ENGINE_FN(run_task),
     peak_f32,       /* peak.h, in the float families */
     peak_f64,
+    FBMM_ENGINE_FN(bf16_kernel),
 };

@@ -253,6 +253,9 @@ typedef struct {
      * a sum of the accumulators; *flops (unless NULL): the operations done. */
     double (*peak_f32)(int64_t iters, int64_t *flops);
     double (*peak_f64)(int64_t iters, int64_t *flops);
+    /* How bfloat16's packed nest runs on this CPU: "widened to float32", or
+     * "pair dot products (vdpbf16ps)" (gemm_pairdot.h). */
+    const char *(*bf16_kernel)(void);
 } fbmm_engine;
 
 /* dispatch.c */

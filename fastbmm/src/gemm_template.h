@@ -63,6 +63,54 @@ static void FBMM_NAME(store_native)(char *c, int64_t sr, int64_t sc, const ACC_T
 }
 
 /*
+ * A microkernel's ROWS x NVEC accumulator vectors, out to C's tile at c:
+ * `direct` (a full tile whose rows are NR contiguous ACC_T values; real
+ * scalars; D, if any, with unit columns): vector moves, with the epilogue
+ * (alpha, and beta * D on the first panel; later panels add to C); otherwise
+ * through a stack tile and `store` (edges, narrower results, strides).
+ * Shared by the widening microkernel below and bfloat16's pair-dot one
+ * (gemm_pairdot.h); always inlined, so acc stays in registers.
+ */
+static inline __attribute__((always_inline)) void FBMM_NAME(tile_out)(
+    const int ROWS, const int NVEC, VEC_T acc[MR][FBMM_NV], char *c, int64_t c_sr, int64_t c_sc,
+    int direct, int first, int64_t mr, int64_t nr,
+    void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int,
+                  const fbmm_epilogue *, const char *),
+    const fbmm_epilogue *ep, const char *d)
+{
+    if (direct) {
+        const ACC_T al = FBMM_ALPHA(ep), be = FBMM_BETA(ep);
+        FBMM_UNROLL
+        for (int r = 0; r < ROWS; r++) {
+            char *row = c + r * c_sr;
+            FBMM_UNROLL
+            for (int v = 0; v < NVEC; v++) {
+                VEC_T x = acc[r][v];
+                if (ep->scaled) x = al * x;
+                if (!first) {
+                    VEC_T old;
+                    memcpy(&old, row + v * FBMM_VBYTES, sizeof old);
+                    x += old;
+                } else if (ep->has_bias) {
+                    VEC_T dv;
+                    memcpy(&dv, d + r * ep->d_sr + v * FBMM_VBYTES, sizeof dv);
+                    x += be * dv;
+                }
+                memcpy(row + v * FBMM_VBYTES, &x, sizeof x);
+            }
+        }
+    } else {
+        ACC_T tile[MR * NR] __attribute__((aligned(FBMM_VBYTES)));
+        FBMM_UNROLL
+        for (int r = 0; r < ROWS; r++) {
+            FBMM_UNROLL
+            for (int v = 0; v < NVEC; v++) *(VEC_T *)(tile + r * NR + v * VL) = acc[r][v];
+        }
+        store(c, c_sr, c_sc, tile, mr, nr, first, ep, d);
+    }
+}
+
+/*
  * The microkernel: C[0:ROWS, 0:NVEC*VL] (=|+=) A[0:ROWS, 0:kc] @ Bp[0:kc, 0:NVEC*VL],
  * with ROWS <= MR and NVEC <= FBMM_NV constants at every call site (the body is
  * always inlined), so the accumulators stay in registers. Full tiles use
@@ -74,8 +122,7 @@ static void FBMM_NAME(store_native)(char *c, int64_t sr, int64_t sc, const ACC_T
  * sliver, the operand's own strides when it is used unpacked. B holds NR
  * contiguous values per k, b_rs elements apart: NR in a packed sliver, the
  * row stride of B itself when its rows are read in place.
- * `direct`: a full tile whose rows are NR contiguous ACC_T values in memory;
- * otherwise the tile goes through `store` (edges, other dtypes, strides).
+ * `direct`, `store`: how the tile reaches C (tile_out).
  */
 static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
     const int ROWS, const int NVEC,
@@ -112,37 +159,7 @@ static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
             for (int v = 0; v < NVEC; v++) acc[r][v] += ar * bv[v];
         }
     }
-    if (direct) {
-        /* direct also means: real scalars, and D (if any) has unit columns */
-        const ACC_T al = FBMM_ALPHA(ep), be = FBMM_BETA(ep);
-        FBMM_UNROLL
-        for (int r = 0; r < ROWS; r++) {
-            char *row = c + r * c_sr;
-            FBMM_UNROLL
-            for (int v = 0; v < NVEC; v++) {
-                VEC_T x = acc[r][v];
-                if (ep->scaled) x = al * x;
-                if (!first) {
-                    VEC_T old;
-                    memcpy(&old, row + v * FBMM_VBYTES, sizeof old);
-                    x += old;
-                } else if (ep->has_bias) {
-                    VEC_T dv;
-                    memcpy(&dv, d + r * ep->d_sr + v * FBMM_VBYTES, sizeof dv);
-                    x += be * dv;
-                }
-                memcpy(row + v * FBMM_VBYTES, &x, sizeof x);
-            }
-        }
-    } else {
-        ACC_T tile[MR * NR] __attribute__((aligned(FBMM_VBYTES)));
-        FBMM_UNROLL
-        for (int r = 0; r < ROWS; r++) {
-            FBMM_UNROLL
-            for (int v = 0; v < NVEC; v++) *(VEC_T *)(tile + r * NR + v * VL) = acc[r][v];
-        }
-        store(c, c_sr, c_sc, tile, mr, nr, first, ep, d);
-    }
+    FBMM_NAME(tile_out)(ROWS, NVEC, acc, c, c_sr, c_sc, direct, first, mr, nr, store, ep, d);
 }
 
 /* The instances the loop nest calls. Packed A: constant strides, so every A
@@ -206,6 +223,28 @@ static size_t FBMM_NAME(scratch_bytes)(const FBMM_NAME(dtype_ops) *kd, int64_t r
     if (kd->staged) n += (size_t)(mc * nc);
     n *= sizeof(ACC_T);
     return (n + FBMM_ALIGN - 1) / FBMM_ALIGN * FBMM_ALIGN;
+}
+
+/* A staged kind's accumulation buffer (rows x nc float sums, row stride
+ * ld, for C's columns [jc, jc + nc)) out to C through the kind's store: the
+ * one rounding per element, after the whole depth K. */
+static void FBMM_NAME(stage_out)(const FBMM_NAME(dtype_ops) *kd, const ACC_T *stage, int64_t ld,
+                                 char *c, int64_t c_sr, int64_t c_sc,
+                                 const fbmm_epilogue *ep, const char *d,
+                                 int64_t rows, int64_t jc, int64_t nc)
+{
+    const int64_t cdiv = kd->cplx ? 2 : 1;
+    for (int64_t i = 0; i < rows; i += MR) {
+        int64_t mr = rows - i < MR ? rows - i : MR;
+        for (int64_t j = 0; j < nc; j += NR) {
+            int64_t nr = nc - j < NR ? nc - j : NR;
+            ACC_T tile[MR * NR];
+            for (int64_t r = 0; r < mr; r++)
+                memcpy(tile + r * NR, stage + (i + r) * ld + j, (size_t)nr * sizeof(ACC_T));
+            kd->store(c + i * c_sr + ((jc + j) / cdiv) * c_sc, c_sr, c_sc, tile, mr, nr, 1,
+                      ep, d ? d + i * ep->d_sr + ((jc + j) / cdiv) * ep->d_sc : 0);
+        }
+    }
 }
 
 /*
@@ -333,20 +372,8 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                 }
             }
         }
-        if (kd->staged) {
-            /* One rounding per element, after the whole depth K. */
-            for (int64_t i = 0; i < rows; i += MR) {
-                int64_t mr = rows - i < MR ? rows - i : MR;
-                for (int64_t j = 0; j < nc; j += NR) {
-                    int64_t nr = nc - j < NR ? nc - j : NR;
-                    ACC_T tile[MR * NR];
-                    for (int64_t r = 0; r < mr; r++)
-                        memcpy(tile + r * NR, stage + (i + r) * nc_max + j, (size_t)nr * sizeof(ACC_T));
-                    kd->store(c + i * c_sr + ((jc + j) / cdiv) * c_sc, c_sr, c_sc, tile, mr, nr, 1,
-                              ep, d ? d + i * ep->d_sr + ((jc + j) / cdiv) * ep->d_sc : 0);
-                }
-            }
-        }
+        if (kd->staged)
+            FBMM_NAME(stage_out)(kd, stage, nc_max, c, c_sr, c_sc, ep, d, rows, jc, nc);
     }
 }
 

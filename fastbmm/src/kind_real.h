@@ -260,10 +260,25 @@ static const FBMM_NAME(dtype_ops) K_(ops) = {
     K_(pack_a), K_(pack_b), K_(store), /* cplx */ 0, SAME_REPR, OUT_SAME, STAGED,
 };
 
-/* The packed nest on one tile. */
+#if FBMM_PAIRDOT && FBMM_CAT(FBMM_PAIR_DOT, IN)
+#include "gemm_pairdot.h"
+#define K_PAIRDOT 1
+#else
+#define K_PAIRDOT 0
+#endif
+
+/* The packed nest on one tile (bfloat16, where the CPU has AVX512-BF16: the
+ * pair-dot nest, in the same scratch). */
 static void K_(tile)(const fbmm_problem *P, const char *a, const char *b, char *c,
                      const char *d, int64_t rows, int64_t cols, void *scratch)
 {
+#if K_PAIRDOT
+    if (fbmm_pairdot_active()) {
+        fbmm_pairdot_gemm(&K_(ops), a, P->a.sr, P->a.sc, b, P->b.sr, P->b.sc, c, P->c.sr,
+                          P->c.sc, &P->ep, d, rows, P->m, cols, scratch);
+        return;
+    }
+#endif
     FBMM_NAME(gemm_tile)(&K_(ops), a, P->a.sr, P->a.sc, b, P->b.sr, P->b.sc, c, P->c.sr, P->c.sc,
                     &P->ep, d, rows, P->m, cols, scratch);
 }
@@ -306,6 +321,7 @@ static const fbmm_kind K_(kind) = {
 };
 
 #undef K_
+#undef K_PAIRDOT
 #undef IN_T
 #undef OUT_T
 #undef LOAD_IN

@@ -24,24 +24,26 @@ BF16 = np.dtype(ml_dtypes.bfloat16)
 
 # sizes around the paths: small (<= 8), the few-rows and few-columns ones, the
 # packed nest's edges, several KC panels, more rows than one staged MC block
+# the packed nest's edges, several KC panels, more rows than one staged MC block;
+# a last panel of depth 1 (513 = 2 * 256 + 1: one half-empty pair)
 SHAPES = [(3, 2, 5, 3), (4, 8, 8, 8), (2, 1, 40, 33), (2, 37, 29, 2), (3, 19, 70, 45),
-          (1, 150, 300, 70), (2, 13, 600, 17)]
+          (1, 150, 300, 70), (2, 13, 600, 17), (2, 45, 513, 37)]
 
 
 def _bf16(x):
     return np.asarray(x, np.float32).astype(BF16)
 
 
-def _operands(rng, shape, integers=False, transposed=False):
+def _operands(rng, shape, integers=False, transposed=False, a_transposed=False):
     b, n, m, p = shape
     if integers:
-        a = _bf16(rng.integers(-8, 9, (b, n, m)))
+        a = _bf16(rng.integers(-8, 9, (b, m, n) if a_transposed else (b, n, m)))
         c = rng.integers(-8, 9, (b, p, m) if transposed else (b, m, p))
     else:
-        a = _bf16(rng.standard_normal((b, n, m)))
+        a = _bf16(rng.standard_normal((b, m, n) if a_transposed else (b, n, m)))
         c = rng.standard_normal((b, p, m) if transposed else (b, m, p))
     c = _bf16(c)
-    return a, (c.transpose(0, 2, 1) if transposed else c)
+    return (a.transpose(0, 2, 1) if a_transposed else a), (c.transpose(0, 2, 1) if transposed else c)
 
 
 def _sums64(a, b):
@@ -50,11 +52,12 @@ def _sums64(a, b):
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("transposed", [False, True], ids=["B", "BT"])
-def test_exact_when_float32_sums_are_exact(kernel, shape, transposed):
+@pytest.mark.parametrize("a_transposed", [False, True], ids=["A", "AT"])
+def test_exact_when_float32_sums_are_exact(kernel, shape, transposed, a_transposed):
     # |a|, |b| <= 8 and m <= 600: every partial sum is an integer below 2**24,
     # exact in float32 in any order, so the result is the sum rounded once
-    rng = seeded_rng("bf16-exact", shape, transposed)
-    a, b = _operands(rng, shape, integers=True, transposed=transposed)
+    rng = seeded_rng("bf16-exact", shape, transposed, a_transposed)
+    a, b = _operands(rng, shape, integers=True, transposed=transposed, a_transposed=a_transposed)
     expected = _sums64(a, b).astype(np.float32).astype(BF16)
     got = fastbmm.bmm(a, b)
     assert got.dtype == BF16
@@ -146,6 +149,106 @@ def test_baddbmm_in_float32_rounded_once():
     assert_equal_values(got.view(np.uint16), want.view(np.uint16), what="fastbmm")
     with pytest.raises(fastbmm.DtypeError, match="c10::BFloat16"):
         fastbmm.baddbmm(bias.astype(np.float32), a, b)
+
+
+def test_baddbmm_through_the_packed_nest():
+    # past the small path (n, p > 32), depth 75 (odd: a half-empty last pair):
+    # alpha and beta applied once, in float32, to C's full tiles and edges
+    rng = seeded_rng("bf16-baddbmm-packed")
+    a, b = _operands(rng, (2, 50, 75, 45), integers=True)
+    bias = _bf16(rng.integers(-4, 5, (2, 50, 45)))
+    want = 2.0 * bias.astype(np.float64) + 0.5 * _sums64(a, b)
+    got = fastbmm.baddbmm(bias, a, b, beta=2, alpha=0.5)
+    assert_equal_values(got.view(np.uint16), want.astype(np.float32).astype(BF16).view(np.uint16),
+                        what="fastbmm")
+
+
+# ---------------------------------------------------------------------------
+# The pair-dot nest (src/gemm_pairdot.h): AVX512-BF16's vdpbf16ps, run by the
+# avx512 variant where the CPU has it and modelled in avx512_emulated (which
+# every x86-64 CPU runs in the tests).
+
+def _pair_dot(kernel_name):
+    """Whether `kernel_name`, forced, computes bfloat16 with pair dot products here."""
+    from fastbmm import _runtime
+
+    has_bf16 = "avx512bf16" in _runtime.cpu_features().split()
+    return kernel_name == "avx512_emulated" or (kernel_name == "avx512" and has_bf16)
+
+
+def test_bf16_kernel_is_reported(kernel):
+    from fastbmm import _runtime
+
+    want = "widened to float32"
+    if kernel == "avx512_emulated":
+        want = "pair dot products (vdpbf16ps, emulated)"
+    elif _pair_dot(kernel):
+        want = "pair dot products (vdpbf16ps)"
+    assert _runtime.bf16_kernel() == want
+    assert fastbmm.show_config(mode="dicts")["bf16_kernel"] == want
+
+
+def test_pair_dot_sums_in_the_instructions_order(kernel):
+    # A row (1, 2**-24, -1, 2**-24) times ones, 40 rows (the packed nest). In
+    # depth order: 1 + 2**-24 rounds to 1 (a tie, to even), 1 - 1 = 0, then
+    # + 2**-24: 2**-24. vdpbf16ps adds each pair's upper product first (the
+    # SDM's pseudocode): (2**-24 + 1) + 2**-24 - 1 = 0. This pins which nest
+    # ran, and that the model (and the CPU) follow the SDM's order.
+    row = np.array([1.0, 2.0 ** -24, -1.0, 2.0 ** -24], np.float32)
+    a = np.broadcast_to(row, (1, 40, 4)).astype(BF16)
+    b = np.ones((1, 4, 1), BF16)
+    want = 0.0 if _pair_dot(kernel) else 2.0 ** -24
+    sums = fastbmm.bmm(a, b, out_dtype=np.float32)
+    assert np.all(sums == np.float32(want)), sums[0, :3, 0]
+    assert np.all(fastbmm.bmm(a, b).astype(np.float32) == np.float32(want))
+
+
+def _scaled_integers(rng, shape, scale):
+    """bfloat16 values scale * k, k an integer in [-8, 8] (exact for a power-of-two scale)."""
+    return (rng.integers(-8, 9, shape).astype(np.float64) * scale).astype(np.float32).astype(BF16)
+
+
+@pytest.mark.parametrize("case", ["subnormal-products", "subnormal-inputs", "one-tiny-block"])
+def test_tiny_values_are_summed_exactly(kernel, case):
+    # vdpbf16ps reads subnormal inputs as zero and flushes subnormal results
+    # (DAZ, FTZ); the nest's guard must send such blocks to its exact step.
+    # Every sum here is exact in float32 in any order (integer multiples of
+    # one power of two, fewer than 2**24 of them), gradual underflow included,
+    # so the float64 sums are the expected float32 values to the last bit.
+    rng = seeded_rng("bf16-tiny", case)
+    b_, n, m, p = 2, 200, 101, 40
+    if case == "subnormal-products":      # products 2**-140 * k: float32 subnormals
+        a = _scaled_integers(rng, (b_, n, m), 2.0 ** -70)
+        b = _scaled_integers(rng, (b_, m, p), 2.0 ** -70)
+    elif case == "subnormal-inputs":      # bfloat16 subnormals in A, normal products
+        a = _scaled_integers(rng, (b_, n, m), 2.0 ** -133)
+        b = _scaled_integers(rng, (b_, m, p), 2.0 ** 20)
+    else:                                 # rows 144.. (the second MC block) tiny
+        a = _scaled_integers(rng, (b_, n, m), 1.0)
+        a[:, 144:] = _scaled_integers(rng, (b_, n - 144, m), 2.0 ** -70)
+        b = _scaled_integers(rng, (b_, m, p), 2.0 ** -60)
+    want = _sums64(a, b)
+    assert np.all(want.astype(np.float32) == want), "the reference is exact in float32"
+    sums = fastbmm.bmm(a, b, out_dtype=np.float32)
+    assert_equal_values(sums, want.astype(np.float32), what="fastbmm")
+    assert np.count_nonzero(sums) > sums.size // 2, "the sums are not flushed to zero"
+
+
+@pytest.mark.parametrize("e", [-113, -112])
+def test_guard_at_its_boundary(kernel, e):
+    # x1 * y1 - x2 * y2 = 2**(e - 14) exactly, with x's of exponent e1 and y's
+    # of e2 (e1 + e2 = e): the smallest nonzero sum such operands can make.
+    # At e = -113 it is 2**-127, a float32 subnormal (vdpbf16ps would flush
+    # it: the guard must refuse the instruction); at -112, 2**-126, normal.
+    e1 = e // 2
+    e2 = e - e1
+    x1, x2 = (1 + 2.0 ** -7) * 2.0 ** e1, (1 + 2.0 ** -6) * 2.0 ** e1
+    y1, y2 = (1 + 2.0 ** -7) * 2.0 ** e2, 2.0 ** e2
+    a = np.broadcast_to(np.array([x1, -x2], np.float32), (1, 40, 2)).astype(BF16)
+    b = np.array([[[y1], [y2]]], np.float32).astype(BF16)
+    assert float(a[0, 0, 0]) == x1 and float(b[0, 0, 0]) == y1, "bfloat16 values"
+    sums = fastbmm.bmm(a, b, out_dtype=np.float32)
+    assert np.all(sums == np.float32(2.0 ** (e - 14))), sums[0, :3, 0]
 
 
 def test_matmul_broadcasts_bfloat16():

@@ -1,0 +1,325 @@
+/*
+ * gemm_pairdot.h -- bfloat16's packed nest on CPUs with AVX512-BF16: two
+ * bfloat16 products summed into each float32 lane by one instruction
+ * (vdpbf16ps), where the widening nest (gemm_template.h) does one.
+ *
+ * Included by kind_real.h, inside the f32 family, for the dtypes whose
+ * operands are bfloat16 (elements.h's FBMM_PAIR_DOT_<format>), in the
+ * engines where engine_template.h sets FBMM_PAIRDOT:
+ *   - avx512 (AVX-512F code): the instruction itself, in functions compiled
+ *     for target("avx512bf16") and called only where the CPU reports
+ *     avx512bf16 (fbmm_pairdot_active());
+ *   - avx512_emulated (64-byte vectors on AVX2, for the tests): a software
+ *     model of the instruction, DAZ and FTZ included, so that the suite runs
+ *     this nest -- packing, edges, odd depths, the guard below -- on any
+ *     x86-64 CPU.
+ * The include guard makes one copy per engine; both bfloat16 kinds use it.
+ *
+ * Layout (Intel's "VNNI" pairs): the depth goes two at a time. A packed
+ * sliver of A holds, for pair kk, MR 32-bit words A[r, 2kk] | A[r, 2kk+1] << 16;
+ * a packed sliver of B, for pair kk, NR words B[2kk, j] | B[2kk+1, j] << 16.
+ * An odd depth pads its last pair's upper halves with +0; rows past mr and
+ * columns past nr are zero words. One step of the microkernel is
+ *     acc[r][v] = vdpbf16ps(acc[r][v], Bpairs[kk][v], broadcast(Apair[kk][r]))
+ * which is, per float32 lane j, two rounded FMAs, the upper pair first (the
+ * SDM's pseudocode):
+ *     acc += A[r, 2kk+1] * B[2kk+1, j];   acc += A[r, 2kk] * B[2kk, j]
+ * The float32 sums are those of the widening nest in another order; the
+ * staged bfloat16 result is still rounded once, after the whole depth.
+ *
+ * The trap: the instruction reads subnormal inputs as zero and flushes
+ * subnormal results to zero (DAZ, FTZ; MXCSR is not consulted), and fastbmm
+ * promises IEEE float32 sums. The guard: a bfloat16 of biased exponent e is a
+ * multiple of 2^(e - 134), so every product of an A element with exponent
+ * >= ea and a B element with exponent >= eb is a multiple of
+ * 2^(ea + eb - 268); so is every float32 sum of such products (rounding a
+ * multiple of a power of two to float32 leaves a multiple of it), and a
+ * nonzero one is at least that large. When the smallest nonzero magnitudes
+ * of an A block and a B panel (tracked while packing them) give
+ * ea + eb >= 142, no product or partial sum is below 2^-126, float32's
+ * smallest normal, and without a subnormal input DAZ and FTZ never act: the
+ * instruction's sums are the IEEE ones. Any other block runs the exact pair
+ * step, the same two FMAs in the same order on operands widened by shifts.
+ */
+#ifndef FASTBMM_GEMM_PAIRDOT_H
+#define FASTBMM_GEMM_PAIRDOT_H
+
+#if FBMM_PAIRDOT_EMULATED
+/* GCC warns that a 64-byte vector returned without AVX-512 has another ABI:
+ * the steps below are inlined, never called across objects. */
+#pragma GCC diagnostic ignored "-Wpsabi"
+#endif
+
+typedef uint32_t fbmm_pairdot_words __attribute__((vector_size(FBMM_VBYTES)));
+
+/* The smallest nonzero magnitude seen, minus 1 (so that +-0 wraps to 0xffff,
+ * the largest, and drops out of the minimum), updated with both halves of w. */
+static inline uint16_t fbmm_pairdot_min(uint16_t m, uint32_t w)
+{
+    uint16_t lo = (uint16_t)((w & 0x7fffu) - 1u), hi = (uint16_t)(((w >> 16) & 0x7fffu) - 1u);
+    m = lo < m ? lo : m;
+    return hi < m ? hi : m;
+}
+
+/* 1 if the instruction's DAZ and FTZ cannot act on a block whose A and B
+ * hold these fbmm_pairdot_min values (the guard in the header comment). */
+static inline int fbmm_pairdot_exact_in_hw(uint16_t ma, uint16_t mb)
+{
+    if (ma == 0xffff || mb == 0xffff) return 1;       /* an all-zero operand */
+    const unsigned a = (unsigned)ma + 1u, b = (unsigned)mb + 1u;
+    if (a < 0x80u || b < 0x80u) return 0;              /* a subnormal: DAZ drops it */
+    return (a >> 7) + (b >> 7) >= 142u;
+}
+
+static inline uint32_t fbmm_pairdot_ld(const char *p)
+{
+    uint16_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* Rows [0, mc) x depth [k0, k0 + kc) of A, in MR-row slivers of pairs;
+ * returns the block's fbmm_pairdot_min. */
+static uint16_t fbmm_pairdot_pack_a(uint32_t *dst, const char *a, int64_t sr, int64_t sc,
+                                    int64_t mc, int64_t k0, int64_t kc)
+{
+    const int64_t kc2 = (kc + 1) / 2;
+    uint16_t m = 0xffff;
+    for (int64_t i0 = 0; i0 < mc; i0 += MR) {
+        const int64_t mr = mc - i0 < MR ? mc - i0 : MR;
+        for (int64_t r = 0; r < mr; r++) {
+            const char *row = a + (i0 + r) * sr + k0 * sc;
+            for (int64_t kk = 0; kk < kc / 2; kk++) {
+                uint32_t w;
+                if (sc == 2) memcpy(&w, row + 4 * kk, sizeof w);   /* a pair is one word */
+                else w = fbmm_pairdot_ld(row + 2 * kk * sc) |
+                         fbmm_pairdot_ld(row + (2 * kk + 1) * sc) << 16;
+                dst[kk * MR + r] = w;
+                m = fbmm_pairdot_min(m, w);
+            }
+            if (kc % 2) {
+                uint32_t w = fbmm_pairdot_ld(row + (kc - 1) * sc);
+                dst[(kc2 - 1) * MR + r] = w;
+                m = fbmm_pairdot_min(m, w);
+            }
+        }
+        for (int64_t kk = 0; kk < kc2; kk++)
+            for (int64_t r = mr; r < MR; r++) dst[kk * MR + r] = 0;
+        dst += kc2 * MR;
+    }
+    return m;
+}
+
+/* Depth [k0, k0 + kc) x columns [j0, j0 + nc) of B, in NR-column slivers of
+ * pairs; returns the panel's fbmm_pairdot_min. */
+static uint16_t fbmm_pairdot_pack_b(uint32_t *dst, const char *b, int64_t sr, int64_t sc,
+                                    int64_t k0, int64_t kc, int64_t j0, int64_t nc)
+{
+    const int64_t kc2 = (kc + 1) / 2;
+    uint16_t m = 0xffff;
+    for (int64_t jb = 0; jb < nc; jb += NR) {
+        const int64_t nr = nc - jb < NR ? nc - jb : NR;
+        const char *base = b + k0 * sr + (j0 + jb) * sc;
+        for (int64_t kk = 0; kk < kc2; kk++) {
+            const char *r0 = base + 2 * kk * sr, *r1 = r0 + sr;
+            const int pair = 2 * kk + 1 < kc;           /* else the upper halves are +0 */
+            uint32_t *d = dst + kk * NR;
+            for (int64_t j = 0; j < nr; j++) {
+                uint32_t w = fbmm_pairdot_ld(r0 + j * sc);
+                if (pair) w |= fbmm_pairdot_ld(r1 + j * sc) << 16;
+                d[j] = w;
+                m = fbmm_pairdot_min(m, w);
+            }
+            for (int64_t j = nr; j < NR; j++) d[j] = 0;
+        }
+        dst += kc2 * NR;
+    }
+    return m;
+}
+
+/* The exact pair step: the instruction's two FMAs, in its order, on IEEE
+ * float32 (bfloat16 -> float32 is a 16-bit shift). */
+static inline __attribute__((always_inline)) VEC_T fbmm_pairdot_step_exact(
+    VEC_T acc, uint32_t a, fbmm_pairdot_words b)
+{
+    fbmm_pairdot_words blo = b << 16, bhi = b & 0xffff0000u;
+    uint32_t alo_bits = a << 16, ahi_bits = a & 0xffff0000u;
+    float alo, ahi;
+    VEC_T bl, bh;
+    memcpy(&alo, &alo_bits, 4);
+    memcpy(&ahi, &ahi_bits, 4);
+    memcpy(&bl, &blo, sizeof bl);
+    memcpy(&bh, &bhi, sizeof bh);
+    acc += ahi * bh;
+    acc += alo * bl;
+    return acc;
+}
+
+#if FBMM_PAIRDOT_EMULATED
+/* The instruction, modelled: each FMA reads subnormal inputs as zero and
+ * flushes a subnormal result to zero (sign kept), as the SDM describes. */
+static inline __attribute__((always_inline)) fbmm_pairdot_words fbmm_pairdot_flush(
+    fbmm_pairdot_words x)
+{
+    fbmm_pairdot_words normal = (fbmm_pairdot_words)((x & 0x7f800000u) != 0);
+    return x & (normal | 0x80000000u);
+}
+
+static inline __attribute__((always_inline)) VEC_T fbmm_pairdot_step_fast(
+    VEC_T acc, uint32_t a, fbmm_pairdot_words b)
+{
+    fbmm_pairdot_words blo = fbmm_pairdot_flush(b << 16);
+    fbmm_pairdot_words bhi = fbmm_pairdot_flush(b & 0xffff0000u);
+    fbmm_pairdot_words aw = (fbmm_pairdot_words){0} + a;     /* the broadcast */
+    fbmm_pairdot_words alo = fbmm_pairdot_flush(aw << 16);
+    fbmm_pairdot_words ahi = fbmm_pairdot_flush(aw & 0xffff0000u);
+    VEC_T x[4];
+    fbmm_pairdot_words t;
+    memcpy(&x[0], &blo, sizeof x[0]);
+    memcpy(&x[1], &bhi, sizeof x[1]);
+    memcpy(&x[2], &alo, sizeof x[2]);
+    memcpy(&x[3], &ahi, sizeof x[3]);
+    acc += x[3] * x[1];
+    memcpy(&t, &acc, sizeof t);
+    t = fbmm_pairdot_flush(t);
+    memcpy(&acc, &t, sizeof t);
+    acc += x[2] * x[0];
+    memcpy(&t, &acc, sizeof t);
+    t = fbmm_pairdot_flush(t);
+    memcpy(&acc, &t, sizeof t);
+    return acc;
+}
+#  define FBMM_PAIRDOT_TARGET
+#else
+#  include <immintrin.h>
+#  define FBMM_PAIRDOT_TARGET __attribute__((target("avx512bf16")))
+static inline __attribute__((always_inline)) FBMM_PAIRDOT_TARGET VEC_T fbmm_pairdot_step_fast(
+    VEC_T acc, uint32_t a, fbmm_pairdot_words b)
+{
+    /* src2 is the broadcast pair: the compiler folds it into {1to16} */
+    return (VEC_T)_mm512_dpbf16_ps((__m512)acc, (__m512bh)b,
+                                   (__m512bh)_mm512_set1_epi32((int)a));
+}
+#endif
+
+/*
+ * The microkernel: an MR x NR tile from a packed A sliver (kc2 pairs of MR
+ * words) and a packed B sliver (kc2 pairs of NR words), out through tile_out
+ * (direct: a full tile of a float32 destination with unit columns). The two
+ * instances differ only in the step: the instruction (where the guard
+ * passed) and the exact one.
+ */
+#define FBMM_PAIRDOT_MICROKERNEL(NAME, ATTR, STEP)                                           \
+    static ATTR void NAME(int64_t kc2, const uint32_t *restrict ap,                          \
+                          const uint32_t *restrict bp, char *c, int64_t c_sr, int64_t c_sc,  \
+                          int direct, int first, int64_t mr, int64_t nr,                     \
+                          void (*store)(char *, int64_t, int64_t, const float *, int64_t,    \
+                                        int64_t, int, const fbmm_epilogue *, const char *),  \
+                          const fbmm_epilogue *ep, const char *d)                            \
+    {                                                                                        \
+        VEC_T acc[MR][FBMM_NV];                                                              \
+        FBMM_UNROLL                                                                          \
+        for (int r = 0; r < MR; r++) {                                                       \
+            FBMM_UNROLL                                                                      \
+            for (int v = 0; v < FBMM_NV; v++) acc[r][v] = (VEC_T){0};                        \
+        }                                                                                    \
+        FBMM_UNROLL4                                                                         \
+        for (int64_t kk = 0; kk < kc2; kk++) {                                               \
+            fbmm_pairdot_words bv[FBMM_NV];                                                  \
+            FBMM_UNROLL                                                                      \
+            for (int v = 0; v < FBMM_NV; v++)                                                \
+                memcpy(&bv[v], bp + kk * NR + v * VL, sizeof bv[v]);                         \
+            FBMM_UNROLL                                                                      \
+            for (int r = 0; r < MR; r++) {                                                   \
+                const uint32_t ar = ap[kk * MR + r];                                         \
+                FBMM_UNROLL                                                                  \
+                for (int v = 0; v < FBMM_NV; v++) acc[r][v] = STEP(acc[r][v], ar, bv[v]);    \
+            }                                                                                \
+        }                                                                                    \
+        FBMM_NAME(tile_out)(MR, FBMM_NV, acc, c, c_sr, c_sc, direct, first, mr, nr, store,  \
+                            ep, d);                                                          \
+    }
+
+FBMM_PAIRDOT_MICROKERNEL(fbmm_pairdot_kernel_fast, FBMM_PAIRDOT_TARGET, fbmm_pairdot_step_fast)
+FBMM_PAIRDOT_MICROKERNEL(fbmm_pairdot_kernel_exact, , fbmm_pairdot_step_exact)
+#undef FBMM_PAIRDOT_MICROKERNEL
+
+/*
+ * C[0:rows, 0:cols] = A[0:rows, 0:K] @ B[0:K, 0:cols] for one tile of one
+ * matrix of bfloat16 operands: gemm_tile's Goto nest (NC, KC, MC, NR, MR of
+ * the f32 family) with both operands always packed into pairs (a pair of A is
+ * one broadcast word; there is no in-place reading), and the guard chosen per
+ * A block and B panel. Scratch: gemm_tile's for the same tile, which holds
+ * the pair-packed panels (half its words) and the staging buffer.
+ */
+static void fbmm_pairdot_gemm(const FBMM_NAME(dtype_ops) *kd,
+                              const char *a, int64_t a_sr, int64_t a_sc,
+                              const char *b, int64_t b_sr, int64_t b_sc,
+                              char *c, int64_t c_sr, int64_t c_sc,
+                              const fbmm_epilogue *ep, const char *d,
+                              int64_t rows, int64_t K, int64_t cols, void *scratch)
+{
+    const int64_t esz = (int64_t)sizeof(float);
+    const int64_t kc_max = K < KC ? K : KC, kc2_max = (kc_max + 1) / 2;
+    int64_t nc_max = cols < NC ? cols : NC;
+    int64_t mc_max = rows < MC ? rows : MC;
+    nc_max = (nc_max + NR - 1) / NR * NR;
+    mc_max = (mc_max + MR - 1) / MR * MR;
+    uint32_t *bp = (uint32_t *)scratch;
+    uint32_t *ap = bp + kc2_max * nc_max;
+    /* gemm_tile's staging buffer lies after kc_max * (nc_max + mc_max) floats */
+    float *stage = (float *)scratch + kc_max * (nc_max + mc_max);
+    const int c_direct = kd->out_same && !kd->staged && c_sc == esz &&
+                         (!ep->has_bias || ep->d_sc == c_sc);
+    const fbmm_epilogue *plain = &FBMM_NAME(plain_epilogue);
+
+    for (int64_t jc = 0; jc < cols; jc += NC) {
+        const int64_t nc = cols - jc < NC ? cols - jc : NC;
+        for (int64_t pc = 0; pc < K; pc += KC) {
+            const int64_t kc = K - pc < KC ? K - pc : KC, kc2 = (kc + 1) / 2;
+            const int first = (pc == 0);
+            const uint16_t mb = fbmm_pairdot_pack_b(bp, b, b_sr, b_sc, pc, kc, jc, nc);
+            for (int64_t ic = 0; ic < rows; ic += MC) {
+                const int64_t mc = rows - ic < MC ? rows - ic : MC;
+                const uint16_t ma = fbmm_pairdot_pack_a(ap, a + ic * a_sr, a_sr, a_sc, mc, pc, kc);
+                const int fast = fbmm_pairdot_exact_in_hw(ma, mb);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    const int64_t nr = nc - jr < NR ? nc - jr : NR;
+                    const uint32_t *bsl = bp + jr * kc2;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        const int64_t mr = mc - ir < MR ? mc - ir : MR;
+                        const uint32_t *asl = ap + ir * kc2;
+                        const int full = (mr == MR && nr == NR);
+                        char *t;
+                        int64_t t_sr, t_sc;
+                        const fbmm_epilogue *e;
+                        const char *td;
+                        void (*store)(char *, int64_t, int64_t, const float *, int64_t, int64_t,
+                                      int, const fbmm_epilogue *, const char *);
+                        if (kd->staged) {
+                            t = (char *)(stage + (ic + ir) * nc_max + jr);
+                            t_sr = nc_max * esz, t_sc = esz;
+                            e = plain, td = 0, store = FBMM_NAME(store_native);
+                        } else {
+                            t = c + (ic + ir) * c_sr + (jc + jr) * c_sc;
+                            t_sr = c_sr, t_sc = c_sc;
+                            e = ep, store = kd->store;
+                            td = d ? d + (ic + ir) * ep->d_sr + (jc + jr) * ep->d_sc : 0;
+                        }
+                        const int direct = full && (kd->staged || c_direct);
+                        if (fast)
+                            fbmm_pairdot_kernel_fast(kc2, asl, bsl, t, t_sr, t_sc, direct,
+                                                     first, mr, nr, store, e, td);
+                        else
+                            fbmm_pairdot_kernel_exact(kc2, asl, bsl, t, t_sr, t_sc, direct,
+                                                      first, mr, nr, store, e, td);
+                    }
+                }
+            }
+        }
+        if (kd->staged)
+            FBMM_NAME(stage_out)(kd, stage, nc_max, c, c_sr, c_sc, ep, d, rows, jc, nc);
+    }
+}
+
+#endif

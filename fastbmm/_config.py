@@ -18,8 +18,8 @@ def show_config(mode="stdout"):
         ``kernel``, ``available_kernels``, ``compiled_kernels``, ``block_sizes``,
         ``bf16_kernel``, ``cpu``, ``python``. ``bf16_kernel`` says how the
         kernel in use computes bfloat16's larger products on this CPU:
-        ``"widened to float32"``, or ``"pair dot products (vdpbf16ps)"`` where
-        the CPU has AVX512-BF16. ``threads`` says where the count comes from
+        ``"amx"`` (AMX-BF16 tiles), ``"vdpbf16ps"`` (AVX512-BF16 pair dot
+        products) or ``"widen"`` (widened to float32). ``threads`` says where the count comes from
         (``setting``: None for the default), the most threads one call starts
         (``max_per_call``), and whether this thread's parallel regions run on
         a helper thread because the process may have inherited a stale OpenMP
@@ -60,7 +60,7 @@ def show_config(mode="stdout"):
         "available_kernels": _runtime.available_kernels(),
         "compiled_kernels": _runtime.compiled_kernels(),
         "block_sizes": _runtime.block_sizes(),
-        "bf16_kernel": _runtime.bf16_kernel(),
+        "bf16_kernel": _runtime.get_bf16_kernel(),
         "cpu": {
             "machine": platform.machine(),
             "features": _runtime.cpu_features().split(),
@@ -91,5 +91,9 @@ def show_config(mode="stdout"):
     print(f"  f32 tile MRxNR:    {bs['f32']['MR']}x{bs['f32']['NR']}, "
           f"KC={bs['f32']['KC']} MC={bs['f32']['MC']} NC={bs['f32']['NC']}; "
           f"small path up to {bs['small_max']} (complex: {bs['small_max_complex']})")
-    print(f"  bfloat16:          {info['bf16_kernel']}")
+    bf16 = {"amx": "AMX tiles (tdpbf16ps)", "vdpbf16ps": "pair dot products (vdpbf16ps)",
+            "widen": "widened to float32"}[info["bf16_kernel"]]
+    if info["bf16_kernel"] != "widen" and info["kernel"].endswith("_emulated"):
+        bf16 += ", modelled in software"
+    print(f"  bfloat16:          {bf16}")
     return None

@@ -87,11 +87,33 @@ def block_sizes():
             "u32": b(_engine.u32), "u64": b(_engine.u64)}
 
 
-def bf16_kernel():
-    """How the variant in use computes bfloat16's packed products on this CPU:
-    "widened to float32", or "pair dot products (vdpbf16ps)" (AVX512-BF16;
-    "..., emulated" in the test-only avx512_emulated variant)."""
-    return _engine.bf16_kernel().decode()
+# bfloat16's packed nests (enum fbmm_bf16_nest), best first in the listing
+_BF16_NESTS = {"amx": 2, "vdpbf16ps": 1, "widen": 0}
+
+
+def bf16_kernels():
+    """The bfloat16 nests the variant in use can run on this CPU, best first:
+    "amx" (AMX-BF16 tiles), "vdpbf16ps" (AVX512-BF16 pair dot products),
+    "widen" (widened to float32). The avx512_emulated variant runs software
+    models of the first two."""
+    return [name for name, code in _BF16_NESTS.items() if _engine.bf16_runnable(code)]
+
+
+def get_bf16_kernel():
+    """The bfloat16 nest in use (a name of `bf16_kernels`)."""
+    cdef int code = _engine.bf16_nest()
+    return next(name for name, c in _BF16_NESTS.items() if c == code)
+
+
+def set_bf16_kernel(name):
+    """Force a bfloat16 nest of the variant in use (for tests and comparisons);
+    None: the best one again."""
+    if name is not None and name not in _BF16_NESTS:
+        raise ValueError(f"fastbmm: unknown bfloat16 kernel {name!r}; "
+                         f"known: {list(_BF16_NESTS)}")
+    if not _engine.set_bf16_nest(-1 if name is None else _BF16_NESTS[name]):
+        raise RuntimeError(f"fastbmm: bfloat16 kernel {name!r} cannot run with kernel "
+                           f"{get_kernel()!r} on this CPU (it runs {bf16_kernels()})")
 
 
 def _select_best_kernel():

@@ -4,6 +4,7 @@ Run as::
 
     python -m fastbmm.bench [--quick | --shapes 2x1x10x4,64x128x64x128T,...]
                             [--dtypes f32,f64,...] [--threads N] [--kernel NAME]
+                            [--bf16-kernel amx|vdpbf16ps|widen]
                             [--timer wall|thread] [--json FILE] [--plot FILE] [--markdown]
                             [--no-peak]
 
@@ -567,8 +568,8 @@ def environment_info():
         Keys ``date``, ``machine`` (``platform``, ``machine``, ``cpu_model``,
         ``logical_cpus``, ``usable_cpus``, ``isa_flags``: the CPU features
         fastbmm detected, ``load_average``), ``python``, ``fastbmm``
-        (``version``, ``kernel``, ``available_kernels``, ``openmp``,
-        ``num_threads``), ``numpy`` (``version``, ``blas``: threadpoolctl's
+        (``version``, ``kernel``, ``available_kernels``, ``bf16_kernel``: the
+        bfloat16 nest, ``openmp``, ``num_threads``), ``numpy`` (``version``, ``blas``: threadpoolctl's
         records or None), ``torch`` (``version``, ``num_threads``; None when
         torch is not installed).
     """
@@ -590,6 +591,7 @@ def environment_info():
             "version": config["version"],
             "kernel": config["kernel"],
             "available_kernels": list(config["available_kernels"]),
+            "bf16_kernel": config["bf16_kernel"],
             "openmp": config["openmp"],
             "num_threads": fastbmm.get_num_threads(),
         },
@@ -621,8 +623,8 @@ def environment_report(info=None):
     lines = [
         f"CPU: {machine['cpu_model']} ({cpu_count}; {' '.join(machine['isa_flags'])})",
         f"date: {info['date']}",
-        f"fastbmm {config['version']}: kernel {config['kernel']}, "
-        f"{config['num_threads']} threads"
+        f"fastbmm {config['version']}: kernel {config['kernel']} "
+        f"(bfloat16: {config.get('bf16_kernel', 'widen')}), {config['num_threads']} threads"
         + ("" if config["openmp"] else " (built without OpenMP)"),
     ]
     numpy_info = info["numpy"]
@@ -1271,6 +1273,12 @@ def main(argv=None):
         "the best this CPU runs)",
     )
     parser.add_argument(
+        "--bf16-kernel",
+        choices=["amx", "vdpbf16ps", "widen"],
+        help="force fastbmm's bfloat16 nest (default: the best the kernel variant runs here, "
+        f"of {','.join(_runtime.bf16_kernels())})",
+    )
+    parser.add_argument(
         "--json",
         metavar="FILE",
         help="save the machine (CPU model, ISA flags), the versions, the kernel, the thread "
@@ -1311,9 +1319,14 @@ def main(argv=None):
         parser.error("--timer thread needs --threads 1: it does not count worker threads")
     if args.plot and _optional_import("matplotlib") is None:
         parser.error("--plot needs matplotlib, which is not installed (pip install matplotlib)")
-    warn_about_benchmark_conditions()
     if args.kernel is not None:
         _runtime.set_kernel(args.kernel)
+    if args.bf16_kernel is not None:
+        if args.bf16_kernel not in _runtime.bf16_kernels():
+            parser.error(f"--bf16-kernel {args.bf16_kernel}: kernel {_runtime.get_kernel()} "
+                         f"runs {','.join(_runtime.bf16_kernels())} on this CPU")
+        _runtime.set_bf16_kernel(args.bf16_kernel)
+    warn_about_benchmark_conditions()
 
     cases = benchmark_cases(quick=args.quick, dtypes=args.dtypes, shapes=args.shapes)
     libraries = available_libraries()

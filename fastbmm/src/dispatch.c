@@ -14,6 +14,10 @@
  */
 #include <string.h>
 #include "fastbmm.h"
+#if defined(__linux__) && defined(__x86_64__)
+#  include <sys/syscall.h>
+#  include <unistd.h>
+#endif
 
 #define FBMM_ISA_NATIVE 0
 #define FBMM_ISA_TEST_ONLY 1
@@ -86,6 +90,13 @@ int fbmm_engine_test_only(const fbmm_engine *e)
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #  define FBMM_X86_DETECT 1
 #endif
+/* __builtin_cpu_supports knows "avx512bf16", "amx-tile" and "amx-bf16" from
+ * GCC 11 and Clang 16 (the compilers engine_template.h's bfloat16 nests need) */
+#if (defined(__clang__) && __clang_major__ >= 16) || (!defined(__clang__) && __GNUC__ >= 11)
+#  define FBMM_KNOWS_BF16_NAMES 1
+#else
+#  define FBMM_KNOWS_BF16_NAMES 0
+#endif
 
 /* The CPU features fastbmm asks about, by __builtin_cpu_supports's names
  * (which must be string literals: hence one line each). */
@@ -100,9 +111,8 @@ static int cpu_features(cpu_feature *out, int max)
     FEATURE("sse2") FEATURE("sse4.2") FEATURE("avx") FEATURE("avx2") FEATURE("fma")
     FEATURE("f16c") FEATURE("avx512f") FEATURE("avx512dq") FEATURE("avx512bw")
     FEATURE("avx512vl") FEATURE("avx512vnni")
-    /* the names GCC >= 10 and Clang >= 16 know (engine_template.h's FBMM_PAIRDOT) */
-#  if (defined(__clang__) && __clang_major__ >= 16) || (!defined(__clang__) && __GNUC__ >= 10)
-    FEATURE("avx512bf16")
+#  if FBMM_KNOWS_BF16_NAMES
+    FEATURE("avx512bf16") FEATURE("amx-tile") FEATURE("amx-bf16")
 #  endif
 #  undef FEATURE
 #elif defined(__aarch64__)
@@ -149,4 +159,35 @@ const char *fbmm_cpu_features(void)
         buf[len] = 0;
     }
     return buf;
+}
+
+/*
+ * AMX: the CPU reports the tiles and their bfloat16 dot product, and the OS
+ * lets this process use the tile data state. Linux (5.16 on) enables the
+ * 8 KiB of tile registers per process only on request: without
+ * arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) the first tile
+ * instruction kills the process (SIGILL). Asked once; the answer (granted
+ * or not, or an OS that has no such call) is kept. Races between threads
+ * asking at once only repeat the same request.
+ */
+int fbmm_amx_bf16_usable(void)
+{
+    static int state = -1;        /* -1: not asked yet; 0 or 1 */
+    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+    if (s >= 0) return s;
+    s = 0;
+#if defined(FBMM_X86_DETECT) && FBMM_KNOWS_BF16_NAMES && defined(__linux__) && \
+    defined(__x86_64__) && defined(SYS_arch_prctl)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16")) {
+        enum { ARCH_GET_XCOMP_PERM = 0x1022, ARCH_REQ_XCOMP_PERM = 0x1023,
+               XFEATURE_XTILEDATA = 18 };
+        unsigned long granted = 0;
+        if (syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 &&
+            syscall(SYS_arch_prctl, ARCH_GET_XCOMP_PERM, &granted) == 0)
+            s = (granted >> XFEATURE_XTILEDATA) & 1;
+    }
+#endif
+    __atomic_store_n(&state, s, __ATOMIC_RELEASE);
+    return s;
 }

@@ -53,43 +53,72 @@ typedef struct {
 } fbmm_kind;
 
 /*
- * bfloat16's pair-dot nest (gemm_pairdot.h): in the engines with 64-byte
- * vectors. Compiled for AVX-512F (the avx512 row), it is the instruction
- * vdpbf16ps, in functions built for target("avx512bf16") and run only where
- * the CPU reports avx512bf16 (GCC >= 10 and Clang >= 16 know the name); on
- * narrower code (the avx512_emulated row) it is a software model of the
- * instruction that always runs, so that the tests cover the nest anywhere.
+ * bfloat16's packed nests beyond widening to float32 (enum fbmm_bf16_nest):
+ * the pair-dot nest (gemm_pairdot.h, AVX512-BF16's vdpbf16ps) and the AMX
+ * nest (gemm_amx.h, AMX-BF16's tdpbf16ps), in the engines with 64-byte
+ * vectors. Compiled for AVX-512F (the avx512 row), they are the instructions
+ * themselves, in functions built for target("avx512bf16") and
+ * target("amx-tile,amx-bf16"), run only where the CPU reports them (and, for
+ * AMX, where Linux grants the tile state: dispatch.c); on narrower code (the
+ * avx512_emulated row) they are software models of the instructions that
+ * always run, so that the tests cover both nests on any x86-64 CPU. Without
+ * a compiler that knows the instructions (GCC >= 11, Clang >= 16), the
+ * engine keeps to widening.
  */
-#if FBMM_VBYTES == 64 && defined(__AVX512F__) && \
-    ((defined(__clang__) && __clang_major__ >= 16) || (!defined(__clang__) && __GNUC__ >= 10))
+#if FBMM_VBYTES == 64 && defined(__AVX512F__) && defined(__x86_64__) && \
+    ((defined(__clang__) && __clang_major__ >= 16) || (!defined(__clang__) && __GNUC__ >= 11))
 #  define FBMM_PAIRDOT 1
-#  define FBMM_PAIRDOT_EMULATED 0
-static int fbmm_pairdot_active(void) { return __builtin_cpu_supports("avx512bf16") != 0; }
-#elif FBMM_VBYTES == 64 && !defined(__AVX512F__)
+#  define FBMM_BF16_EMULATED 0
+#elif FBMM_VBYTES == 64 && !defined(__AVX512F__) && defined(__x86_64__)
 #  define FBMM_PAIRDOT 1
-#  define FBMM_PAIRDOT_EMULATED 1
-static int fbmm_pairdot_active(void) { return 1; }
+#  define FBMM_BF16_EMULATED 1
 #else
 #  define FBMM_PAIRDOT 0
-#  define FBMM_PAIRDOT_EMULATED 0
+#  define FBMM_BF16_EMULATED 0
 #endif
+
+/* Whether this engine can run a bfloat16 nest on this CPU. */
+static int fbmm_bf16_runnable(int nest)
+{
+    switch (nest) {
+    case FBMM_BF16_WIDEN:
+        return 1;
+#if FBMM_PAIRDOT
+    case FBMM_BF16_PAIRDOT:
+        return FBMM_BF16_EMULATED || __builtin_cpu_supports("avx512bf16");
+    case FBMM_BF16_AMX:
+        return FBMM_BF16_EMULATED || fbmm_amx_bf16_usable();
+#endif
+    default:
+        return 0;
+    }
+}
+
+/* The nest a test forced (set_bf16_nest), or -1: the best runnable one. */
+static int fbmm_bf16_forced = -1;
+
+/* The bfloat16 nest in use: AMX, else pair dot products, else widening. */
+static int fbmm_bf16_nest(void)
+{
+    const int forced = __atomic_load_n(&fbmm_bf16_forced, __ATOMIC_RELAXED);
+    if (forced >= 0) return forced;
+    if (fbmm_bf16_runnable(FBMM_BF16_AMX)) return FBMM_BF16_AMX;
+    if (fbmm_bf16_runnable(FBMM_BF16_PAIRDOT)) return FBMM_BF16_PAIRDOT;
+    return FBMM_BF16_WIDEN;
+}
+
+static int fbmm_set_bf16_nest(int nest)
+{
+    if (nest != -1 && !fbmm_bf16_runnable(nest)) return 0;
+    __atomic_store_n(&fbmm_bf16_forced, nest, __ATOMIC_RELAXED);
+    return 1;
+}
 
 /* Every family and, inside it, its dtypes' kernels and fbmm_kind kind_<kind>
  * (written by setup.py from dtypes.def). */
 #include "generated/kinds.h"
 
 #define FBMM_ENGINE_FN(x) FBMM_CAT(x, FBMM_ENGINE_NAME)
-
-/* How this engine computes a bfloat16 product's packed nest, on this CPU. */
-static const char *FBMM_ENGINE_FN(bf16_kernel)(void)
-{
-#if FBMM_PAIRDOT
-    if (fbmm_pairdot_active())
-        return FBMM_PAIRDOT_EMULATED ? "pair dot products (vdpbf16ps, emulated)"
-                                     : "pair dot products (vdpbf16ps)";
-#endif
-    return "widened to float32";
-}
 
 /* Indexed by enum fbmm_dtype: one entry per row of dtypes.def. */
 static const fbmm_kind *const FBMM_ENGINE_FN(kinds)[FBMM_NUM_DTYPES] = {
@@ -219,5 +248,7 @@ const fbmm_engine FBMM_ENGINE_FN(fbmm_engine) = {
     FBMM_ENGINE_FN(run_task),
     peak_f32,       /* peak.h, in the float families */
     peak_f64,
-    FBMM_ENGINE_FN(bf16_kernel),
+    fbmm_bf16_nest,
+    fbmm_bf16_runnable,
+    fbmm_set_bf16_nest,
 };

@@ -236,6 +236,15 @@ static inline int fbmm_cursor_step(fbmm_batch_cursor *cur, const fbmm_problem *P
     return 1;
 }
 
+/* How a bfloat16 product's packed nest sums (engine_template.h): widened
+ * to float32 (gemm_template.h), pairs of products per float32 lane with
+ * AVX512-BF16 (gemm_pairdot.h), or AMX-BF16 tiles (gemm_amx.h). */
+enum fbmm_bf16_nest {
+    FBMM_BF16_WIDEN = 0,
+    FBMM_BF16_PAIRDOT = 1,
+    FBMM_BF16_AMX = 2
+};
+
 /* One ISA variant of the whole engine (a row of isa.def). */
 typedef struct {
     const char *name;           /* "avx512", "avx2", "baseline", ... */
@@ -253,9 +262,12 @@ typedef struct {
      * a sum of the accumulators; *flops (unless NULL): the operations done. */
     double (*peak_f32)(int64_t iters, int64_t *flops);
     double (*peak_f64)(int64_t iters, int64_t *flops);
-    /* How bfloat16's packed nest runs on this CPU: "widened to float32", or
-     * "pair dot products (vdpbf16ps)" (gemm_pairdot.h). */
-    const char *(*bf16_kernel)(void);
+    /* bfloat16's packed nest (enum fbmm_bf16_nest): the one in use, whether
+     * one can run on this CPU, and forcing one (-1: the best runnable again;
+     * returns 0, changing nothing, for one that cannot run here). */
+    int (*bf16_nest)(void);
+    int (*bf16_runnable)(int nest);
+    int (*set_bf16_nest)(int nest);
 } fbmm_engine;
 
 /* dispatch.c */
@@ -264,6 +276,9 @@ const fbmm_engine *fbmm_engine_at(int i);         /* best first */
 int fbmm_engine_supported(const fbmm_engine *e);  /* runnable on this CPU? */
 int fbmm_engine_test_only(const fbmm_engine *e);  /* a testing variant, never chosen at import */
 const char *fbmm_cpu_features(void);              /* e.g. "sse2 avx avx2 fma f16c" */
+/* AMX tiles with bfloat16 on this CPU, and the OS's leave to use them
+ * (Linux's arch_prctl(ARCH_REQ_XCOMP_PERM), asked once per process). */
+int fbmm_amx_bf16_usable(void);
 
 #ifdef __cplusplus
 }

@@ -8,12 +8,14 @@
  * engines where engine_template.h sets FBMM_PAIRDOT:
  *   - avx512 (AVX-512F code): the instruction itself, in functions compiled
  *     for target("avx512bf16") and called only where the CPU reports
- *     avx512bf16 (fbmm_pairdot_active());
+ *     avx512bf16 (engine_template.h's fbmm_bf16_nest());
  *   - avx512_emulated (64-byte vectors on AVX2, for the tests): a software
  *     model of the instruction, DAZ and FTZ included, so that the suite runs
  *     this nest -- packing, edges, odd depths, the guard below -- on any
  *     x86-64 CPU.
  * The include guard makes one copy per engine; both bfloat16 kinds use it.
+ * The loop nest around the microkernel is gemm_bf16_nest.h, shared with the
+ * AMX kernel (gemm_amx.h).
  *
  * Layout (Intel's "VNNI" pairs): the depth goes two at a time. A packed
  * sliver of A holds, for pair kk, MR 32-bit words A[r, 2kk] | A[r, 2kk+1] << 16;
@@ -44,7 +46,7 @@
 #ifndef FASTBMM_GEMM_PAIRDOT_H
 #define FASTBMM_GEMM_PAIRDOT_H
 
-#if FBMM_PAIRDOT_EMULATED
+#if FBMM_BF16_EMULATED
 /* GCC warns that a 64-byte vector returned without AVX-512 has another ABI:
  * the steps below are inlined, never called across objects. */
 #pragma GCC diagnostic ignored "-Wpsabi"
@@ -78,42 +80,43 @@ static inline uint32_t fbmm_pairdot_ld(const char *p)
     return v;
 }
 
-/* Rows [0, mc) x depth [k0, k0 + kc) of A, in MR-row slivers of pairs;
- * returns the block's fbmm_pairdot_min. */
+/* Rows [0, mc) x depth [k0, k0 + kc) of A as pairs, in slivers of `rows`
+ * rows x kc2p pairs: pair kk of row r at kk * kk_step + r * r_step in its
+ * sliver (the pair-dot layout: rows MR, steps (MR, 1); the AMX one: rows 32,
+ * steps (1, kc2p)), zero past the edges; returns the block's
+ * fbmm_pairdot_min. */
 static uint16_t fbmm_pairdot_pack_a(uint32_t *dst, const char *a, int64_t sr, int64_t sc,
-                                    int64_t mc, int64_t k0, int64_t kc)
+                                    int64_t mc, int64_t k0, int64_t kc, int64_t rows,
+                                    int64_t kc2p, int64_t kk_step, int64_t r_step)
 {
     const int64_t kc2 = (kc + 1) / 2;
     uint16_t m = 0xffff;
-    for (int64_t i0 = 0; i0 < mc; i0 += MR) {
-        const int64_t mr = mc - i0 < MR ? mc - i0 : MR;
+    for (int64_t i0 = 0; i0 < mc; i0 += rows) {
+        const int64_t mr = mc - i0 < rows ? mc - i0 : rows;
+        memset(dst, 0, (size_t)(rows * kc2p) * sizeof *dst);
         for (int64_t r = 0; r < mr; r++) {
             const char *row = a + (i0 + r) * sr + k0 * sc;
-            for (int64_t kk = 0; kk < kc / 2; kk++) {
+            uint32_t *d = dst + r * r_step;
+            for (int64_t kk = 0; kk < kc2; kk++) {
                 uint32_t w;
-                if (sc == 2) memcpy(&w, row + 4 * kk, sizeof w);   /* a pair is one word */
+                if (2 * kk + 1 == kc) w = fbmm_pairdot_ld(row + 2 * kk * sc);   /* odd depth */
+                else if (sc == 2) memcpy(&w, row + 4 * kk, sizeof w);  /* a pair is one word */
                 else w = fbmm_pairdot_ld(row + 2 * kk * sc) |
                          fbmm_pairdot_ld(row + (2 * kk + 1) * sc) << 16;
-                dst[kk * MR + r] = w;
-                m = fbmm_pairdot_min(m, w);
-            }
-            if (kc % 2) {
-                uint32_t w = fbmm_pairdot_ld(row + (kc - 1) * sc);
-                dst[(kc2 - 1) * MR + r] = w;
+                d[kk * kk_step] = w;
                 m = fbmm_pairdot_min(m, w);
             }
         }
-        for (int64_t kk = 0; kk < kc2; kk++)
-            for (int64_t r = mr; r < MR; r++) dst[kk * MR + r] = 0;
-        dst += kc2 * MR;
+        dst += rows * kc2p;
     }
     return m;
 }
 
 /* Depth [k0, k0 + kc) x columns [j0, j0 + nc) of B, in NR-column slivers of
- * pairs; returns the panel's fbmm_pairdot_min. */
+ * kc2p pairs (zero pairs past the depth: the AMX nest pads to whole tiles);
+ * returns the panel's fbmm_pairdot_min. */
 static uint16_t fbmm_pairdot_pack_b(uint32_t *dst, const char *b, int64_t sr, int64_t sc,
-                                    int64_t k0, int64_t kc, int64_t j0, int64_t nc)
+                                    int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t kc2p)
 {
     const int64_t kc2 = (kc + 1) / 2;
     uint16_t m = 0xffff;
@@ -132,7 +135,8 @@ static uint16_t fbmm_pairdot_pack_b(uint32_t *dst, const char *b, int64_t sr, in
             }
             for (int64_t j = nr; j < NR; j++) d[j] = 0;
         }
-        dst += kc2 * NR;
+        memset(dst + kc2 * NR, 0, (size_t)((kc2p - kc2) * NR) * sizeof *dst);
+        dst += kc2p * NR;
     }
     return m;
 }
@@ -155,9 +159,11 @@ static inline __attribute__((always_inline)) VEC_T fbmm_pairdot_step_exact(
     return acc;
 }
 
-#if FBMM_PAIRDOT_EMULATED
-/* The instruction, modelled: each FMA reads subnormal inputs as zero and
- * flushes a subnormal result to zero (sign kept), as the SDM describes. */
+#if FBMM_BF16_EMULATED
+/* The instructions, modelled: each FMA reads subnormal inputs as zero and
+ * flushes a subnormal result to zero (sign kept), as the SDM describes for
+ * vdpbf16ps and tdpbf16ps alike; vdpbf16ps adds a pair's upper product
+ * first, tdpbf16ps (its SDM pseudocode) the lower one. */
 static inline __attribute__((always_inline)) fbmm_pairdot_words fbmm_pairdot_flush(
     fbmm_pairdot_words x)
 {
@@ -165,29 +171,37 @@ static inline __attribute__((always_inline)) fbmm_pairdot_words fbmm_pairdot_flu
     return x & (normal | 0x80000000u);
 }
 
-static inline __attribute__((always_inline)) VEC_T fbmm_pairdot_step_fast(
-    VEC_T acc, uint32_t a, fbmm_pairdot_words b)
+static inline __attribute__((always_inline)) VEC_T fbmm_pairdot_fma_ftz(VEC_T acc, VEC_T x,
+                                                                        VEC_T y)
 {
-    fbmm_pairdot_words blo = fbmm_pairdot_flush(b << 16);
-    fbmm_pairdot_words bhi = fbmm_pairdot_flush(b & 0xffff0000u);
-    fbmm_pairdot_words aw = (fbmm_pairdot_words){0} + a;     /* the broadcast */
-    fbmm_pairdot_words alo = fbmm_pairdot_flush(aw << 16);
-    fbmm_pairdot_words ahi = fbmm_pairdot_flush(aw & 0xffff0000u);
-    VEC_T x[4];
     fbmm_pairdot_words t;
-    memcpy(&x[0], &blo, sizeof x[0]);
-    memcpy(&x[1], &bhi, sizeof x[1]);
-    memcpy(&x[2], &alo, sizeof x[2]);
-    memcpy(&x[3], &ahi, sizeof x[3]);
-    acc += x[3] * x[1];
-    memcpy(&t, &acc, sizeof t);
-    t = fbmm_pairdot_flush(t);
-    memcpy(&acc, &t, sizeof t);
-    acc += x[2] * x[0];
+    acc += x * y;
     memcpy(&t, &acc, sizeof t);
     t = fbmm_pairdot_flush(t);
     memcpy(&acc, &t, sizeof t);
     return acc;
+}
+
+static inline __attribute__((always_inline)) VEC_T fbmm_bf16_model_step(
+    const int UPPER_FIRST, VEC_T acc, uint32_t a, fbmm_pairdot_words b)
+{
+    fbmm_pairdot_words aw = (fbmm_pairdot_words){0} + a;     /* the broadcast */
+    fbmm_pairdot_words w[4] = {fbmm_pairdot_flush(b << 16), fbmm_pairdot_flush(b & 0xffff0000u),
+                               fbmm_pairdot_flush(aw << 16), fbmm_pairdot_flush(aw & 0xffff0000u)};
+    VEC_T x[4];                                 /* B lower, B upper, A lower, A upper */
+    memcpy(x, w, sizeof x);
+    if (UPPER_FIRST) {
+        acc = fbmm_pairdot_fma_ftz(acc, x[3], x[1]);
+        return fbmm_pairdot_fma_ftz(acc, x[2], x[0]);
+    }
+    acc = fbmm_pairdot_fma_ftz(acc, x[2], x[0]);
+    return fbmm_pairdot_fma_ftz(acc, x[3], x[1]);
+}
+
+static inline __attribute__((always_inline)) VEC_T fbmm_pairdot_step_fast(
+    VEC_T acc, uint32_t a, fbmm_pairdot_words b)
+{
+    return fbmm_bf16_model_step(1, acc, a, b);
 }
 #  define FBMM_PAIRDOT_TARGET
 #else
@@ -243,83 +257,5 @@ static inline __attribute__((always_inline)) FBMM_PAIRDOT_TARGET VEC_T fbmm_pair
 FBMM_PAIRDOT_MICROKERNEL(fbmm_pairdot_kernel_fast, FBMM_PAIRDOT_TARGET, fbmm_pairdot_step_fast)
 FBMM_PAIRDOT_MICROKERNEL(fbmm_pairdot_kernel_exact, , fbmm_pairdot_step_exact)
 #undef FBMM_PAIRDOT_MICROKERNEL
-
-/*
- * C[0:rows, 0:cols] = A[0:rows, 0:K] @ B[0:K, 0:cols] for one tile of one
- * matrix of bfloat16 operands: gemm_tile's Goto nest (NC, KC, MC, NR, MR of
- * the f32 family) with both operands always packed into pairs (a pair of A is
- * one broadcast word; there is no in-place reading), and the guard chosen per
- * A block and B panel. Scratch: gemm_tile's for the same tile, which holds
- * the pair-packed panels (half its words) and the staging buffer.
- */
-static void fbmm_pairdot_gemm(const FBMM_NAME(dtype_ops) *kd,
-                              const char *a, int64_t a_sr, int64_t a_sc,
-                              const char *b, int64_t b_sr, int64_t b_sc,
-                              char *c, int64_t c_sr, int64_t c_sc,
-                              const fbmm_epilogue *ep, const char *d,
-                              int64_t rows, int64_t K, int64_t cols, void *scratch)
-{
-    const int64_t esz = (int64_t)sizeof(float);
-    const int64_t kc_max = K < KC ? K : KC, kc2_max = (kc_max + 1) / 2;
-    int64_t nc_max = cols < NC ? cols : NC;
-    int64_t mc_max = rows < MC ? rows : MC;
-    nc_max = (nc_max + NR - 1) / NR * NR;
-    mc_max = (mc_max + MR - 1) / MR * MR;
-    uint32_t *bp = (uint32_t *)scratch;
-    uint32_t *ap = bp + kc2_max * nc_max;
-    /* gemm_tile's staging buffer lies after kc_max * (nc_max + mc_max) floats */
-    float *stage = (float *)scratch + kc_max * (nc_max + mc_max);
-    const int c_direct = kd->out_same && !kd->staged && c_sc == esz &&
-                         (!ep->has_bias || ep->d_sc == c_sc);
-    const fbmm_epilogue *plain = &FBMM_NAME(plain_epilogue);
-
-    for (int64_t jc = 0; jc < cols; jc += NC) {
-        const int64_t nc = cols - jc < NC ? cols - jc : NC;
-        for (int64_t pc = 0; pc < K; pc += KC) {
-            const int64_t kc = K - pc < KC ? K - pc : KC, kc2 = (kc + 1) / 2;
-            const int first = (pc == 0);
-            const uint16_t mb = fbmm_pairdot_pack_b(bp, b, b_sr, b_sc, pc, kc, jc, nc);
-            for (int64_t ic = 0; ic < rows; ic += MC) {
-                const int64_t mc = rows - ic < MC ? rows - ic : MC;
-                const uint16_t ma = fbmm_pairdot_pack_a(ap, a + ic * a_sr, a_sr, a_sc, mc, pc, kc);
-                const int fast = fbmm_pairdot_exact_in_hw(ma, mb);
-                for (int64_t jr = 0; jr < nc; jr += NR) {
-                    const int64_t nr = nc - jr < NR ? nc - jr : NR;
-                    const uint32_t *bsl = bp + jr * kc2;
-                    for (int64_t ir = 0; ir < mc; ir += MR) {
-                        const int64_t mr = mc - ir < MR ? mc - ir : MR;
-                        const uint32_t *asl = ap + ir * kc2;
-                        const int full = (mr == MR && nr == NR);
-                        char *t;
-                        int64_t t_sr, t_sc;
-                        const fbmm_epilogue *e;
-                        const char *td;
-                        void (*store)(char *, int64_t, int64_t, const float *, int64_t, int64_t,
-                                      int, const fbmm_epilogue *, const char *);
-                        if (kd->staged) {
-                            t = (char *)(stage + (ic + ir) * nc_max + jr);
-                            t_sr = nc_max * esz, t_sc = esz;
-                            e = plain, td = 0, store = FBMM_NAME(store_native);
-                        } else {
-                            t = c + (ic + ir) * c_sr + (jc + jr) * c_sc;
-                            t_sr = c_sr, t_sc = c_sc;
-                            e = ep, store = kd->store;
-                            td = d ? d + (ic + ir) * ep->d_sr + (jc + jr) * ep->d_sc : 0;
-                        }
-                        const int direct = full && (kd->staged || c_direct);
-                        if (fast)
-                            fbmm_pairdot_kernel_fast(kc2, asl, bsl, t, t_sr, t_sc, direct,
-                                                     first, mr, nr, store, e, td);
-                        else
-                            fbmm_pairdot_kernel_exact(kc2, asl, bsl, t, t_sr, t_sc, direct,
-                                                      first, mr, nr, store, e, td);
-                    }
-                }
-            }
-        }
-        if (kd->staged)
-            FBMM_NAME(stage_out)(kd, stage, nc_max, c, c_sr, c_sc, ep, d, rows, jc, nc);
-    }
-}
 
 #endif

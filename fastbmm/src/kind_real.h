@@ -262,30 +262,50 @@ static const FBMM_NAME(dtype_ops) K_(ops) = {
 
 #if FBMM_PAIRDOT && FBMM_CAT(FBMM_PAIR_DOT, IN)
 #include "gemm_pairdot.h"
+#include "gemm_amx.h"
+#include "gemm_bf16_nest.h"
 #define K_PAIRDOT 1
 #else
 #define K_PAIRDOT 0
 #endif
 
-/* The packed nest on one tile (bfloat16, where the CPU has AVX512-BF16: the
- * pair-dot nest, in the same scratch). */
+/* The packed nest on one tile; bfloat16, in the engines that have them: the
+ * AMX or pair-dot nest where the CPU runs it (engine_template.h's
+ * fbmm_bf16_nest). */
 static void K_(tile)(const fbmm_problem *P, const char *a, const char *b, char *c,
                      const char *d, int64_t rows, int64_t cols, void *scratch)
 {
 #if K_PAIRDOT
-    if (fbmm_pairdot_active()) {
+    switch (fbmm_bf16_nest()) {
+    case FBMM_BF16_AMX:
+        fbmm_amx_gemm(&K_(ops), a, P->a.sr, P->a.sc, b, P->b.sr, P->b.sc, c, P->c.sr, P->c.sc,
+                      &P->ep, d, rows, P->m, cols, scratch);
+        return;
+    case FBMM_BF16_PAIRDOT:
         fbmm_pairdot_gemm(&K_(ops), a, P->a.sr, P->a.sc, b, P->b.sr, P->b.sc, c, P->c.sr,
                           P->c.sc, &P->ep, d, rows, P->m, cols, scratch);
         return;
+    default:
+        break;
     }
 #endif
     FBMM_NAME(gemm_tile)(&K_(ops), a, P->a.sr, P->a.sc, b, P->b.sr, P->b.sc, c, P->c.sr, P->c.sc,
                     &P->ep, d, rows, P->m, cols, scratch);
 }
 
+/* The largest scratch of the nests the tile may run: widening, and for
+ * bfloat16 the pair-dot and AMX ones (the AMX depth is padded to whole
+ * tiles). */
 static size_t K_(scratch)(int64_t rows, int64_t K, int64_t cols)
 {
-    return FBMM_NAME(scratch_bytes)(&K_(ops), rows, K, cols);
+    size_t n = FBMM_NAME(scratch_bytes)(&K_(ops), rows, K, cols);
+#if K_PAIRDOT
+    for (int nest = FBMM_BF16_PAIRDOT; nest <= FBMM_BF16_AMX; nest++) {
+        const size_t x = fbmm_bf16_nest_scratch(nest, rows, K, cols, STAGED);
+        if (x > n) n = x;
+    }
+#endif
+    return n;
 }
 
 /* The few-rows (stream) and few-columns (gemv) paths read the operands as

@@ -17,10 +17,40 @@ import numpy as np
 import pytest
 
 import fastbmm
-from _helpers import assert_equal_values, check_torch, seeded_rng
+from _helpers import KERNELS, assert_equal_values, check_torch, seeded_rng
+from fastbmm import _runtime
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 BF16 = np.dtype(ml_dtypes.bfloat16)
+
+
+def _variants_and_nests():
+    """(kernel variant, bfloat16 nest) for every nest each runnable variant has here."""
+    previous = _runtime.get_kernel()
+    pairs = []
+    try:
+        for variant in KERNELS:
+            _runtime.set_kernel(variant)
+            pairs += [(variant, nest) for nest in _runtime.bf16_kernels()]
+    finally:
+        _runtime.set_kernel(previous)
+    return pairs
+
+
+@pytest.fixture(params=_variants_and_nests(), ids="-".join)
+def bf16_kernel(request):
+    """Force each kernel variant and, in it, each bfloat16 nest it runs here (the
+    avx512_emulated variant: models of AMX and vdpbf16ps, and widening)."""
+    variant, nest = request.param
+    previous = _runtime.get_kernel()
+    _runtime.set_kernel(variant)
+    try:
+        _runtime.set_bf16_kernel(nest)
+        assert _runtime.get_bf16_kernel() == nest
+        yield request.param
+    finally:
+        _runtime.set_bf16_kernel(None)
+        _runtime.set_kernel(previous)
 
 # sizes around the paths: small (<= 8), the few-rows and few-columns ones, the
 # packed nest's edges, several KC panels, more rows than one staged MC block
@@ -53,7 +83,7 @@ def _sums64(a, b):
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
 @pytest.mark.parametrize("transposed", [False, True], ids=["B", "BT"])
 @pytest.mark.parametrize("a_transposed", [False, True], ids=["A", "AT"])
-def test_exact_when_float32_sums_are_exact(kernel, shape, transposed, a_transposed):
+def test_exact_when_float32_sums_are_exact(bf16_kernel, shape, transposed, a_transposed):
     # |a|, |b| <= 8 and m <= 600: every partial sum is an integer below 2**24,
     # exact in float32 in any order, so the result is the sum rounded once
     rng = seeded_rng("bf16-exact", shape, transposed, a_transposed)
@@ -65,7 +95,7 @@ def test_exact_when_float32_sums_are_exact(kernel, shape, transposed, a_transpos
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
-def test_random_values_are_the_float32_sums_rounded_once(kernel, shape):
+def test_random_values_are_the_float32_sums_rounded_once(bf16_kernel, shape):
     rng = seeded_rng("bf16-random", shape)
     a, b = _operands(rng, shape)
     sums = fastbmm.bmm(a, b, out_dtype=np.float32)
@@ -164,43 +194,59 @@ def test_baddbmm_through_the_packed_nest():
 
 
 # ---------------------------------------------------------------------------
-# The pair-dot nest (src/gemm_pairdot.h): AVX512-BF16's vdpbf16ps, run by the
-# avx512 variant where the CPU has it and modelled in avx512_emulated (which
-# every x86-64 CPU runs in the tests).
+# The AVX512-BF16 and AMX nests (src/gemm_pairdot.h, src/gemm_amx.h): run by
+# the avx512 variant where the CPU has them, modelled in avx512_emulated
+# (which every x86-64 CPU runs in the tests).
 
-def _pair_dot(kernel_name):
-    """Whether `kernel_name`, forced, computes bfloat16 with pair dot products here."""
-    from fastbmm import _runtime
+def test_bf16_kernels_listed_and_reported(kernel):
+    features = _runtime.cpu_features().split()
+    nests = _runtime.bf16_kernels()
+    assert nests[-1] == "widen" and _runtime.get_bf16_kernel() == nests[0], "best first"
+    emulated = kernel == "avx512_emulated"
+    want = {"widen"}
+    if emulated or (kernel == "avx512" and "avx512bf16" in features):
+        want.add("vdpbf16ps")
+    if emulated:
+        want.add("amx")
+    if kernel == "avx512" and "amx" in nests:      # and Linux granted the tile state
+        assert {"amx-tile", "amx-bf16"} <= set(features)
+        want.add("amx")
+    assert set(nests) == want
+    assert fastbmm.show_config(mode="dicts")["bf16_kernel"] == nests[0]
+    with pytest.raises(ValueError, match="unknown bfloat16 kernel 'amx2'"):
+        _runtime.set_bf16_kernel("amx2")
+    if "amx" not in nests:
+        with pytest.raises(RuntimeError, match="cannot run with kernel"):
+            _runtime.set_bf16_kernel("amx")
+        assert _runtime.get_bf16_kernel() == nests[0], "a refused nest changes nothing"
 
-    has_bf16 = "avx512bf16" in _runtime.cpu_features().split()
-    return kernel_name == "avx512_emulated" or (kernel_name == "avx512" and has_bf16)
+
+def test_show_config_names_the_bf16_nest(bf16_kernel, capsys):
+    variant, nest = bf16_kernel
+    fastbmm.show_config()
+    line = next(x for x in capsys.readouterr().out.splitlines() if "bfloat16:" in x)
+    name = {"amx": "AMX tiles", "vdpbf16ps": "pair dot products", "widen": "widened"}[nest]
+    assert name in line
+    assert ("modelled in software" in line) == (variant.endswith("_emulated") and nest != "widen")
 
 
-def test_bf16_kernel_is_reported(kernel):
-    from fastbmm import _runtime
-
-    want = "widened to float32"
-    if kernel == "avx512_emulated":
-        want = "pair dot products (vdpbf16ps, emulated)"
-    elif _pair_dot(kernel):
-        want = "pair dot products (vdpbf16ps)"
-    assert _runtime.bf16_kernel() == want
-    assert fastbmm.show_config(mode="dicts")["bf16_kernel"] == want
-
-
-def test_pair_dot_sums_in_the_instructions_order(kernel):
+def test_pair_order_of_each_nest(bf16_kernel):
     # A row (1, 2**-24, -1, 2**-24) times ones, 40 rows (the packed nest). In
     # depth order: 1 + 2**-24 rounds to 1 (a tie, to even), 1 - 1 = 0, then
     # + 2**-24: 2**-24. vdpbf16ps adds each pair's upper product first (the
-    # SDM's pseudocode): (2**-24 + 1) + 2**-24 - 1 = 0. This pins which nest
-    # ran, and that the model (and the CPU) follow the SDM's order.
+    # SDM's pseudocode): (2**-24 + 1) + 2**-24 - 1 = 0. tdpbf16ps's SDM
+    # pseudocode adds the lower one first (depth order; the model does), but
+    # its editions differ, so on AMX hardware either value is a right sum.
+    variant, nest = bf16_kernel
     row = np.array([1.0, 2.0 ** -24, -1.0, 2.0 ** -24], np.float32)
     a = np.broadcast_to(row, (1, 40, 4)).astype(BF16)
     b = np.ones((1, 4, 1), BF16)
-    want = 0.0 if _pair_dot(kernel) else 2.0 ** -24
+    want = {0.0} if nest == "vdpbf16ps" else {2.0 ** -24}
+    if nest == "amx" and not variant.endswith("_emulated"):
+        want = {0.0, 2.0 ** -24}
     sums = fastbmm.bmm(a, b, out_dtype=np.float32)
-    assert np.all(sums == np.float32(want)), sums[0, :3, 0]
-    assert np.all(fastbmm.bmm(a, b).astype(np.float32) == np.float32(want))
+    assert len(set(sums.ravel().tolist())) == 1 and float(sums[0, 0, 0]) in want, sums[0, :3, 0]
+    assert float(fastbmm.bmm(a, b)[0, 0, 0]) == float(sums[0, 0, 0])
 
 
 def _scaled_integers(rng, shape, scale):
@@ -209,7 +255,7 @@ def _scaled_integers(rng, shape, scale):
 
 
 @pytest.mark.parametrize("case", ["subnormal-products", "subnormal-inputs", "one-tiny-block"])
-def test_tiny_values_are_summed_exactly(kernel, case):
+def test_tiny_values_are_summed_exactly(bf16_kernel, case):
     # vdpbf16ps reads subnormal inputs as zero and flushes subnormal results
     # (DAZ, FTZ); the nest's guard must send such blocks to its exact step.
     # Every sum here is exact in float32 in any order (integer multiples of
@@ -235,7 +281,7 @@ def test_tiny_values_are_summed_exactly(kernel, case):
 
 
 @pytest.mark.parametrize("e", [-113, -112])
-def test_guard_at_its_boundary(kernel, e):
+def test_guard_at_its_boundary(bf16_kernel, e):
     # x1 * y1 - x2 * y2 = 2**(e - 14) exactly, with x's of exponent e1 and y's
     # of e2 (e1 + e2 = e): the smallest nonzero sum such operands can make.
     # At e = -113 it is 2**-127, a float32 subnormal (vdpbf16ps would flush

@@ -56,7 +56,8 @@ def test_unknown_option_is_an_error():
 def test_bench_help_lists_the_options():
     result = run_module("fastbmm.bench", "--help")
     assert result.returncode == 0, result.stderr
-    for option in ("--json", "--shapes", "--kernel", "--plot", "--threads", "--dtypes", "--timer"):
+    for option in ("--json", "--shapes", "--kernel", "--plot", "--threads", "--dtypes", "--timer",
+                   "--bf16-kernel"):
         assert option in result.stdout
 
 
@@ -69,6 +70,9 @@ def test_bench_help_lists_the_options():
         (["--kernel", "no_such_kernel"], "invalid choice: 'no_such_kernel'"),
         (["--dtypes", "f128"], "unknown dtype(s) f128"),
         (["--timer", "thread", "--threads", "2"], "--timer thread needs --threads 1"),
+        (["--kernel", "baseline", "--bf16-kernel", "amx"],
+         "--bf16-kernel amx: kernel baseline runs widen on this CPU"),
+        (["--bf16-kernel", "tiles"], "invalid choice: 'tiles'"),
     ],
 )
 def test_bench_refuses_bad_options(args, message):
@@ -126,7 +130,23 @@ def test_bench_json_records_machine_settings_and_every_round(tmp_path):
             assert timing["median_gflops"] == pytest.approx(
                 entry["flops"] / timing["median_seconds"] / 1e9)
     # the table on stdout is the same run's
-    assert "2x3x5x4T" in result.stdout and "kernel baseline" in result.stdout
+    assert "2x3x5x4T" in result.stdout and "kernel baseline (bfloat16: widen)" in result.stdout
+    assert data["fastbmm"]["bf16_kernel"] == "widen"
+
+
+@pytest.mark.skipif("avx512_emulated" not in fastbmm._runtime.available_kernels(),
+                    reason="needs the test-only avx512_emulated variant (FASTBMM_TEST_VARIANTS=1)")
+def test_bench_forces_a_bfloat16_nest(tmp_path):
+    pytest.importorskip("ml_dtypes")
+    path = tmp_path / "bench.json"
+    result = run_module(
+        "fastbmm.bench", "--shapes", "2x40x20x40", "--dtypes", "bf16", "--threads", "1",
+        "--kernel", "avx512_emulated", "--bf16-kernel", "vdpbf16ps", "--rounds", "2",
+        "--min-time", "0.001", "--no-peak", "--json", str(path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(path.read_text())["fastbmm"]["bf16_kernel"] == "vdpbf16ps"
+    assert "kernel avx512_emulated (bfloat16: vdpbf16ps)" in result.stdout
 
 
 def test_bench_plot_has_spread_threads_and_cpu_in_title(tmp_path):

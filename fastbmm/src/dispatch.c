@@ -90,13 +90,56 @@ int fbmm_engine_test_only(const fbmm_engine *e)
 #if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
 #  define FBMM_X86_DETECT 1
 #endif
-/* __builtin_cpu_supports knows "avx512bf16", "amx-tile" and "amx-bf16" from
- * GCC 11 and Clang 16 (the compilers engine_template.h's bfloat16 nests need) */
-#if (defined(__clang__) && __clang_major__ >= 16) || (!defined(__clang__) && __GNUC__ >= 11)
-#  define FBMM_KNOWS_BF16_NAMES 1
-#else
-#  define FBMM_KNOWS_BF16_NAMES 0
+/*
+ * AVX512-BF16 and AMX, read from CPUID itself: __builtin_cpu_supports knows
+ * their names only in recent compilers (GCC 11 on; Clang later, and not the
+ * same release for each), and a name it does not know fails the build.
+ *   CPUID.(EAX=7, ECX=1):EAX bit 5    AVX512_BF16
+ *   CPUID.(EAX=7, ECX=0):EDX bit 22   AMX-BF16;  bit 24  AMX-TILE
+ * Whether the OS saves the registers: AVX512-BF16 uses the ZMM state that
+ * the avx512 engine's own check (avx512f) covers; AMX's tile data is granted
+ * per process (fbmm_amx_bf16_usable).
+ */
+#if defined(FBMM_X86_DETECT)
+#  include <cpuid.h>
+static int cpuid_bit(unsigned leaf, unsigned sub, int reg, int bit)
+{
+    unsigned r[4] = {0, 0, 0, 0};       /* eax, ebx, ecx, edx */
+    if (__get_cpuid_max(0, 0) < leaf) return 0;
+    if (sub > 0) {                      /* sub-leaf 0's EAX: the last sub-leaf */
+        __cpuid_count(leaf, 0, r[0], r[1], r[2], r[3]);
+        if (r[0] < sub) return 0;
+    }
+    __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
+    return (r[reg] >> bit) & 1;
+}
 #endif
+
+/* Asked once: CPUID traps to the hypervisor in a VM (microseconds), and the
+ * engine asks on every bfloat16 tile. */
+int fbmm_cpu_has_avx512bf16(void)
+{
+    static int state = -1;
+    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+    if (s >= 0) return s;
+#if defined(FBMM_X86_DETECT)
+    __builtin_cpu_init();
+    s = __builtin_cpu_supports("avx512f") && cpuid_bit(7, 1, 0, 5);
+#else
+    s = 0;
+#endif
+    __atomic_store_n(&state, s, __ATOMIC_RELEASE);
+    return s;
+}
+
+static int cpu_has_amx_bf16(void)
+{
+#if defined(FBMM_X86_DETECT)
+    return cpuid_bit(7, 0, 3, 24) && cpuid_bit(7, 0, 3, 22);
+#else
+    return 0;
+#endif
+}
 
 /* The CPU features fastbmm asks about, by __builtin_cpu_supports's names
  * (which must be string literals: hence one line each). */
@@ -111,9 +154,11 @@ static int cpu_features(cpu_feature *out, int max)
     FEATURE("sse2") FEATURE("sse4.2") FEATURE("avx") FEATURE("avx2") FEATURE("fma")
     FEATURE("f16c") FEATURE("avx512f") FEATURE("avx512dq") FEATURE("avx512bw")
     FEATURE("avx512vl") FEATURE("avx512vnni")
-#  if FBMM_KNOWS_BF16_NAMES
-    FEATURE("avx512bf16") FEATURE("amx-tile") FEATURE("amx-bf16")
-#  endif
+    if (n + 2 < max) {                   /* read from CPUID: see above */
+        out[n].name = "avx512bf16"; out[n].present = fbmm_cpu_has_avx512bf16(); n++;
+        out[n].name = "amx-tile"; out[n].present = cpuid_bit(7, 0, 3, 24); n++;
+        out[n].name = "amx-bf16"; out[n].present = cpuid_bit(7, 0, 3, 22); n++;
+    }
 #  undef FEATURE
 #elif defined(__aarch64__)
     if (n < max) { out[n].name = "neon"; out[n].present = 1; n++; }
@@ -176,10 +221,9 @@ int fbmm_amx_bf16_usable(void)
     int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
     if (s >= 0) return s;
     s = 0;
-#if defined(FBMM_X86_DETECT) && FBMM_KNOWS_BF16_NAMES && defined(__linux__) && \
-    defined(__x86_64__) && defined(SYS_arch_prctl)
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-bf16")) {
+#if defined(FBMM_X86_DETECT) && defined(__linux__) && defined(__x86_64__) && \
+    defined(SYS_arch_prctl)
+    if (cpu_has_amx_bf16()) {
         enum { ARCH_GET_XCOMP_PERM = 0x1022, ARCH_REQ_XCOMP_PERM = 0x1023,
                XFEATURE_XTILEDATA = 18 };
         unsigned long granted = 0;

@@ -62,11 +62,11 @@ typedef struct {
  * AMX, where Linux grants the tile state: dispatch.c); on narrower code (the
  * avx512_emulated row) they are software models of the instructions that
  * always run, so that the tests cover both nests on any x86-64 CPU. Without
- * a compiler that knows the instructions (GCC >= 11, Clang >= 16), the
- * engine keeps to widening.
+ * a compiler that has the instructions' intrinsics (GCC >= 11, Clang >= 14),
+ * the engine keeps to widening. (The CPU is asked through CPUID, dispatch.c.)
  */
 #if FBMM_VBYTES == 64 && defined(__AVX512F__) && defined(__x86_64__) && \
-    ((defined(__clang__) && __clang_major__ >= 16) || (!defined(__clang__) && __GNUC__ >= 11))
+    ((defined(__clang__) && __clang_major__ >= 14) || (!defined(__clang__) && __GNUC__ >= 11))
 #  define FBMM_PAIRDOT 1
 #  define FBMM_BF16_EMULATED 0
 #elif FBMM_VBYTES == 64 && !defined(__AVX512F__) && defined(__x86_64__)
@@ -85,7 +85,7 @@ static int fbmm_bf16_runnable(int nest)
         return 1;
 #if FBMM_PAIRDOT
     case FBMM_BF16_PAIRDOT:
-        return FBMM_BF16_EMULATED || __builtin_cpu_supports("avx512bf16");
+        return FBMM_BF16_EMULATED || fbmm_cpu_has_avx512bf16();
     case FBMM_BF16_AMX:
         return FBMM_BF16_EMULATED || fbmm_amx_bf16_usable();
 #endif

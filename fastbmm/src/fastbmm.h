@@ -276,8 +276,10 @@ const fbmm_engine *fbmm_engine_at(int i);         /* best first */
 int fbmm_engine_supported(const fbmm_engine *e);  /* runnable on this CPU? */
 int fbmm_engine_test_only(const fbmm_engine *e);  /* a testing variant, never chosen at import */
 const char *fbmm_cpu_features(void);              /* e.g. "sse2 avx avx2 fma f16c" */
-/* AMX tiles with bfloat16 on this CPU, and the OS's leave to use them
- * (Linux's arch_prctl(ARCH_REQ_XCOMP_PERM), asked once per process). */
+/* AVX512-BF16 on this CPU (CPUID); AMX tiles with bfloat16 on this CPU and
+ * the OS's leave to use them (Linux's arch_prctl(ARCH_REQ_XCOMP_PERM), asked
+ * once per process). */
+int fbmm_cpu_has_avx512bf16(void);
 int fbmm_amx_bf16_usable(void);
 
 #ifdef __cplusplus

@@ -147,3 +147,28 @@ def test_show_config_says_when_regions_run_on_a_helper_thread():
                          timeout=120, cwd=REPO)
     assert out.returncode == 0, out.stderr
     assert "helper thread" in out.stdout and "forked from one with several threads" in out.stdout
+
+
+# fastbmm's CPU feature names -> the Linux kernel's flag names in /proc/cpuinfo
+CPUINFO_FLAGS = {"avx2": "avx2", "fma": "fma", "f16c": "f16c", "avx512f": "avx512f",
+                 "avx512bw": "avx512bw", "avx512bf16": "avx512_bf16", "amx-tile": "amx_tile",
+                 "amx-bf16": "amx_bf16"}
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/cpuinfo") or "x86" not in os.uname().machine,
+                    reason="the kernel's CPU flags: Linux on x86-64 only")
+def test_cpu_features_agree_with_the_kernels_flags():
+    # AVX512-BF16 and AMX are read from CPUID bits directly (src/dispatch.c);
+    # the kernel decodes the same bits into /proc/cpuinfo's flags, and hides
+    # the AVX-512 ones where the OS does not save the registers (fastbmm's
+    # AVX-512 names check XCR0 too). A kernel older than AMX (5.16) does not
+    # name its flags: for those, only "the kernel's flag => ours" is asked.
+    with open("/proc/cpuinfo") as f:
+        line = next(x for x in f if x.startswith("flags"))
+    flags = set(line.split(":", 1)[1].split())
+    ours = set(_runtime.cpu_features().split())
+    for name, flag in CPUINFO_FLAGS.items():
+        if name.startswith("amx"):
+            assert flag not in flags or name in ours, (name, flag)
+        else:
+            assert (name in ours) == (flag in flags), (name, flag)

@@ -104,9 +104,15 @@ typedef struct {
 
 _Static_assert(sizeof(fbmm_amx_config) == 64, "the tile configuration is 64 bytes");
 
-static FBMM_AMX_TARGET void fbmm_amx_begin(void)
+/* Loads fastbmm's configuration, after saving the thread's current one in
+ * *saved. The trap: another library in the process (oneDNN, under torch)
+ * may have configured the tiles on this thread and expect its configuration
+ * to be there when it next runs, so the end of a call restores it rather
+ * than releasing the tiles (tile data never lives across calls). */
+static FBMM_AMX_TARGET void fbmm_amx_begin(fbmm_amx_config *saved)
 {
     fbmm_amx_config cfg;
+    _tile_storeconfig(saved);
     memset(&cfg, 0, sizeof cfg);
     cfg.palette_id = 1;
     for (int t = 0; t < 8; t++) {
@@ -116,9 +122,12 @@ static FBMM_AMX_TARGET void fbmm_amx_begin(void)
     _tile_loadconfig(&cfg);
 }
 
-static FBMM_AMX_TARGET void fbmm_amx_end(void)
+static FBMM_AMX_TARGET void fbmm_amx_end(const fbmm_amx_config *saved)
 {
-    _tile_release();
+    if (saved->palette_id != 0)
+        _tile_loadconfig(saved);
+    else
+        _tile_release();
 }
 #endif
 

@@ -134,8 +134,8 @@ static void fbmm_pairdot_gemm(const FBMM_NAME(dtype_ops) *kd,
                         scratch);
 }
 
-/* The tile configuration is the thread's state: loaded for the call,
- * released after it. */
+/* The tile configuration is the thread's state: loaded for the call, the
+ * thread's previous one (or none) back after it (gemm_amx.h). */
 static void fbmm_amx_gemm(const FBMM_NAME(dtype_ops) *kd,
                           const char *a, int64_t a_sr, int64_t a_sc,
                           const char *b, int64_t b_sr, int64_t b_sc,
@@ -144,12 +144,13 @@ static void fbmm_amx_gemm(const FBMM_NAME(dtype_ops) *kd,
                           int64_t rows, int64_t K, int64_t cols, void *scratch)
 {
 #if !FBMM_BF16_EMULATED
-    fbmm_amx_begin();
+    fbmm_amx_config saved;
+    fbmm_amx_begin(&saved);
 #endif
     fbmm_bf16_nest_body(1, kd, a, a_sr, a_sc, b, b_sr, b_sc, c, c_sr, c_sc, ep, d, rows, K, cols,
                         scratch);
 #if !FBMM_BF16_EMULATED
-    fbmm_amx_end();
+    fbmm_amx_end(&saved);
 #endif
 }
 

@@ -19,8 +19,8 @@ def show_config(mode="stdout"):
         ``bf16_kernel``, ``cpu``, ``python``. ``bf16_kernel`` says how the
         kernel in use computes bfloat16's larger products on this CPU:
         ``"amx"`` (AMX-BF16 tiles), ``"vdpbf16ps"`` (AVX512-BF16 pair dot
-        products) or ``"widen"`` (widened to float32). ``threads`` says where the count comes from
-        (``setting``: None for the default), the most threads one call starts
+        products) or ``"widen"`` (widened to float32). ``threads`` says
+        where the count comes from (``setting``: None for the default), the most threads one call starts
         (``max_per_call``), and whether this thread's parallel regions run on
         a helper thread because the process may have inherited a stale OpenMP
         pool through ``fork()`` (``regions_from_helper_thread``, with the reason).

@@ -87,8 +87,8 @@ def block_sizes():
             "u32": b(_engine.u32), "u64": b(_engine.u64)}
 
 
-# bfloat16's packed nests (enum fbmm_bf16_nest), best first in the listing
-_BF16_NESTS = {"amx": 2, "vdpbf16ps": 1, "widen": 0}
+#: bfloat16's packed nests by name (enum fbmm_bf16_nest's codes), best first
+BF16_KERNELS = {"amx": 2, "vdpbf16ps": 1, "widen": 0}
 
 
 def bf16_kernels():
@@ -96,22 +96,22 @@ def bf16_kernels():
     "amx" (AMX-BF16 tiles), "vdpbf16ps" (AVX512-BF16 pair dot products),
     "widen" (widened to float32). The avx512_emulated variant runs software
     models of the first two."""
-    return [name for name, code in _BF16_NESTS.items() if _engine.bf16_runnable(code)]
+    return [name for name, code in BF16_KERNELS.items() if _engine.bf16_runnable(code)]
 
 
 def get_bf16_kernel():
     """The bfloat16 nest in use (a name of `bf16_kernels`)."""
     cdef int code = _engine.bf16_nest()
-    return next(name for name, c in _BF16_NESTS.items() if c == code)
+    return next(name for name, c in BF16_KERNELS.items() if c == code)
 
 
 def set_bf16_kernel(name):
     """Force a bfloat16 nest of the variant in use (for tests and comparisons);
     None: the best one again."""
-    if name is not None and name not in _BF16_NESTS:
+    if name is not None and name not in BF16_KERNELS:
         raise ValueError(f"fastbmm: unknown bfloat16 kernel {name!r}; "
-                         f"known: {list(_BF16_NESTS)}")
-    if not _engine.set_bf16_nest(-1 if name is None else _BF16_NESTS[name]):
+                         f"known: {list(BF16_KERNELS)}")
+    if not _engine.set_bf16_nest(-1 if name is None else BF16_KERNELS[name]):
         raise RuntimeError(f"fastbmm: bfloat16 kernel {name!r} cannot run with kernel "
                            f"{get_kernel()!r} on this CPU (it runs {bf16_kernels()})")
 

@@ -569,8 +569,8 @@ def environment_info():
         ``logical_cpus``, ``usable_cpus``, ``isa_flags``: the CPU features
         fastbmm detected, ``load_average``), ``python``, ``fastbmm``
         (``version``, ``kernel``, ``available_kernels``, ``bf16_kernel``: the
-        bfloat16 nest, ``openmp``, ``num_threads``), ``numpy`` (``version``, ``blas``: threadpoolctl's
-        records or None), ``torch`` (``version``, ``num_threads``; None when
+        bfloat16 nest, ``openmp``, ``num_threads``), ``numpy`` (``version``,
+        ``blas``: threadpoolctl's records or None), ``torch`` (``version``, ``num_threads``; None when
         torch is not installed).
     """
     config = fastbmm.show_config(mode="dicts")
@@ -1274,7 +1274,7 @@ def main(argv=None):
     )
     parser.add_argument(
         "--bf16-kernel",
-        choices=["amx", "vdpbf16ps", "widen"],
+        choices=list(_runtime.BF16_KERNELS),
         help="force fastbmm's bfloat16 nest (default: the best the kernel variant runs here, "
         f"of {','.join(_runtime.bf16_kernels())})",
     )

@@ -11,7 +11,7 @@
  *     target("amx-tile,amx-bf16") and run only where the CPU reports AMX-BF16
  *     and Linux granted the tile state (dispatch.c's fbmm_amx_bf16_usable);
  *   - avx512_emulated: a software model of the tile product (DAZ, FTZ and
- *     the SDM's order), so that the tests run this nest on any x86-64 CPU.
+ *     the hardware's order), so that the tests run this nest on any x86-64 CPU.
  *
  * The register block is 32 x 32 floats of C: 4 accumulator tiles (tmm0-3)
  * fed by 2 tiles of A (tmm4-5: rows 0-15, 16-31) and 2 of B (tmm6-7:
@@ -23,10 +23,14 @@
  *   - A: slivers of 32 rows, each row kc2p pair words in a row (a tile of A
  *     is 16 rows, 4 * kc2p bytes apart, of 16 pairs; fbmm_pairdot_pack_a with
  *     steps (1, kc2p)).
- * Per float32 lane the tile product sums, per the SDM, a pair's lower
- * product then its upper one, pair after pair of the 16, as rounded FMAs
- * with DAZ and FTZ: the magnitude guard of gemm_pairdot.h holds for any
- * order of such sums, and a block it refuses runs the exact step instead.
+ * Per float32 lane, the order of the sums in one tdpbf16ps, as measured on
+ * a Xeon (family 6 model 207, 2026-12-05; tests/bmm/test_bfloat16.py's
+ * probes), is not the SDM pseudocode's (a pair's lower product, then its
+ * upper one, pair after pair): the 16 lower products are summed in depth
+ * order, the 16 upper ones likewise, then the two sums are added and the
+ * result added to C, every step rounded, with DAZ and FTZ. The magnitude
+ * guard of gemm_pairdot.h holds for any order of such sums, and a block it
+ * refuses runs the exact step instead.
  */
 #ifndef FASTBMM_GEMM_AMX_H
 #define FASTBMM_GEMM_AMX_H
@@ -47,8 +51,7 @@ static int64_t fbmm_amx_pairs(int64_t kc)
  * are immediates), or, in avx512_emulated, a model of them on 8 tiles of
  * 16 rows x 64 bytes in memory, so that the tests run the very block code
  * (tile numbers, addresses, strides) the hardware runs. The model of
- * tdpbf16ps follows the SDM: per row m of C and pair k, per column n, the
- * lower product then the upper one, each an FMA with DAZ and FTZ.
+ * tdpbf16ps sums in the hardware's order (above), with DAZ and FTZ.
  */
 #if FBMM_BF16_EMULATED
 typedef struct { uint8_t row[16][64]; } fbmm_amx_tile;
@@ -67,15 +70,19 @@ static void fbmm_amx_model_dpbf16ps(fbmm_amx_tile *c, const fbmm_amx_tile *a,
                                     const fbmm_amx_tile *b)
 {
     for (int m = 0; m < 16; m++) {
-        VEC_T acc;
+        VEC_T acc, lower = {0}, upper = {0}, one = lower + 1.0f;
         memcpy(&acc, c->row[m], sizeof acc);
         for (int k = 0; k < 16; k++) {
             uint32_t w;
             fbmm_pairdot_words bk;
+            VEC_T x[4];
             memcpy(&w, a->row[m] + 4 * k, sizeof w);
             memcpy(&bk, b->row[k], sizeof bk);
-            acc = fbmm_bf16_model_step(0, acc, w, bk);
+            fbmm_bf16_model_widen(w, bk, x);
+            lower = fbmm_pairdot_fma_ftz(lower, x[2], x[0]);
+            upper = fbmm_pairdot_fma_ftz(upper, x[3], x[1]);
         }
+        acc = fbmm_pairdot_fma_ftz(acc, fbmm_pairdot_fma_ftz(lower, upper, one), one);
         memcpy(c->row[m], &acc, sizeof acc);
     }
 }
@@ -104,6 +111,22 @@ typedef struct {
 
 _Static_assert(sizeof(fbmm_amx_config) == 64, "the tile configuration is 64 bytes");
 
+/* ldtilecfg / sttilecfg with the whole 64-byte configuration as the memory
+ * operand. The trap: GCC's _tile_loadconfig and _tile_storeconfig (GCC 12 at
+ * least) tell the compiler they touch 8 bytes only (a `void *` operand), so it
+ * drops the stores of colsb[] and rows[] before the load as dead: the tiles
+ * end up configured with 0 rows and the first tile instruction raises #UD
+ * (SIGILL). Seen on a Xeon with AMX; the tile model cannot show it. */
+static inline FBMM_AMX_TARGET void fbmm_amx_load_config(const fbmm_amx_config *cfg)
+{
+    __asm__ volatile("ldtilecfg %0" : : "m"(*cfg));
+}
+
+static inline FBMM_AMX_TARGET void fbmm_amx_store_config(fbmm_amx_config *cfg)
+{
+    __asm__ volatile("sttilecfg %0" : "=m"(*cfg));
+}
+
 /* Loads fastbmm's configuration, after saving the thread's current one in
  * *saved. The trap: another library in the process (oneDNN, under torch)
  * may have configured the tiles on this thread and expect its configuration
@@ -112,20 +135,20 @@ _Static_assert(sizeof(fbmm_amx_config) == 64, "the tile configuration is 64 byte
 static FBMM_AMX_TARGET void fbmm_amx_begin(fbmm_amx_config *saved)
 {
     fbmm_amx_config cfg;
-    _tile_storeconfig(saved);
+    fbmm_amx_store_config(saved);
     memset(&cfg, 0, sizeof cfg);
     cfg.palette_id = 1;
     for (int t = 0; t < 8; t++) {
         cfg.colsb[t] = 64;
         cfg.rows[t] = 16;
     }
-    _tile_loadconfig(&cfg);
+    fbmm_amx_load_config(&cfg);
 }
 
 static FBMM_AMX_TARGET void fbmm_amx_end(const fbmm_amx_config *saved)
 {
     if (saved->palette_id != 0)
-        _tile_loadconfig(saved);
+        fbmm_amx_load_config(saved);
     else
         _tile_release();
 }
@@ -138,6 +161,10 @@ static FBMM_AMX_TARGET void fbmm_amx_block_fast(int64_t kc2p, const uint32_t *ap
 {
     FBMM_AMX_TILES;
     const int64_t a_stride = kc2p * 4, b_stride = NR * 4;
+    /* GCC's _tile_loadd has no memory operand or clobber: without this
+     * barrier the stores of the packed slivers could, once inlined, be
+     * moved after the loads that read them. */
+    __asm__ volatile("" : : : "memory");
     FBMM_TILE_ZERO(0);
     FBMM_TILE_ZERO(1);
     FBMM_TILE_ZERO(2);

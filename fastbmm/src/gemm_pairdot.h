@@ -163,7 +163,7 @@ static inline __attribute__((always_inline)) VEC_T fbmm_pairdot_step_exact(
 /* The instructions, modelled: each FMA reads subnormal inputs as zero and
  * flushes a subnormal result to zero (sign kept), as the SDM describes for
  * vdpbf16ps and tdpbf16ps alike; vdpbf16ps adds a pair's upper product
- * first, tdpbf16ps (its SDM pseudocode) the lower one. */
+ * first. (tdpbf16ps's order is gemm_amx.h's.) */
 static inline __attribute__((always_inline)) fbmm_pairdot_words fbmm_pairdot_flush(
     fbmm_pairdot_words x)
 {
@@ -182,26 +182,31 @@ static inline __attribute__((always_inline)) VEC_T fbmm_pairdot_fma_ftz(VEC_T ac
     return acc;
 }
 
-static inline __attribute__((always_inline)) VEC_T fbmm_bf16_model_step(
-    const int UPPER_FIRST, VEC_T acc, uint32_t a, fbmm_pairdot_words b)
+/* A pair of A (one word, broadcast) and a vector of pairs of B as float32
+ * with DAZ: x = {B lower, B upper, A lower, A upper}. */
+static inline __attribute__((always_inline)) void fbmm_bf16_model_widen(
+    uint32_t a, fbmm_pairdot_words b, VEC_T x[4])
 {
     fbmm_pairdot_words aw = (fbmm_pairdot_words){0} + a;     /* the broadcast */
     fbmm_pairdot_words w[4] = {fbmm_pairdot_flush(b << 16), fbmm_pairdot_flush(b & 0xffff0000u),
                                fbmm_pairdot_flush(aw << 16), fbmm_pairdot_flush(aw & 0xffff0000u)};
-    VEC_T x[4];                                 /* B lower, B upper, A lower, A upper */
-    memcpy(x, w, sizeof x);
-    if (UPPER_FIRST) {
-        acc = fbmm_pairdot_fma_ftz(acc, x[3], x[1]);
-        return fbmm_pairdot_fma_ftz(acc, x[2], x[0]);
-    }
-    acc = fbmm_pairdot_fma_ftz(acc, x[2], x[0]);
-    return fbmm_pairdot_fma_ftz(acc, x[3], x[1]);
+    memcpy(x, w, sizeof w);
+}
+
+/* vdpbf16ps: the upper product, then the lower one (SDM, and so on a Xeon). */
+static inline __attribute__((always_inline)) VEC_T fbmm_bf16_model_step(
+    VEC_T acc, uint32_t a, fbmm_pairdot_words b)
+{
+    VEC_T x[4];
+    fbmm_bf16_model_widen(a, b, x);
+    acc = fbmm_pairdot_fma_ftz(acc, x[3], x[1]);
+    return fbmm_pairdot_fma_ftz(acc, x[2], x[0]);
 }
 
 static inline __attribute__((always_inline)) VEC_T fbmm_pairdot_step_fast(
     VEC_T acc, uint32_t a, fbmm_pairdot_words b)
 {
-    return fbmm_bf16_model_step(1, acc, a, b);
+    return fbmm_bf16_model_step(acc, a, b);
 }
 #  define FBMM_PAIRDOT_TARGET
 #else

@@ -53,8 +53,7 @@ def bf16_kernel(request):
         _runtime.set_kernel(previous)
 
 # sizes around the paths: small (<= 8), the few-rows and few-columns ones, the
-# packed nest's edges, several KC panels, more rows than one staged MC block
-# the packed nest's edges, several KC panels, more rows than one staged MC block;
+# packed nest's edges, several KC panels, more rows than one staged MC block;
 # a last panel of depth 1 (513 = 2 * 256 + 1: one half-empty pair)
 SHAPES = [(3, 2, 5, 3), (4, 8, 8, 8), (2, 1, 40, 33), (2, 37, 29, 2), (3, 19, 70, 45),
           (1, 150, 300, 70), (2, 13, 600, 17), (2, 45, 513, 37)]
@@ -230,23 +229,87 @@ def test_show_config_names_the_bf16_nest(bf16_kernel, capsys):
     assert ("modelled in software" in line) == (variant.endswith("_emulated") and nest != "widen")
 
 
-def test_pair_order_of_each_nest(bf16_kernel):
-    # A row (1, 2**-24, -1, 2**-24) times ones, 40 rows (the packed nest). In
-    # depth order: 1 + 2**-24 rounds to 1 (a tie, to even), 1 - 1 = 0, then
-    # + 2**-24: 2**-24. vdpbf16ps adds each pair's upper product first (the
-    # SDM's pseudocode): (2**-24 + 1) + 2**-24 - 1 = 0. tdpbf16ps's SDM
-    # pseudocode adds the lower one first (depth order; the model does), but
-    # its editions differ, so on AMX hardware either value is a right sum.
+T24 = 2.0 ** -24
+
+# Rows of A (times a column of ones, 40 rows: the packed nest) whose float32
+# sums tell the order of the additions apart, and each nest's sum:
+#   - widen: depth order, one rounded add after another;
+#   - vdpbf16ps: pair after pair, a pair's upper product first (the SDM);
+#   - amx: per tdpbf16ps (16 pairs), the lower products summed in depth
+#     order, the upper ones likewise, then lower + upper, then C + that
+#     (measured on a Xeon, family 6 model 207; the SDM's pseudocode says
+#     pair after pair, lower first, which is the widen column here).
+PAIR_ORDER_PROBES = {
+    # 1 + 2**-24 is a tie that rounds to 1
+    "1,t,-1,t": ({0: 1.0, 1: T24, 2: -1.0, 3: T24}, 4,
+                 {"widen": T24, "vdpbf16ps": 0.0, "amx": 2 * T24}),
+    # C = 1 from the first 16 pairs, then t, t in the next: C + (t + t)
+    "c=1;t,t": ({0: 1.0, 32: T24, 33: T24}, 34,
+                {"widen": 1.0, "vdpbf16ps": 1.0, "amx": 1.0 + 2 * T24}),
+    # the lower products one after another, not summed exactly: 1 + t + t = 1
+    "1,_,t,_,t": ({0: 1.0, 2: T24, 4: T24}, 6, {"widen": 1.0, "vdpbf16ps": 1.0, "amx": 1.0}),
+}
+
+
+@pytest.mark.parametrize("probe", PAIR_ORDER_PROBES, ids=str)
+def test_order_of_the_sums_in_each_nest(bf16_kernel, probe):
     variant, nest = bf16_kernel
-    row = np.array([1.0, 2.0 ** -24, -1.0, 2.0 ** -24], np.float32)
-    a = np.broadcast_to(row, (1, 40, 4)).astype(BF16)
-    b = np.ones((1, 4, 1), BF16)
-    want = {0.0} if nest == "vdpbf16ps" else {2.0 ** -24}
+    values, depth, sums = PAIR_ORDER_PROBES[probe]
+    row = np.zeros(depth, np.float32)
+    row[list(values)] = list(values.values())
+    a = np.broadcast_to(row, (1, 40, depth)).astype(BF16)
+    b = np.ones((1, depth, 1), BF16)
+    want = {sums[nest]}
     if nest == "amx" and not variant.endswith("_emulated"):
-        want = {0.0, 2.0 ** -24}
-    sums = fastbmm.bmm(a, b, out_dtype=np.float32)
-    assert len(set(sums.ravel().tolist())) == 1 and float(sums[0, 0, 0]) in want, sums[0, :3, 0]
-    assert float(fastbmm.bmm(a, b)[0, 0, 0]) == float(sums[0, 0, 0])
+        # another AMX generation may sum as the SDM's pseudocode has it
+        want.add(sums["widen"])
+    got = fastbmm.bmm(a, b, out_dtype=np.float32)
+    assert len(set(got.ravel().tolist())) == 1 and float(got[0, 0, 0]) in want, got[0, :3, 0]
+    # the bfloat16 result is that float32 sum rounded once
+    assert float(fastbmm.bmm(a, b)[0, 0, 0]) == float(got[0, 0, 0].astype(BF16))
+
+
+def _hardware_and_model(nest):
+    """The (hardware variant, model variant) pair for nest, or a skip."""
+    if "avx512_emulated" not in KERNELS or "avx512" not in KERNELS:
+        pytest.skip("needs the avx512 variant and the test-only avx512_emulated one")
+    previous = _runtime.get_kernel()
+    try:
+        _runtime.set_kernel("avx512")
+        if nest not in _runtime.bf16_kernels():
+            pytest.skip(f"this CPU (or OS) does not run the {nest} nest")
+    finally:
+        _runtime.set_kernel(previous)
+    return "avx512", "avx512_emulated"
+
+
+@pytest.mark.parametrize("nest", ["vdpbf16ps", "amx"])
+def test_model_is_the_hardware_bit_for_bit(nest):
+    # Where the CPU has the instruction, its software model (which the tests
+    # run on every other CPU) must give the very same float32 sums: operands
+    # over 60 binades, cancelling, with subnormals and exact zeros, so that
+    # order, DAZ and FTZ all show. The guard sends blocks with tiny values to
+    # the exact step, so half the batch stays above it (the instruction runs).
+    rng = seeded_rng("bf16-model-vs-hardware", nest)
+    b, n, m, p = 6, 37, 70, 45
+    def operand(shape):
+        x = rng.standard_normal(shape) * 2.0 ** rng.integers(-30, 30, shape)
+        x[rng.random(shape) < 0.05] = 0.0
+        return _bf16(x)
+    a, c = operand((b, n, m)), operand((b, m, p))
+    a[3:] *= _bf16(2.0 ** -100)                 # subnormal products: the guard's side
+    results = []
+    for variant in _hardware_and_model(nest):
+        previous = _runtime.get_kernel()
+        _runtime.set_kernel(variant)
+        try:
+            _runtime.set_bf16_kernel(nest)
+            results.append(fastbmm.bmm(a, c, out_dtype=np.float32))
+        finally:
+            _runtime.set_bf16_kernel(None)
+            _runtime.set_kernel(previous)
+    assert_equal_values(results[0].view(np.uint32), results[1].view(np.uint32),
+                        what=f"{nest}: hardware vs model")
 
 
 def _scaled_integers(rng, shape, scale):

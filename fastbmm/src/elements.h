@@ -157,6 +157,51 @@ static inline void fbmm_widen_i16(uint32_t *d, const char *s, int64_t n)
 }
 
 /*
+ * fbmm_narrow_E(dst, src, n): n accumulator values at src rounded (once) to
+ * format E at dst, consecutive -- a row of a tile store with no epilogue.
+ * The rounding is the scalar fbmm_store_E's, written so that the compiler
+ * vectorises it (bfloat16: the NaN test a select, not a branch); float16
+ * uses F16C's 8-wide vcvtps2ph where the variant has it.
+ */
+static inline void fbmm_narrow_f32(char *d, const float *s, int64_t n) { memcpy(d, s, (size_t)n * 4); }
+static inline void fbmm_narrow_f64(char *d, const double *s, int64_t n) { memcpy(d, s, (size_t)n * 8); }
+static inline void fbmm_narrow_i32(char *d, const uint32_t *s, int64_t n) { memcpy(d, s, (size_t)n * 4); }
+static inline void fbmm_narrow_i64(char *d, const uint64_t *s, int64_t n) { memcpy(d, s, (size_t)n * 8); }
+static inline void fbmm_narrow_bf16(char *d, const float *s, int64_t n)
+{
+    uint16_t *restrict out = (uint16_t *)d;     /* (2-byte aligned: the array's own dtype) */
+    for (int64_t j = 0; j < n; j++) {
+        uint32_t x;
+        memcpy(&x, s + j, sizeof x);
+        const uint16_t nan = (uint16_t)((x >> 16) | 0x0040u);
+        const uint16_t rne = (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+        out[j] = (x & 0x7fffffffu) > 0x7f800000u ? nan : rne;
+    }
+}
+static inline void fbmm_narrow_f16(char *d, const float *s, int64_t n)
+{
+    int64_t j = 0;
+#if defined(__F16C__)
+    for (; j + 8 <= n; j += 8)
+        _mm_storeu_si128((__m128i *)(d + 2 * j),
+                         _mm256_cvtps_ph(_mm256_loadu_ps(s + j), _MM_FROUND_TO_NEAREST_INT));
+#endif
+    for (; j < n; j++) fbmm_store_f16(d + 2 * j, s[j]);
+}
+static inline void fbmm_narrow_i8(char *d, const uint32_t *s, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) d[j] = (char)(uint8_t)s[j];
+}
+static inline void fbmm_narrow_u8(char *d, const uint32_t *s, int64_t n) { fbmm_narrow_i8(d, s, n); }
+static inline void fbmm_narrow_i16(char *d, const uint32_t *s, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) {
+        const uint16_t v = (uint16_t)s[j];
+        memcpy(d + 2 * j, &v, 2);
+    }
+}
+
+/*
  * FBMM_PAIR_DOT_E: 1 for the formats with a pair-dot nest (gemm_pairdot.h,
  * AVX512-BF16's vdpbf16ps), which kind_real.h tests with #if; 0 for the rest.
  */

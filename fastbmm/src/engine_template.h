@@ -97,13 +97,15 @@ static int fbmm_bf16_runnable(int nest)
 /* The nest a test forced (set_bf16_nest), or -1: the best runnable one. */
 static int fbmm_bf16_forced = -1;
 
-/* The bfloat16 nest in use: AMX, else pair dot products, else widening. */
+/* The bfloat16 nest in use: AMX, else widening. The pair-dot nest runs only
+ * when forced: on the one CPU with AVX512-BF16 it was timed on (a Xeon,
+ * family 6 model 207, 2026-12-05) it reached 0.4-0.6x the widening nest's
+ * speed (BENCHMARKS.md). */
 static int fbmm_bf16_nest(void)
 {
     const int forced = __atomic_load_n(&fbmm_bf16_forced, __ATOMIC_RELAXED);
     if (forced >= 0) return forced;
     if (fbmm_bf16_runnable(FBMM_BF16_AMX)) return FBMM_BF16_AMX;
-    if (fbmm_bf16_runnable(FBMM_BF16_PAIRDOT)) return FBMM_BF16_PAIRDOT;
     return FBMM_BF16_WIDEN;
 }
 

@@ -154,21 +154,32 @@ static FBMM_AMX_TARGET void fbmm_amx_end(const fbmm_amx_config *saved)
 }
 #endif
 
-/* C[32 x 32] (row stride NR floats, at out) = A sliver @ B sliver: 4
- * accumulator tiles, 2 of A and 2 of B per 16 pairs of the depth. */
+/* C[32 x 32] (float32 rows out_sr bytes apart, at out) = A sliver @ B
+ * sliver, plus C where load (a later depth panel): 4 accumulator tiles, 2 of
+ * A and 2 of B per 16 pairs of the depth. The tiles load and store C where
+ * it lies (the staging rows, or C itself), so no copy of the block is made. */
 static FBMM_AMX_TARGET void fbmm_amx_block_fast(int64_t kc2p, const uint32_t *ap,
-                                                const uint32_t *bp, float *out)
+                                                const uint32_t *bp, char *out, int64_t out_sr,
+                                                int load)
 {
     FBMM_AMX_TILES;
     const int64_t a_stride = kc2p * 4, b_stride = NR * 4;
+    char *const c1 = out + 64, *const c2 = out + 16 * out_sr, *const c3 = c2 + 64;
     /* GCC's _tile_loadd has no memory operand or clobber: without this
-     * barrier the stores of the packed slivers could, once inlined, be
-     * moved after the loads that read them. */
+     * barrier the stores of the packed slivers (or of C by the previous
+     * panel's code) could, once inlined, be moved after the loads. */
     __asm__ volatile("" : : : "memory");
-    FBMM_TILE_ZERO(0);
-    FBMM_TILE_ZERO(1);
-    FBMM_TILE_ZERO(2);
-    FBMM_TILE_ZERO(3);
+    if (load) {
+        FBMM_TILE_LOAD(0, out, out_sr);
+        FBMM_TILE_LOAD(1, c1, out_sr);
+        FBMM_TILE_LOAD(2, c2, out_sr);
+        FBMM_TILE_LOAD(3, c3, out_sr);
+    } else {
+        FBMM_TILE_ZERO(0);
+        FBMM_TILE_ZERO(1);
+        FBMM_TILE_ZERO(2);
+        FBMM_TILE_ZERO(3);
+    }
     for (int64_t kk = 0; kk < kc2p; kk += FBMM_AMX_KP) {
         FBMM_TILE_LOAD(4, ap + kk, a_stride);                 /* rows 0-15 of A */
         FBMM_TILE_LOAD(5, ap + 16 * kc2p + kk, a_stride);     /* rows 16-31 */
@@ -179,20 +190,23 @@ static FBMM_AMX_TARGET void fbmm_amx_block_fast(int64_t kc2p, const uint32_t *ap
         FBMM_TILE_DPBF16PS(2, 5, 6);
         FBMM_TILE_DPBF16PS(3, 5, 7);
     }
-    FBMM_TILE_STORE(0, out, NR * 4);
-    FBMM_TILE_STORE(1, out + 16, NR * 4);
-    FBMM_TILE_STORE(2, out + 16 * NR, NR * 4);
-    FBMM_TILE_STORE(3, out + 16 * NR + 16, NR * 4);
+    FBMM_TILE_STORE(0, out, out_sr);
+    FBMM_TILE_STORE(1, c1, out_sr);
+    FBMM_TILE_STORE(2, c2, out_sr);
+    FBMM_TILE_STORE(3, c3, out_sr);
 }
 
 /* A block the guard refused: the exact pair step, 4 rows x 2 vectors at a
- * time (8 independent chains). */
-static void fbmm_amx_block_exact(int64_t kc2p, const uint32_t *ap, const uint32_t *bp, float *out)
+ * time (8 independent chains); the same contract as fbmm_amx_block_fast. */
+static void fbmm_amx_block_exact(int64_t kc2p, const uint32_t *ap, const uint32_t *bp,
+                                 char *out, int64_t out_sr, int load)
 {
     for (int r0 = 0; r0 < FBMM_AMX_MR; r0 += 4) {
         VEC_T acc[4][FBMM_NV];
-        for (int r = 0; r < 4; r++)
-            for (int v = 0; v < FBMM_NV; v++) acc[r][v] = (VEC_T){0};
+        for (int r = 0; r < 4; r++) {
+            if (load) memcpy(acc[r], out + (r0 + r) * out_sr, sizeof acc[r]);
+            else for (int v = 0; v < FBMM_NV; v++) acc[r][v] = (VEC_T){0};
+        }
         for (int64_t kk = 0; kk < kc2p; kk++) {
             fbmm_pairdot_words bv[FBMM_NV];
             memcpy(bv, bp + kk * NR, sizeof bv);
@@ -202,7 +216,7 @@ static void fbmm_amx_block_exact(int64_t kc2p, const uint32_t *ap, const uint32_
                     acc[r][v] = fbmm_pairdot_step_exact(acc[r][v], w, bv[v]);
             }
         }
-        memcpy(out + r0 * NR, acc, sizeof acc);
+        for (int r = 0; r < 4; r++) memcpy(out + (r0 + r) * out_sr, acc[r], sizeof acc[r]);
     }
 }
 

@@ -21,7 +21,8 @@
 
 /* Scratch of the nest `nest` for tiles of at most rows x cols, K deep: B's
  * panel, A's block, and (staged kinds) the float32 staging rows, in that
- * order. The pair-dot nest's fits in gemm_tile's scratch (half its words). */
+ * order (AMX: rows padded to whole 32-row blocks, which its tiles store).
+ * The pair-dot nest's fits in gemm_tile's scratch (half its words). */
 static size_t fbmm_bf16_nest_scratch(int nest, int64_t rows, int64_t K, int64_t cols, int staged)
 {
     const int amx = nest == FBMM_BF16_AMX;
@@ -31,6 +32,7 @@ static size_t fbmm_bf16_nest_scratch(int nest, int64_t rows, int64_t K, int64_t 
     nc = (nc + NR - 1) / NR * NR;
     int64_t mc = rows < MC ? rows : MC;              /* staged tiles: rows <= MC */
     const int64_t a_rows = amx ? FBMM_AMX_MC : (mc + MR - 1) / MR * MR;
+    if (amx) mc = (mc + FBMM_AMX_MR - 1) / FBMM_AMX_MR * FBMM_AMX_MR;  /* whole tile blocks */
     size_t n = (size_t)(kc2 * nc + a_rows * kc2);
     if (staged) n += (size_t)(mc * nc);
     n *= 4;
@@ -63,6 +65,7 @@ static inline __attribute__((always_inline)) void fbmm_bf16_nest_body(
     const int c_direct = kd->out_same && !kd->staged && c_sc == esz &&
                          (!ep->has_bias || ep->d_sc == c_sc);
     const fbmm_epilogue *plain = &FBMM_NAME(plain_epilogue);
+    const int plain_ep = !ep->scaled && !ep->has_bias;
     float blk[FBMM_AMX_MR * NR] __attribute__((aligned(64)));   /* AMX: the block's sums */
 
     for (int64_t jc = 0; jc < cols; jc += NC) {
@@ -104,9 +107,18 @@ static inline __attribute__((always_inline)) void fbmm_bf16_nest_body(
                         }
                         const int direct = mr == blk_rows && nr == NR && (kd->staged || c_direct);
                         if (AMX) {
-                            if (fast) fbmm_amx_block_fast(kc2, asl, bsl, blk);
-                            else fbmm_amx_block_exact(kc2, asl, bsl, blk);
-                            fbmm_amx_out(blk, t, t_sr, t_sc, direct, first, mr, nr, store, e, td);
+                            /* the tiles straight into the staging rows (padded
+                             * to whole blocks) or a whole block of plain C;
+                             * else through blk and fbmm_amx_out */
+                            const int in_place = kd->staged || (direct && plain_ep);
+                            char *o = in_place ? t : (char *)blk;
+                            const int64_t o_sr = in_place ? t_sr : NR * esz;
+                            const int load = in_place && !first;
+                            if (fast) fbmm_amx_block_fast(kc2, asl, bsl, o, o_sr, load);
+                            else fbmm_amx_block_exact(kc2, asl, bsl, o, o_sr, load);
+                            if (!in_place)
+                                fbmm_amx_out(blk, t, t_sr, t_sc, direct, first, mr, nr, store, e,
+                                             td);
                         } else if (fast) {
                             fbmm_pairdot_kernel_fast(kc2, asl, bsl, t, t_sr, t_sc, direct, first,
                                                      mr, nr, store, e, td);

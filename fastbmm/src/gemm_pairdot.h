@@ -80,6 +80,19 @@ static inline uint32_t fbmm_pairdot_ld(const char *p)
     return v;
 }
 
+/* fbmm_pairdot_min over n consecutive bfloat16 at x: a loop the compiler
+ * turns into vector minima (the packing's contiguous rows). */
+static inline uint16_t fbmm_pairdot_min_run(uint16_t m, const char *x, int64_t n)
+{
+    for (int64_t j = 0; j < n; j++) {
+        uint16_t v;
+        memcpy(&v, x + 2 * j, sizeof v);
+        v = (uint16_t)((v & 0x7fffu) - 1u);
+        m = v < m ? v : m;
+    }
+    return m;
+}
+
 /* Rows [0, mc) x depth [k0, k0 + kc) of A as pairs, in slivers of `rows`
  * rows x kc2p pairs: pair kk of row r at kk * kk_step + r * r_step in its
  * sliver (the pair-dot layout: rows MR, steps (MR, 1); the AMX one: rows 32,
@@ -97,6 +110,13 @@ static uint16_t fbmm_pairdot_pack_a(uint32_t *dst, const char *a, int64_t sr, in
         for (int64_t r = 0; r < mr; r++) {
             const char *row = a + (i0 + r) * sr + k0 * sc;
             uint32_t *d = dst + r * r_step;
+            if (kk_step == 1 && sc == 2) {
+                /* a row of pairs is the row itself (an odd depth's last
+                 * pair gets the zero upper half of the memset) */
+                memcpy(d, row, (size_t)kc * 2);
+                m = fbmm_pairdot_min_run(m, row, kc);
+                continue;
+            }
             for (int64_t kk = 0; kk < kc2; kk++) {
                 uint32_t w;
                 if (2 * kk + 1 == kc) w = fbmm_pairdot_ld(row + 2 * kk * sc);   /* odd depth */
@@ -112,15 +132,55 @@ static uint16_t fbmm_pairdot_pack_a(uint32_t *dst, const char *a, int64_t sr, in
     return m;
 }
 
+/* NR bfloat16 of B's rows 2kk and 2kk + 1 (x1 zero past an odd depth) as
+ * one sliver row of pairs at d, and their magnitudes into the running
+ * vector minimum `mins` (fbmm_pairdot_min's measure, lane by lane). */
+typedef uint16_t fbmm_pairdot_halves __attribute__((vector_size(2 * NR)));
+
+static inline __attribute__((always_inline)) fbmm_pairdot_halves fbmm_pairdot_interleave(
+    uint32_t *d, const char *r0, const char *r1, fbmm_pairdot_halves mins)
+{
+    fbmm_pairdot_halves x0, x1 = {0}, lo, hi, less;
+    memcpy(&x0, r0, sizeof x0);
+    if (r1) memcpy(&x1, r1, sizeof x1);
+    for (int j = 0; j < NR; j++) d[j] = (uint32_t)x0[j] | (uint32_t)x1[j] << 16;
+    lo = (x0 & 0x7fff) - 1;
+    hi = (x1 & 0x7fff) - 1;
+    less = lo < mins;
+    mins = (lo & less) | (mins & ~less);
+    less = hi < mins;
+    return (hi & less) | (mins & ~less);
+}
+
 /* Depth [k0, k0 + kc) x columns [j0, j0 + nc) of B, in NR-column slivers of
  * kc2p pairs (zero pairs past the depth: the AMX nest pads to whole tiles);
- * returns the panel's fbmm_pairdot_min. */
+ * returns the panel's fbmm_pairdot_min. The trap: walking a sliver down
+ * its depth reads each row of B NR elements at a time, a row (2 KiB for
+ * 1024 columns) apart, and that walk cost more than the tile products; rows
+ * with unit columns are read across, every whole sliver in one pass. */
 static uint16_t fbmm_pairdot_pack_b(uint32_t *dst, const char *b, int64_t sr, int64_t sc,
                                     int64_t k0, int64_t kc, int64_t j0, int64_t nc, int64_t kc2p)
 {
     const int64_t kc2 = (kc + 1) / 2;
     uint16_t m = 0xffff;
-    for (int64_t jb = 0; jb < nc; jb += NR) {
+    int64_t jb0 = 0;
+    if (sc == 2) {
+        fbmm_pairdot_halves mins = (fbmm_pairdot_halves){0} - 1;
+        const int64_t full = nc / NR * NR;
+        for (int64_t kk = 0; kk < kc2; kk++) {
+            const char *r0 = b + (k0 + 2 * kk) * sr + j0 * sc;
+            const char *r1 = 2 * kk + 1 < kc ? r0 + sr : 0;  /* else the upper halves are +0 */
+            for (int64_t jb = 0; jb < full; jb += NR)
+                mins = fbmm_pairdot_interleave(dst + jb * kc2p + kk * NR, r0 + 2 * jb,
+                                               r1 ? r1 + 2 * jb : 0, mins);
+        }
+        for (int64_t jb = 0; jb < full; jb += NR)
+            memset(dst + jb * kc2p + kc2 * NR, 0, (size_t)((kc2p - kc2) * NR) * sizeof *dst);
+        for (int j = 0; j < NR; j++) m = mins[j] < m ? mins[j] : m;
+        jb0 = full;
+        dst += full * kc2p;
+    }
+    for (int64_t jb = jb0; jb < nc; jb += NR) {
         const int64_t nr = nc - jb < NR ? nc - jb : NR;
         const char *base = b + k0 * sr + (j0 + jb) * sc;
         for (int64_t kk = 0; kk < kc2; kk++) {

@@ -20,6 +20,7 @@
 #define WIDEN_IN FBMM_CAT(fbmm_widen, IN)
 #define LOAD_OUT FBMM_CAT(fbmm_load, OUT)
 #define STORE_OUT FBMM_CAT(fbmm_store, OUT)
+#define NARROW_OUT FBMM_CAT(fbmm_narrow, OUT)
 /* The operands' (result's) elements are the accumulator's own bits: a format
  * belongs to one family, so the same size means the same representation. */
 #define SAME_REPR (sizeof(IN_T) == sizeof(ACC_T))
@@ -84,6 +85,12 @@ static void K_(store)(char *c, int64_t sr, int64_t sc, const ACC_T *tile,
                       const fbmm_epilogue *ep, const char *d)
 {
     const ACC_T al = FBMM_ALPHA(ep), be = FBMM_BETA(ep);
+    if (first && !ep->scaled && !ep->has_bias && sc == (int64_t)sizeof(OUT_T)) {
+        /* a plain store to unit columns (bmm's, and every staged result's
+         * rounding): the vectorised rows; the loop below branches per element */
+        for (int64_t i = 0; i < mr; i++) NARROW_OUT(c + i * sr, tile + i * NR, nr);
+        return;
+    }
     for (int64_t i = 0; i < mr; i++) {
         for (int64_t j = 0; j < nr; j++) {
             char *q = c + i * sr + j * sc;
@@ -348,6 +355,7 @@ static const fbmm_kind K_(kind) = {
 #undef WIDEN_IN
 #undef LOAD_OUT
 #undef STORE_OUT
+#undef NARROW_OUT
 #undef SAME_REPR
 #undef OUT_SAME
 #undef KIND

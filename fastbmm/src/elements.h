@@ -71,9 +71,9 @@ static inline uint16_t fbmm_float_to_bf16(float v)
 {
     uint32_t x;
     memcpy(&x, &v, sizeof x);
-    if ((x & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((x >> 16) | 0x0040u);
-    x += 0x7fffu + ((x >> 16) & 1u);
-    return (uint16_t)(x >> 16);
+    const uint16_t nan = (uint16_t)((x >> 16) | 0x0040u);
+    const uint16_t rne = (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
+    return (x & 0x7fffffffu) > 0x7f800000u ? nan : rne;  /* a select: loops vectorise */
 }
 static inline void fbmm_store_bf16(char *p, float v)
 {
@@ -159,25 +159,25 @@ static inline void fbmm_widen_i16(uint32_t *d, const char *s, int64_t n)
 /*
  * fbmm_narrow_E(dst, src, n): n accumulator values at src rounded (once) to
  * format E at dst, consecutive -- a row of a tile store with no epilogue.
- * The rounding is the scalar fbmm_store_E's, written so that the compiler
- * vectorises it (bfloat16: the NaN test a select, not a branch); float16
- * uses F16C's 8-wide vcvtps2ph where the variant has it.
+ * The rounding is fbmm_store_E's (written so that the compiler vectorises
+ * it: bfloat16's NaN test is a select, not a branch); float16 uses F16C's
+ * 8-wide vcvtps2ph where the variant has it (_cvtss_sh does not vectorise).
  */
 static inline void fbmm_narrow_f32(char *d, const float *s, int64_t n) { memcpy(d, s, (size_t)n * 4); }
 static inline void fbmm_narrow_f64(char *d, const double *s, int64_t n) { memcpy(d, s, (size_t)n * 8); }
 static inline void fbmm_narrow_i32(char *d, const uint32_t *s, int64_t n) { memcpy(d, s, (size_t)n * 4); }
 static inline void fbmm_narrow_i64(char *d, const uint64_t *s, int64_t n) { memcpy(d, s, (size_t)n * 8); }
-static inline void fbmm_narrow_bf16(char *d, const float *s, int64_t n)
-{
-    uint16_t *restrict out = (uint16_t *)d;     /* (2-byte aligned: the array's own dtype) */
-    for (int64_t j = 0; j < n; j++) {
-        uint32_t x;
-        memcpy(&x, s + j, sizeof x);
-        const uint16_t nan = (uint16_t)((x >> 16) | 0x0040u);
-        const uint16_t rne = (uint16_t)((x + 0x7fffu + ((x >> 16) & 1u)) >> 16);
-        out[j] = (x & 0x7fffffffu) > 0x7f800000u ? nan : rne;
+/* the others: fbmm_store_E at a constant stride, which the compiler vectorises */
+#define FBMM_NARROW_BY_STORE(E, ACC, SIZE)                                     \
+    static inline void fbmm_narrow_##E(char *d, const ACC *s, int64_t n)       \
+    {                                                                          \
+        for (int64_t j = 0; j < n; j++) fbmm_store_##E(d + (SIZE) * j, s[j]);  \
     }
-}
+FBMM_NARROW_BY_STORE(bf16, float, 2)
+FBMM_NARROW_BY_STORE(i8, uint32_t, 1)
+FBMM_NARROW_BY_STORE(u8, uint32_t, 1)
+FBMM_NARROW_BY_STORE(i16, uint32_t, 2)
+#undef FBMM_NARROW_BY_STORE
 static inline void fbmm_narrow_f16(char *d, const float *s, int64_t n)
 {
     int64_t j = 0;
@@ -187,18 +187,6 @@ static inline void fbmm_narrow_f16(char *d, const float *s, int64_t n)
                          _mm256_cvtps_ph(_mm256_loadu_ps(s + j), _MM_FROUND_TO_NEAREST_INT));
 #endif
     for (; j < n; j++) fbmm_store_f16(d + 2 * j, s[j]);
-}
-static inline void fbmm_narrow_i8(char *d, const uint32_t *s, int64_t n)
-{
-    for (int64_t j = 0; j < n; j++) d[j] = (char)(uint8_t)s[j];
-}
-static inline void fbmm_narrow_u8(char *d, const uint32_t *s, int64_t n) { fbmm_narrow_i8(d, s, n); }
-static inline void fbmm_narrow_i16(char *d, const uint32_t *s, int64_t n)
-{
-    for (int64_t j = 0; j < n; j++) {
-        const uint16_t v = (uint16_t)s[j];
-        memcpy(d + 2 * j, &v, 2);
-    }
 }
 
 /*

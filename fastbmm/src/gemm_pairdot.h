@@ -253,7 +253,7 @@ static inline __attribute__((always_inline)) void fbmm_bf16_model_widen(
     memcpy(x, w, sizeof w);
 }
 
-/* vdpbf16ps: the upper product, then the lower one (SDM, and so on a Xeon). */
+/* vdpbf16ps: the upper product, then the lower one (the SDM; so on a Xeon too). */
 static inline __attribute__((always_inline)) VEC_T fbmm_bf16_model_step(
     VEC_T acc, uint32_t a, fbmm_pairdot_words b)
 {

@@ -24,6 +24,14 @@
 #define SMALL_ROWS 4
 #define SMALL_BLOCK 2
 
+/* an accumulator value stored in memory (a widened operand) */
+static inline ACC_T FBMM_NAME(load_acc)(const char *p)
+{
+    ACC_T v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
 #include "gemm_template.h"
 #if !ACC_IS_INT
 #include "peak.h"       /* the bench's register-only multiply-add loop */

@@ -21,6 +21,8 @@
 #define LOAD_OUT FBMM_CAT(fbmm_load, OUT)
 #define STORE_OUT FBMM_CAT(fbmm_store, OUT)
 #define NARROW_OUT FBMM_CAT(fbmm_narrow, OUT)
+/* an element of A in the small path: in place (SAME_REPR) or widened */
+#define LOAD_A(p) (SAME_REPR ? LOAD_IN(p) : FBMM_NAME(load_acc)(p))
 /* The operands' (result's) elements are the accumulator's own bits: a format
  * belongs to one family, so the same size means the same representation. */
 #define SAME_REPR (sizeof(IN_T) == sizeof(ACC_T))
@@ -116,7 +118,8 @@ static void K_(store)(char *c, int64_t sr, int64_t sc, const ACC_T *tile,
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 static inline __attribute__((always_inline)) void K_(small_rows)(
     const int R, const int nb, const fbmm_problem *P, const char *A, char *C, const char *D,
-    int64_t i0, int64_t v0, const int64_t ldb, const int64_t a_sc, const VEC_T *bp)
+    int64_t i0, int64_t v0, const int64_t ldb, const int64_t a_sr, const int64_t a_sc,
+    const VEC_T *bp)
 {
     const int64_t m = P->m, j0 = v0 * VL;
     const int64_t pb = P->p - j0 < nb * VL ? P->p - j0 : nb * VL;   /* columns here */
@@ -130,7 +133,7 @@ static inline __attribute__((always_inline)) void K_(small_rows)(
     for (int64_t k = 0; k < m; k++, bk += ldb) {
         FBMM_UNROLL
         for (int r = 0; r < R; r++) {
-            ACC_T aik = LOAD_IN(A + (i0 + r) * P->a.sr + k * a_sc);
+            ACC_T aik = LOAD_A(A + (i0 + r) * a_sr + k * a_sc);
             FBMM_UNROLL
             for (int v = 0; v < nb; v++) acc[r][v] += aik * bk[v];
         }
@@ -178,6 +181,8 @@ static inline __attribute__((always_inline)) void K_(small_rows)(
         }
         if (c_rows) {
             fbmm_copy_short(crow, x, (size_t)pb * sizeof(ACC_T));
+        } else if (P->c.sc == (int64_t)sizeof(OUT_T)) {
+            NARROW_OUT(crow, x, pb);        /* the vectorised rounding of a row */
         } else {
             for (int64_t j = 0; j < pb; j++) STORE_OUT(crow + j * P->c.sc, x[j]);
         }
@@ -189,29 +194,37 @@ static inline __attribute__((always_inline)) void K_(small_rows)(
  * rows: SMALL_ROWS at a time, then 2 and 1 for the rest. */
 static inline __attribute__((always_inline)) void K_(small_block)(
     const int nb, const fbmm_problem *P, const char *A, char *C, const char *D,
-    int64_t v0, const int64_t ldb, const int64_t a_sc, const VEC_T *bp)
+    int64_t v0, const int64_t ldb, const int64_t a_sr, const int64_t a_sc, const VEC_T *bp)
 {
     int64_t i = 0;
     for (; i + SMALL_ROWS <= P->n; i += SMALL_ROWS)
-        K_(small_rows)(SMALL_ROWS, nb, P, A, C, D, i, v0, ldb, a_sc, bp);
+        K_(small_rows)(SMALL_ROWS, nb, P, A, C, D, i, v0, ldb, a_sr, a_sc, bp);
     if (i + 2 <= P->n) {
-        K_(small_rows)(2, nb, P, A, C, D, i, v0, ldb, a_sc, bp);
+        K_(small_rows)(2, nb, P, A, C, D, i, v0, ldb, a_sr, a_sc, bp);
         i += 2;
     }
     if (i < P->n)
-        K_(small_rows)(1, nb, P, A, C, D, i, v0, ldb, a_sc, bp);
+        K_(small_rows)(1, nb, P, A, C, D, i, v0, ldb, a_sr, a_sc, bp);
 }
 
 /* Whole small matrices (n, m, p <= FBMM_SMALL_MAX): B is widened into a
- * zero-padded m x (nv vectors) block on the stack (its rows contiguous; A is
- * read in place), then C is computed in column blocks of SMALL_BLOCK vectors
- * (and one of fewer for the rest), each down its rows (small_block); no
- * panels, no tiles, no scratch. */
+ * zero-padded m x (nv vectors) block on the stack (its rows contiguous), and
+ * A, when its elements are not the accumulator's own bits (float16,
+ * bfloat16, small integers), into an n x m block beside it (aw); A of the
+ * accumulator's type is read in place. Then C is computed in column blocks of
+ * SMALL_BLOCK vectors (and one of fewer for the rest), each down its rows
+ * (small_block); no panels, no tiles, no scratch. The trap the widened A
+ * avoids: converting A's elements one by one inside the product (a scalar
+ * vcvtph2ps, or a sign extension, then a broadcast per multiply-add) ran
+ * 32^3 float16 at a third of float32's speed (Xeon, 2026-12-05); widening a
+ * row at a time is vector work (fbmm_widen_E) and leaves the product
+ * float32's broadcast-from-memory multiply-adds. */
 static inline __attribute__((always_inline)) void K_(small_matrix)(
     const fbmm_problem *P, const char *A, const char *B, char *C, const char *D,
-    const int64_t nv, const int64_t a_sc, VEC_T *bp)
+    const int64_t nv, const int64_t a_sc, VEC_T *bp, ACC_T *aw)
 {
-    const int64_t m = P->m, p = P->p;
+    const int64_t n = P->n, m = P->m, p = P->p;
+    int64_t a_sr = P->a.sr;
     if (nv < 1 || nv > SMALL_NVMAX) __builtin_unreachable();
     for (int64_t k = 0; k < m; k++) {
         ACC_T *row = (ACC_T *)(bp + k * nv);
@@ -225,41 +238,56 @@ static inline __attribute__((always_inline)) void K_(small_matrix)(
             for (int64_t j = 0; j < p; j++) row[j] = LOAD_IN(src + j * P->b.sc);
         }
     }
+    if (!SAME_REPR) {
+        for (int64_t i = 0; i < n; i++) {
+            const char *src = A + i * P->a.sr;
+            if (P->a.sc == (int64_t)sizeof(IN_T))
+                WIDEN_IN(aw + i * m, src, m);
+            else
+                for (int64_t k = 0; k < m; k++) aw[i * m + k] = LOAD_IN(src + k * P->a.sc);
+        }
+        A = (const char *)aw;
+        a_sr = m * (int64_t)sizeof(ACC_T);
+    }
     int64_t v0 = 0;
     for (; v0 + SMALL_BLOCK <= nv; v0 += SMALL_BLOCK)
-        K_(small_block)(SMALL_BLOCK, P, A, C, D, v0, nv, a_sc, bp);
+        K_(small_block)(SMALL_BLOCK, P, A, C, D, v0, nv, a_sr, a_sc, bp);
 #if SMALL_BLOCK > 2
 #error "small_matrix's remainder handles SMALL_BLOCK <= 2"
 #endif
     if (v0 < nv)
-        K_(small_block)(1, P, A, C, D, v0, nv, a_sc, bp);
+        K_(small_block)(1, P, A, C, D, v0, nv, a_sr, a_sc, bp);
 }
 
 /* Batch entries [b0, b1). The trap: a product of 8x8x8 is ~130 cycles, and
  * a run-time nv (index arithmetic, B's row stride, the column-block loop)
  * cost 8x8x8 float32 a third of its speed; so nv = 1 and 2 (every p up to 2
- * vectors) are constants, each with A's rows in place as a constant stride
- * too. */
+ * vectors) are constants, each with A's rows in place (or widened) as a
+ * constant stride too. */
 static void K_(small)(const fbmm_problem *P, int64_t b0, int64_t b1)
 {
     VEC_T bp[FBMM_SMALL_MAX * SMALL_NVMAX];
+    /* A widened (kinds whose elements are not the accumulator's bits) */
+    ACC_T aw[SAME_REPR ? 1 : FBMM_SMALL_MAX * FBMM_SMALL_MAX]
+        __attribute__((aligned(FBMM_VBYTES)));
     const int64_t nv = (P->p + VL - 1) / VL;
-    const int a_unit = SAME_REPR && P->a.sc == (int64_t)sizeof(IN_T);
+    const int a_unit = !SAME_REPR || P->a.sc == (int64_t)sizeof(IN_T);
+    const int64_t a_sc = SAME_REPR ? P->a.sc : (int64_t)sizeof(ACC_T);
     fbmm_batch_cursor cur;
     fbmm_cursor_init(&cur, P, b0, b1);
     const char *A, *B, *D;
     char *C;
     while (fbmm_cursor_step(&cur, P, &A, &B, &C, &D)) {
         if (nv == 1 && a_unit)
-            K_(small_matrix)(P, A, B, C, D, 1, sizeof(IN_T), bp);
+            K_(small_matrix)(P, A, B, C, D, 1, sizeof(ACC_T), bp, aw);
         else if (nv == 1)
-            K_(small_matrix)(P, A, B, C, D, 1, P->a.sc, bp);
+            K_(small_matrix)(P, A, B, C, D, 1, a_sc, bp, aw);
         else if (nv == 2 && SMALL_NVMAX >= 2 && a_unit)
-            K_(small_matrix)(P, A, B, C, D, 2, sizeof(IN_T), bp);
+            K_(small_matrix)(P, A, B, C, D, 2, sizeof(ACC_T), bp, aw);
         else if (a_unit)
-            K_(small_matrix)(P, A, B, C, D, nv, sizeof(IN_T), bp);
+            K_(small_matrix)(P, A, B, C, D, nv, sizeof(ACC_T), bp, aw);
         else
-            K_(small_matrix)(P, A, B, C, D, nv, P->a.sc, bp);
+            K_(small_matrix)(P, A, B, C, D, nv, a_sc, bp, aw);
     }
 }
 
@@ -356,6 +384,7 @@ static const fbmm_kind K_(kind) = {
 #undef LOAD_OUT
 #undef STORE_OUT
 #undef NARROW_OUT
+#undef LOAD_A
 #undef SAME_REPR
 #undef OUT_SAME
 #undef KIND

@@ -33,6 +33,12 @@ typedef struct {
     int same_repr;   /* the inputs' elements are ACC_T bits (complex: pairs of them) */
     int out_same;    /* the result's elements are ACC_T bits */
     int staged;      /* the dtype is narrower than ACC_T and must not round per panel (f16) */
+    /* real kinds narrower than ACC_T (f16, bf16, small integers), else NULL:
+     * widen rows [0, mc) x columns [k0, k0 + kc) of an A with contiguous rows
+     * into dst, row-major (row stride kc), the microkernel then reading it as
+     * an A in place; in_size: bytes of one element of A */
+    void (*widen_a)(ACC_T *dst, const char *a, int64_t sr, int64_t mc, int64_t k0, int64_t kc);
+    int64_t in_size;
 } FBMM_NAME(dtype_ops);
 
 /* alpha and beta as this family's accumulator type */
@@ -296,6 +302,12 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
         if (kd->cplx) { a_direct = (a_sc == 2 * esz); a_cs = 1; }
         else { a_direct = (a_sc % esz == 0); a_cs = a_sc / esz; }
     }
+    /* A narrower than ACC_T with contiguous rows: each block widened row by
+     * row (vector conversions) and then read as an A in place (strides
+     * (kc, 1)). The trap: packing it into MR-row slivers converts one element
+     * at a time down the columns (scalar vcvtph2ps and a store each), which
+     * took 28% of 64x128x128x64 float16 (Xeon model 207, 2026-12-05). */
+    const int a_widen = !a_direct && kd->widen_a && a_sc == kd->in_size;
     /* B in place: real, contiguous rows, and the KC rows a sliver spans
      * within FBMM_B_INPLACE_SPAN bytes (further apart, they collide in L1's
      * sets and packing wins). */
@@ -325,9 +337,15 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
             for (int64_t ic = 0; ic < rows; ic += MC) {
                 int64_t mc = rows - ic < MC ? rows - ic : MC;
                 const ACC_T *ablk;
+                /* A's element strides in this block (in place or widened) */
+                int64_t blk_rs = a_rs, blk_cs = a_cs;
                 if (a_direct) {
                     /* edge rows too: the strided instances read exactly mr rows */
                     ablk = (const ACC_T *)(a + ic * a_sr) + pc * a_cs;
+                } else if (a_widen) {
+                    kd->widen_a(ap, a + ic * a_sr, a_sr, mc, pc, kc);
+                    ablk = ap;
+                    blk_rs = kc, blk_cs = 1;
                 } else {
                     kd->pack_a(ap, a + ic * a_sr, a_sr, a_sc, mc, pc, kc);
                     ablk = ap;
@@ -348,20 +366,31 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                         int full = (mr == MR && nr == NR);
                         if (kd->staged) {
                             char *t = (char *)(stage + (ic + ir) * nc_max + jr);
-                            FBMM_NAME(microkernel_packed)(
-                                kc, ablk + ir * kc, bsl, bs, t, nc_max * esz, esz,
-                                full, first, mr, nr, FBMM_NAME(store_native), plain, 0);
+                            /* direct even at edges: a staging row holds nc_max
+                             * (whole slivers) floats, and the strided instances
+                             * write mr rows only */
+                            if (a_widen)
+                                FBMM_NAME(microkernel_strided)(
+                                    kc, ablk + ir * blk_rs, blk_rs, blk_cs, bsl, bs, t,
+                                    nc_max * esz, esz, 1, first, mr, nr, nvec,
+                                    FBMM_NAME(store_native), plain, 0);
+                            else
+                                FBMM_NAME(microkernel_packed)(
+                                    kc, ablk + ir * kc, bsl, bs, t, nc_max * esz, esz,
+                                    full, first, mr, nr, FBMM_NAME(store_native), plain, 0);
                             continue;
                         }
                         char *t = c + (ic + ir) * c_sr + ((jc + jr) / cdiv) * c_sc;
                         const char *td = d ? d + (ic + ir) * ep->d_sr + ((jc + jr) / cdiv) * ep->d_sc : 0;
-                        if (a_direct || nvec != FBMM_NV)
-                            /* A in place, or packed (strides 1, MR) against a B
-                             * read in place narrower than NR: the packed instance
-                             * would load FBMM_NV vectors, past B's last column */
+                        const int a_rows = a_direct || a_widen;  /* A read by rows */
+                        if (a_rows || nvec != FBMM_NV)
+                            /* A in place (or widened), or packed (strides 1, MR)
+                             * against a B read in place narrower than NR: the
+                             * packed instance would load FBMM_NV vectors, past
+                             * B's last column */
                             FBMM_NAME(microkernel_strided)(
-                                kc, a_direct ? ablk + ir * a_rs : ablk + ir * kc,
-                                a_direct ? a_rs : 1, a_direct ? a_cs : MR, bsl, bs, t, c_sr,
+                                kc, a_rows ? ablk + ir * blk_rs : ablk + ir * kc,
+                                a_rows ? blk_rs : 1, a_rows ? blk_cs : MR, bsl, bs, t, c_sr,
                                 c_sc, c_direct && nr == nvec * VL, first, mr, nr, nvec,
                                 kd->store, ep, td);
                         else

@@ -291,8 +291,19 @@ static void K_(small)(const fbmm_problem *P, int64_t b0, int64_t b1)
     }
 }
 
+/* A block of A with contiguous rows, widened row-major (gemm_tile reads it as
+ * an A in place): vector conversions, where pack_a converts element by
+ * element down the columns. */
+static void K_(widen_a)(ACC_T *dst, const char *a, int64_t sr, int64_t mc, int64_t k0,
+                        int64_t kc)
+{
+    for (int64_t i = 0; i < mc; i++)
+        WIDEN_IN(dst + i * kc, a + i * sr + k0 * (int64_t)sizeof(IN_T), kc);
+}
+
 static const FBMM_NAME(dtype_ops) K_(ops) = {
     K_(pack_a), K_(pack_b), K_(store), /* cplx */ 0, SAME_REPR, OUT_SAME, STAGED,
+    SAME_REPR ? 0 : K_(widen_a), sizeof(IN_T),
 };
 
 #if FBMM_PAIRDOT && FBMM_CAT(FBMM_PAIR_DOT, IN)

@@ -26,7 +26,8 @@ typedef struct {
     void (*pack_b)(ACC_T *dst, const char *b, int64_t sr, int64_t sc,
                    int64_t k0, int64_t kc, int64_t j0, int64_t nc);
     /* write (first) or add an mr x nr tile (row stride NR) at C's tile origin,
-     * through the epilogue (d: D's tile origin) */
+     * through the epilogue (d: D's tile origin); with mr = 1, any nr (a whole
+     * staging row: stage_out) */
     void (*store)(char *c, int64_t sr, int64_t sc, const ACC_T *tile,
                   int64_t mr, int64_t nr, int first, const fbmm_epilogue *ep, const char *d);
     int cplx;        /* 1m complex: logical K = 2m, logical columns = 2p */
@@ -240,17 +241,12 @@ static void FBMM_NAME(stage_out)(const FBMM_NAME(dtype_ops) *kd, const ACC_T *st
                                  int64_t rows, int64_t jc, int64_t nc)
 {
     const int64_t cdiv = kd->cplx ? 2 : 1;
-    for (int64_t i = 0; i < rows; i += MR) {
-        int64_t mr = rows - i < MR ? rows - i : MR;
-        for (int64_t j = 0; j < nc; j += NR) {
-            int64_t nr = nc - j < NR ? nc - j : NR;
-            ACC_T tile[MR * NR];
-            for (int64_t r = 0; r < mr; r++)
-                memcpy(tile + r * NR, stage + (i + r) * ld + j, (size_t)nr * sizeof(ACC_T));
-            kd->store(c + i * c_sr + ((jc + j) / cdiv) * c_sc, c_sr, c_sc, tile, mr, nr, 1,
-                      ep, d ? d + i * ep->d_sr + ((jc + j) / cdiv) * ep->d_sc : 0);
-        }
-    }
+    /* a row at a time: a store of one row reads tile[0 .. nc) whatever its
+     * row stride, so the staging row goes out in place (no copy into an
+     * MR x NR tile), through the store's vectorised rounding */
+    for (int64_t i = 0; i < rows; i++)
+        kd->store(c + i * c_sr + (jc / cdiv) * c_sc, c_sr, c_sc, stage + i * ld, 1, nc, 1, ep,
+                  d ? d + i * ep->d_sr + (jc / cdiv) * ep->d_sc : 0);
 }
 
 /*

@@ -150,6 +150,7 @@ static void K_(small)(const fbmm_problem *P, int64_t b0, int64_t b1)
 static const FBMM_NAME(dtype_ops) K_(ops) = {
     K_(pack_a), K_(pack_b), K_(store), /* cplx */ 1, /* same_repr */ 1, /* out_same */ 1,
     /* staged */ 0, /* widen_a */ 0, /* in_size */ 2 * (int64_t)sizeof(ACC_T),
+    /* narrow_rows */ 0,
 };
 
 /* The packed nest on one tile: 2m deep and 2 * cols wide in real terms. */

@@ -301,9 +301,19 @@ static void K_(widen_a)(ACC_T *dst, const char *a, int64_t sr, int64_t mc, int64
         WIDEN_IN(dst + i * kc, a + i * sr + k0 * (int64_t)sizeof(IN_T), kc);
 }
 
+/* dtype_ops' narrow_rows: a staging block rounded out row by row through
+ * the vectorised NARROW_OUT, in one call. */
+static int K_(narrow_rows)(char *c, int64_t c_sr, int64_t c_sc, const ACC_T *s, int64_t ld,
+                           int64_t rows, int64_t cols, const fbmm_epilogue *ep)
+{
+    if (ep->scaled || ep->has_bias || c_sc != (int64_t)sizeof(OUT_T)) return 0;
+    for (int64_t i = 0; i < rows; i++) NARROW_OUT(c + i * c_sr, s + i * ld, cols);
+    return 1;
+}
+
 static const FBMM_NAME(dtype_ops) K_(ops) = {
     K_(pack_a), K_(pack_b), K_(store), /* cplx */ 0, SAME_REPR, OUT_SAME, STAGED,
-    SAME_REPR ? 0 : K_(widen_a), sizeof(IN_T),
+    SAME_REPR ? 0 : K_(widen_a), sizeof(IN_T), K_(narrow_rows),
 };
 
 #if FBMM_PAIRDOT && FBMM_CAT(FBMM_PAIR_DOT, IN)

@@ -82,17 +82,26 @@ static void K_(pack_b)(ACC_T *dst, const char *b, int64_t sr, int64_t sc,
     }
 }
 
+/* A plain result (no epilogue) to unit columns, rows x cols sums (row
+ * stride ld) rounded row by row through the vectorised NARROW_OUT; 0,
+ * writing nothing, otherwise. The store's first panel and dtype_ops'
+ * narrow_rows (stage_out: a whole staging block in one call). */
+static int K_(narrow_rows)(char *c, int64_t c_sr, int64_t c_sc, const ACC_T *s, int64_t ld,
+                           int64_t rows, int64_t cols, const fbmm_epilogue *ep)
+{
+    if (ep->scaled || ep->has_bias || c_sc != (int64_t)sizeof(OUT_T)) return 0;
+    for (int64_t i = 0; i < rows; i++) NARROW_OUT(c + i * c_sr, s + i * ld, cols);
+    return 1;
+}
+
 static void K_(store)(char *c, int64_t sr, int64_t sc, const ACC_T *tile,
                       int64_t mr, int64_t nr, int first,
                       const fbmm_epilogue *ep, const char *d)
 {
     const ACC_T al = FBMM_ALPHA(ep), be = FBMM_BETA(ep);
-    if (first && !ep->scaled && !ep->has_bias && sc == (int64_t)sizeof(OUT_T)) {
-        /* a plain store to unit columns (bmm's, and every staged result's
-         * rounding): the vectorised rows; the loop below branches per element */
-        for (int64_t i = 0; i < mr; i++) NARROW_OUT(c + i * sr, tile + i * NR, nr);
-        return;
-    }
+    /* a plain store to unit columns (bmm's): the vectorised rows; the loop
+     * below branches per element */
+    if (first && K_(narrow_rows)(c, sr, sc, tile, NR, mr, nr, ep)) return;
     for (int64_t i = 0; i < mr; i++) {
         for (int64_t j = 0; j < nr; j++) {
             char *q = c + i * sr + j * sc;
@@ -299,16 +308,6 @@ static void K_(widen_a)(ACC_T *dst, const char *a, int64_t sr, int64_t mc, int64
 {
     for (int64_t i = 0; i < mc; i++)
         WIDEN_IN(dst + i * kc, a + i * sr + k0 * (int64_t)sizeof(IN_T), kc);
-}
-
-/* dtype_ops' narrow_rows: a staging block rounded out row by row through
- * the vectorised NARROW_OUT, in one call. */
-static int K_(narrow_rows)(char *c, int64_t c_sr, int64_t c_sc, const ACC_T *s, int64_t ld,
-                           int64_t rows, int64_t cols, const fbmm_epilogue *ep)
-{
-    if (ep->scaled || ep->has_bias || c_sc != (int64_t)sizeof(OUT_T)) return 0;
-    for (int64_t i = 0; i < rows; i++) NARROW_OUT(c + i * c_sr, s + i * ld, cols);
-    return 1;
 }
 
 static const FBMM_NAME(dtype_ops) K_(ops) = {

@@ -16,10 +16,12 @@ def show_config(mode="stdout"):
         ``"stdout"`` prints a short report; ``"dicts"`` returns it as a dict
         with keys ``version``, ``openmp``, ``num_threads``, ``threads``,
         ``kernel``, ``available_kernels``, ``compiled_kernels``, ``block_sizes``,
-        ``bf16_kernel``, ``cpu``, ``python``. ``bf16_kernel`` says how the
+        ``bf16_kernel``, ``int_kernel``, ``cpu``, ``python``. ``bf16_kernel`` says how the
         kernel in use computes bfloat16's larger products on this CPU:
         ``"amx"`` (AMX-BF16 tiles), ``"vdpbf16ps"`` (AVX512-BF16 pair dot
-        products) or ``"widen"`` (widened to float32). ``threads`` says
+        products) or ``"widen"`` (widened to float32); ``int_kernel``, how it
+        computes int8, uint8 and int16 ones: ``"vpdpwssd"`` (AVX512-VNNI pairs
+        of 16-bit products) or ``"widen"`` (32-bit lanes). ``threads`` says
         where the count comes from (``setting``: None for the default), the most threads one call starts
         (``max_per_call``), and whether this thread's parallel regions run on
         a helper thread because the process may have inherited a stale OpenMP
@@ -42,7 +44,7 @@ def show_config(mode="stdout"):
     >>> config = fastbmm.show_config(mode="dicts")
     >>> sorted(config)  # doctest: +NORMALIZE_WHITESPACE
     ['available_kernels', 'bf16_kernel', 'block_sizes', 'compiled_kernels', 'cpu',
-     'kernel', 'num_threads', 'openmp', 'python', 'threads', 'version']
+     'int_kernel', 'kernel', 'num_threads', 'openmp', 'python', 'threads', 'version']
     >>> config["kernel"] in config["available_kernels"]
     True
     >>> fastbmm.show_config()  # doctest: +ELLIPSIS
@@ -61,6 +63,7 @@ def show_config(mode="stdout"):
         "compiled_kernels": _runtime.compiled_kernels(),
         "block_sizes": _runtime.block_sizes(),
         "bf16_kernel": _runtime.get_bf16_kernel(),
+        "int_kernel": _runtime.get_int_kernel(),
         "cpu": {
             "machine": platform.machine(),
             "features": _runtime.cpu_features().split(),
@@ -96,4 +99,9 @@ def show_config(mode="stdout"):
     if info["bf16_kernel"] != "widen" and info["kernel"].endswith("_emulated"):
         bf16 += ", modelled in software"
     print(f"  bfloat16:          {bf16}")
+    ints = {"vpdpwssd": "pairs of 16-bit products per lane (vpdpwssd)",
+            "widen": "widened to 32-bit lanes"}[info["int_kernel"]]
+    if info["int_kernel"] != "widen" and info["kernel"].endswith("_emulated"):
+        ints += ", modelled in software"
+    print(f"  int8/uint8/int16:  {ints}")
     return None

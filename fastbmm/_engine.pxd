@@ -61,6 +61,9 @@ cdef extern from "src/fastbmm.h" nogil:
         int (*bf16_nest)() noexcept nogil
         int (*bf16_runnable)(int nest) noexcept nogil
         int (*set_bf16_nest)(int nest) noexcept nogil
+        int (*int_nest)() noexcept nogil
+        int (*int_runnable)(int nest) noexcept nogil
+        int (*set_int_nest)(int nest) noexcept nogil
 
     int fbmm_num_engines()
     const fbmm_engine *fbmm_engine_at(int i)

@@ -117,6 +117,35 @@ def set_bf16_kernel(name):
                            f"{get_kernel()!r} on this CPU (it runs {bf16_kernels()})")
 
 
+#: the int8, uint8 and int16 packed nests by name (enum fbmm_int_nest's codes), best first
+INT_KERNELS = {"vpdpwssd": 1, "widen": 0}
+
+
+def int_kernels():
+    """The nests for int8, uint8 and int16 products the variant in use can run
+    on this CPU, best first: "vpdpwssd" (AVX512-VNNI pairs of 16-bit products
+    per 32-bit lane), "widen" (32-bit lanes). Both give the same bits. The
+    avx512_emulated variant runs a software model of "vpdpwssd"."""
+    return [name for name, code in INT_KERNELS.items() if _engine.int_runnable(code)]
+
+
+def get_int_kernel():
+    """The int8/uint8/int16 nest in use (a name of `int_kernels`)."""
+    cdef int code = _engine.int_nest()
+    return next(name for name, c in INT_KERNELS.items() if c == code)
+
+
+def set_int_kernel(name):
+    """Force an int8/uint8/int16 nest of the variant in use (for tests and
+    comparisons); None: the best one again."""
+    if name is not None and name not in INT_KERNELS:
+        raise ValueError(f"fastbmm: unknown integer kernel {name!r}; "
+                         f"known: {list(INT_KERNELS)}")
+    if not _engine.set_int_nest(-1 if name is None else INT_KERNELS[name]):
+        raise RuntimeError(f"fastbmm: integer kernel {name!r} cannot run with kernel "
+                           f"{get_kernel()!r} on this CPU (it runs {int_kernels()})")
+
+
 def _select_best_kernel():
     global _engine
     cdef int i

@@ -569,7 +569,8 @@ def environment_info():
         ``logical_cpus``, ``usable_cpus``, ``isa_flags``: the CPU features
         fastbmm detected, ``load_average``), ``python``, ``fastbmm``
         (``version``, ``kernel``, ``available_kernels``, ``bf16_kernel``: the
-        bfloat16 nest, ``openmp``, ``num_threads``), ``numpy`` (``version``,
+        bfloat16 nest, ``int_kernel``: the int8/uint8/int16 nest, ``openmp``,
+        ``num_threads``), ``numpy`` (``version``,
         ``blas``: threadpoolctl's records or None), ``torch`` (``version``, ``num_threads``; None when
         torch is not installed).
     """
@@ -592,6 +593,7 @@ def environment_info():
             "kernel": config["kernel"],
             "available_kernels": list(config["available_kernels"]),
             "bf16_kernel": config["bf16_kernel"],
+            "int_kernel": config["int_kernel"],
             "openmp": config["openmp"],
             "num_threads": fastbmm.get_num_threads(),
         },
@@ -624,7 +626,8 @@ def environment_report(info=None):
         f"CPU: {machine['cpu_model']} ({cpu_count}; {' '.join(machine['isa_flags'])})",
         f"date: {info['date']}",
         f"fastbmm {config['version']}: kernel {config['kernel']} "
-        f"(bfloat16: {config.get('bf16_kernel', 'widen')}), {config['num_threads']} threads"
+        f"(bfloat16: {config.get('bf16_kernel', 'widen')}, "
+        f"int8/uint8/int16: {config.get('int_kernel', 'widen')}), {config['num_threads']} threads"
         + ("" if config["openmp"] else " (built without OpenMP)"),
     ]
     numpy_info = info["numpy"]
@@ -1279,6 +1282,12 @@ def main(argv=None):
         f"of {','.join(_runtime.bf16_kernels())})",
     )
     parser.add_argument(
+        "--int-kernel",
+        choices=list(_runtime.INT_KERNELS),
+        help="force fastbmm's int8/uint8/int16 nest (default: the best the kernel variant runs "
+        f"here, of {','.join(_runtime.int_kernels())})",
+    )
+    parser.add_argument(
         "--json",
         metavar="FILE",
         help="save the machine (CPU model, ISA flags), the versions, the kernel, the thread "
@@ -1326,6 +1335,11 @@ def main(argv=None):
             parser.error(f"--bf16-kernel {args.bf16_kernel}: kernel {_runtime.get_kernel()} "
                          f"runs {','.join(_runtime.bf16_kernels())} on this CPU")
         _runtime.set_bf16_kernel(args.bf16_kernel)
+    if args.int_kernel is not None:
+        if args.int_kernel not in _runtime.int_kernels():
+            parser.error(f"--int-kernel {args.int_kernel}: kernel {_runtime.get_kernel()} "
+                         f"runs {','.join(_runtime.int_kernels())} on this CPU")
+        _runtime.set_int_kernel(args.int_kernel)
     warn_about_benchmark_conditions()
 
     cases = benchmark_cases(quick=args.quick, dtypes=args.dtypes, shapes=args.shapes)

@@ -56,6 +56,16 @@
  * OpenMP region costs a few microseconds. */
 #define FBMM_SERIAL_WORK 32768
 
+/* int8, uint8 and int16 products whose n and p both exceed this take the
+ * AVX512-VNNI nest (gemm_vnni.h) where it runs, even below FBMM_SMALL_MAX:
+ * two products per instruction and lane beat the small path's one, once the
+ * 12 x 32 register tile is not mostly dead columns. Measured on a Xeon
+ * (family 6 model 207, 1 thread, GOP/s, small -> VNNI nest): 1024x32^3 int8
+ * 43 -> 66, int16 46 -> 111; 1024x24^3 21 -> 31, 27 -> 44; 1024x32x12x32
+ * int8 31 -> 52; but 2048x16^3 int16 33 -> 23 and 1024x16x32x16 int8
+ * 22 -> 20, int16 37 -> 29. */
+#define FBMM_SMALL_MAX_VNNI 16
+
 /* Complex matrices take the small path up to 8 at most: their small loops are
  * scalar, and from 9 on the packed nest is faster. */
 #define FBMM_SMALL_MAX_COMPLEX (FBMM_SMALL_MAX < 8 ? FBMM_SMALL_MAX : 8)

@@ -116,7 +116,7 @@ static int cpuid_bit(unsigned leaf, unsigned sub, int reg, int bit)
 #endif
 
 /* Asked once: CPUID traps to the hypervisor in a VM (microseconds), and the
- * engine asks on every bfloat16 tile. */
+ * engine asks on every bfloat16 (and small-integer) tile. */
 int fbmm_cpu_has_avx512bf16(void)
 {
     static int state = -1;
@@ -125,6 +125,21 @@ int fbmm_cpu_has_avx512bf16(void)
 #if defined(FBMM_X86_DETECT)
     __builtin_cpu_init();
     s = __builtin_cpu_supports("avx512f") && cpuid_bit(7, 1, 0, 5);
+#else
+    s = 0;
+#endif
+    __atomic_store_n(&state, s, __ATOMIC_RELEASE);
+    return s;
+}
+
+int fbmm_cpu_has_avx512vnni(void)
+{
+    static int state = -1;
+    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+    if (s >= 0) return s;
+#if defined(FBMM_X86_DETECT)
+    __builtin_cpu_init();
+    s = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni");
 #else
     s = 0;
 #endif

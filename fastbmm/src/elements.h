@@ -203,6 +203,22 @@ static inline void fbmm_narrow_f16(char *d, const float *s, int64_t n)
 #define FBMM_PAIR_DOT_i32 0
 #define FBMM_PAIR_DOT_i64 0
 
+/*
+ * FBMM_VNNI_E: 1 for the integer formats whose values fit in a signed 16-bit
+ * word (int8, uint8, int16), which have the AVX512-VNNI pair nest
+ * (gemm_vnni.h, vpdpwssd); 0 for the rest (uint16 would not fit: 65535 is
+ * no int16, and fastbmm has no uint16 row).
+ */
+#define FBMM_VNNI_f32 0
+#define FBMM_VNNI_f64 0
+#define FBMM_VNNI_f16 0
+#define FBMM_VNNI_bf16 0
+#define FBMM_VNNI_i8 1
+#define FBMM_VNNI_u8 1
+#define FBMM_VNNI_i16 1
+#define FBMM_VNNI_i32 0
+#define FBMM_VNNI_i64 0
+
 static inline void fbmm_widen_f16(float *dst, const char *src, int64_t n)
 {
     int64_t j = 0;

@@ -50,6 +50,7 @@ typedef struct {
     int64_t mr, nr;             /* the family's register tile */
     int64_t mc;                 /* the family's rows per packed block of A */
     int staged;                 /* rounds once at the end; tiles <= MC rows */
+    int vnni;                   /* its packed nest may be gemm_vnni.h's (fbmm_int_nest) */
 } fbmm_kind;
 
 /*
@@ -68,13 +69,13 @@ typedef struct {
 #if FBMM_VBYTES == 64 && defined(__AVX512F__) && defined(__x86_64__) && \
     ((defined(__clang__) && __clang_major__ >= 14) || (!defined(__clang__) && __GNUC__ >= 11))
 #  define FBMM_PAIRDOT 1
-#  define FBMM_BF16_EMULATED 0
+#  define FBMM_PAIRDOT_EMULATED 0
 #elif FBMM_VBYTES == 64 && !defined(__AVX512F__) && defined(__x86_64__)
 #  define FBMM_PAIRDOT 1
-#  define FBMM_BF16_EMULATED 1
+#  define FBMM_PAIRDOT_EMULATED 1
 #else
 #  define FBMM_PAIRDOT 0
-#  define FBMM_BF16_EMULATED 0
+#  define FBMM_PAIRDOT_EMULATED 0
 #endif
 
 /* Whether this engine can run a bfloat16 nest on this CPU. */
@@ -85,9 +86,9 @@ static int fbmm_bf16_runnable(int nest)
         return 1;
 #if FBMM_PAIRDOT
     case FBMM_BF16_PAIRDOT:
-        return FBMM_BF16_EMULATED || fbmm_cpu_has_avx512bf16();
+        return FBMM_PAIRDOT_EMULATED || fbmm_cpu_has_avx512bf16();
     case FBMM_BF16_AMX:
-        return FBMM_BF16_EMULATED || fbmm_amx_bf16_usable();
+        return FBMM_PAIRDOT_EMULATED || fbmm_amx_bf16_usable();
 #endif
     default:
         return 0;
@@ -113,6 +114,45 @@ static int fbmm_set_bf16_nest(int nest)
 {
     if (nest != -1 && !fbmm_bf16_runnable(nest)) return 0;
     __atomic_store_n(&fbmm_bf16_forced, nest, __ATOMIC_RELAXED);
+    return 1;
+}
+
+/*
+ * The integer nests (enum fbmm_int_nest): int8, uint8 and int16 products
+ * widen to 32-bit lanes, or, in the same engines as bfloat16's pair-dot nest
+ * (FBMM_PAIRDOT), run AVX512-VNNI's vpdpwssd (gemm_vnni.h): the instruction
+ * where the CPU reports avx512vnni, a model of it in the avx512_emulated
+ * variant. Both give the same bits (wrapping sums); VNNI is the default
+ * wherever it runs.
+ */
+static int fbmm_int_runnable(int nest)
+{
+    switch (nest) {
+    case FBMM_INT_WIDEN:
+        return 1;
+#if FBMM_PAIRDOT
+    case FBMM_INT_VNNI:
+        return FBMM_PAIRDOT_EMULATED || fbmm_cpu_has_avx512vnni();
+#endif
+    default:
+        return 0;
+    }
+}
+
+/* The nest a test forced (set_int_nest), or -1: the best runnable one. */
+static int fbmm_int_forced = -1;
+
+static int fbmm_int_nest(void)
+{
+    const int forced = __atomic_load_n(&fbmm_int_forced, __ATOMIC_RELAXED);
+    if (forced >= 0) return forced;
+    return fbmm_int_runnable(FBMM_INT_VNNI) ? FBMM_INT_VNNI : FBMM_INT_WIDEN;
+}
+
+static int fbmm_set_int_nest(int nest)
+{
+    if (nest != -1 && !fbmm_int_runnable(nest)) return 0;
+    __atomic_store_n(&fbmm_int_forced, nest, __ATOMIC_RELAXED);
     return 1;
 }
 
@@ -155,7 +195,9 @@ static int FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
     P->scratch_bytes = 0;
     const int gemv_ok = K->gemv && P->a.sc == K->itemsize;
     const int small = P->n <= K->small_max && P->m <= K->small_max && P->p <= K->small_max &&
-                      !(gemv_ok && P->p == 1 && P->m >= FBMM_SMALL_GEMV_MIN_M);
+                      !(gemv_ok && P->p == 1 && P->m >= FBMM_SMALL_GEMV_MIN_M) &&
+                      !(K->vnni && P->n > FBMM_SMALL_MAX_VNNI && P->p > FBMM_SMALL_MAX_VNNI &&
+                        fbmm_int_nest() == FBMM_INT_VNNI);
     if (small) {
         int64_t target = threads == 1 ? 1 : 4 * (int64_t)threads;
         if (target > P->batch) target = P->batch;
@@ -253,4 +295,7 @@ const fbmm_engine FBMM_ENGINE_FN(fbmm_engine) = {
     fbmm_bf16_nest,
     fbmm_bf16_runnable,
     fbmm_set_bf16_nest,
+    fbmm_int_nest,
+    fbmm_int_runnable,
+    fbmm_set_int_nest,
 };

@@ -245,6 +245,14 @@ enum fbmm_bf16_nest {
     FBMM_BF16_AMX = 2
 };
 
+/* How an int8, uint8 or int16 product's packed nest sums (engine_template.h):
+ * widened to 32-bit lanes (gemm_template.h, vpmulld) or in pairs of 16-bit
+ * products per lane with AVX512-VNNI (gemm_vnni.h, vpdpwssd). */
+enum fbmm_int_nest {
+    FBMM_INT_WIDEN = 0,
+    FBMM_INT_VNNI = 1
+};
+
 /* One ISA variant of the whole engine (a row of isa.def). */
 typedef struct {
     const char *name;           /* "avx512", "avx2", "baseline", ... */
@@ -268,6 +276,10 @@ typedef struct {
     int (*bf16_nest)(void);
     int (*bf16_runnable)(int nest);
     int (*set_bf16_nest)(int nest);
+    /* the same for the 16-bit-or-narrower integers (enum fbmm_int_nest) */
+    int (*int_nest)(void);
+    int (*int_runnable)(int nest);
+    int (*set_int_nest)(int nest);
 } fbmm_engine;
 
 /* dispatch.c */
@@ -280,6 +292,7 @@ const char *fbmm_cpu_features(void);              /* e.g. "sse2 avx avx2 fma f16
  * the OS's leave to use them (Linux's arch_prctl(ARCH_REQ_XCOMP_PERM), asked
  * once per process). */
 int fbmm_cpu_has_avx512bf16(void);
+int fbmm_cpu_has_avx512vnni(void);   /* AVX512-VNNI (vpdpwssd) on this CPU */
 int fbmm_amx_bf16_usable(void);
 
 #ifdef __cplusplus

@@ -53,7 +53,7 @@ static int64_t fbmm_amx_pairs(int64_t kc)
  * (tile numbers, addresses, strides) the hardware runs. The model of
  * tdpbf16ps sums in the hardware's order (above), with DAZ and FTZ.
  */
-#if FBMM_BF16_EMULATED
+#if FBMM_PAIRDOT_EMULATED
 typedef struct { uint8_t row[16][64]; } fbmm_amx_tile;
 
 static void fbmm_amx_model_load(fbmm_amx_tile *t, const void *base, int64_t stride)
@@ -74,7 +74,7 @@ static void fbmm_amx_model_dpbf16ps(fbmm_amx_tile *c, const fbmm_amx_tile *a,
         memcpy(&acc, c->row[m], sizeof acc);
         for (int k = 0; k < 16; k++) {
             uint32_t w;
-            fbmm_pairdot_words bk;
+            fbmm_pair_words bk;
             VEC_T x[4];
             memcpy(&w, a->row[m] + 4 * k, sizeof w);
             memcpy(&bk, b->row[k], sizeof bk);
@@ -208,7 +208,7 @@ static void fbmm_amx_block_exact(int64_t kc2p, const uint32_t *ap, const uint32_
             else for (int v = 0; v < FBMM_NV; v++) acc[r][v] = (VEC_T){0};
         }
         for (int64_t kk = 0; kk < kc2p; kk++) {
-            fbmm_pairdot_words bv[FBMM_NV];
+            fbmm_pair_words bv[FBMM_NV];
             memcpy(bv, bp + kk * NR, sizeof bv);
             for (int r = 0; r < 4; r++) {
                 const uint32_t w = ap[(r0 + r) * kc2p + kk];

@@ -120,10 +120,10 @@ static inline __attribute__((always_inline)) void fbmm_bf16_nest_body(
                                 fbmm_amx_out(blk, t, t_sr, t_sc, direct, first, mr, nr, store, e,
                                              td);
                         } else if (fast) {
-                            fbmm_pairdot_kernel_fast(kc2, asl, bsl, t, t_sr, t_sc, direct, first,
+                            fbmm_pairdot_kernel_fast(kc2, asl, 0, bsl, t, t_sr, t_sc, direct, first,
                                                      mr, nr, store, e, td);
                         } else {
-                            fbmm_pairdot_kernel_exact(kc2, asl, bsl, t, t_sr, t_sc, direct,
+                            fbmm_pairdot_kernel_exact(kc2, asl, 0, bsl, t, t_sr, t_sc, direct,
                                                       first, mr, nr, store, e, td);
                         }
                     }
@@ -155,13 +155,13 @@ static void fbmm_amx_gemm(const FBMM_NAME(dtype_ops) *kd,
                           const fbmm_epilogue *ep, const char *d,
                           int64_t rows, int64_t K, int64_t cols, void *scratch)
 {
-#if !FBMM_BF16_EMULATED
+#if !FBMM_PAIRDOT_EMULATED
     fbmm_amx_config saved;
     fbmm_amx_begin(&saved);
 #endif
     fbmm_bf16_nest_body(1, kd, a, a_sr, a_sc, b, b_sr, b_sc, c, c_sr, c_sc, ep, d, rows, K, cols,
                         scratch);
-#if !FBMM_BF16_EMULATED
+#if !FBMM_PAIRDOT_EMULATED
     fbmm_amx_end(&saved);
 #endif
 }

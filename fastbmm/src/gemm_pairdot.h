@@ -46,13 +46,13 @@
 #ifndef FASTBMM_GEMM_PAIRDOT_H
 #define FASTBMM_GEMM_PAIRDOT_H
 
-#if FBMM_BF16_EMULATED
+#if FBMM_PAIRDOT_EMULATED
 /* GCC warns that a 64-byte vector returned without AVX-512 has another ABI:
  * the steps below are inlined, never called across objects. */
 #pragma GCC diagnostic ignored "-Wpsabi"
 #endif
 
-typedef uint32_t fbmm_pairdot_words __attribute__((vector_size(FBMM_VBYTES)));
+#include "gemm_pair_kernel.h"
 
 /* The smallest nonzero magnitude seen, minus 1 (so that +-0 wraps to 0xffff,
  * the largest, and drops out of the minimum), updated with both halves of w. */
@@ -220,9 +220,9 @@ static uint16_t fbmm_pairdot_pack_b(uint32_t *dst, const char *b, int64_t sr, in
 /* The exact pair step: the instruction's two FMAs, in its order, on IEEE
  * float32 (bfloat16 -> float32 is a 16-bit shift). */
 static inline __attribute__((always_inline)) VEC_T fbmm_pairdot_step_exact(
-    VEC_T acc, uint32_t a, fbmm_pairdot_words b)
+    VEC_T acc, uint32_t a, fbmm_pair_words b)
 {
-    fbmm_pairdot_words blo = b << 16, bhi = b & 0xffff0000u;
+    fbmm_pair_words blo = b << 16, bhi = b & 0xffff0000u;
     uint32_t alo_bits = a << 16, ahi_bits = a & 0xffff0000u;
     float alo, ahi;
     VEC_T bl, bh;
@@ -235,22 +235,22 @@ static inline __attribute__((always_inline)) VEC_T fbmm_pairdot_step_exact(
     return acc;
 }
 
-#if FBMM_BF16_EMULATED
+#if FBMM_PAIRDOT_EMULATED
 /* The instructions, modelled: each FMA reads subnormal inputs as zero and
  * flushes a subnormal result to zero (sign kept), as the SDM describes for
  * vdpbf16ps and tdpbf16ps alike; vdpbf16ps adds a pair's upper product
  * first. (tdpbf16ps's order is gemm_amx.h's.) */
-static inline __attribute__((always_inline)) fbmm_pairdot_words fbmm_pairdot_flush(
-    fbmm_pairdot_words x)
+static inline __attribute__((always_inline)) fbmm_pair_words fbmm_pairdot_flush(
+    fbmm_pair_words x)
 {
-    fbmm_pairdot_words normal = (fbmm_pairdot_words)((x & 0x7f800000u) != 0);
+    fbmm_pair_words normal = (fbmm_pair_words)((x & 0x7f800000u) != 0);
     return x & (normal | 0x80000000u);
 }
 
 static inline __attribute__((always_inline)) VEC_T fbmm_pairdot_fma_ftz(VEC_T acc, VEC_T x,
                                                                         VEC_T y)
 {
-    fbmm_pairdot_words t;
+    fbmm_pair_words t;
     acc += x * y;
     memcpy(&t, &acc, sizeof t);
     t = fbmm_pairdot_flush(t);
@@ -261,17 +261,17 @@ static inline __attribute__((always_inline)) VEC_T fbmm_pairdot_fma_ftz(VEC_T ac
 /* A pair of A (one word, broadcast) and a vector of pairs of B as float32
  * with DAZ: x = {B lower, B upper, A lower, A upper}. */
 static inline __attribute__((always_inline)) void fbmm_bf16_model_widen(
-    uint32_t a, fbmm_pairdot_words b, VEC_T x[4])
+    uint32_t a, fbmm_pair_words b, VEC_T x[4])
 {
-    fbmm_pairdot_words aw = (fbmm_pairdot_words){0} + a;     /* the broadcast */
-    fbmm_pairdot_words w[4] = {fbmm_pairdot_flush(b << 16), fbmm_pairdot_flush(b & 0xffff0000u),
+    fbmm_pair_words aw = (fbmm_pair_words){0} + a;     /* the broadcast */
+    fbmm_pair_words w[4] = {fbmm_pairdot_flush(b << 16), fbmm_pairdot_flush(b & 0xffff0000u),
                                fbmm_pairdot_flush(aw << 16), fbmm_pairdot_flush(aw & 0xffff0000u)};
     memcpy(x, w, sizeof w);
 }
 
 /* vdpbf16ps: the upper product, then the lower one (the SDM; so on a Xeon too). */
 static inline __attribute__((always_inline)) VEC_T fbmm_bf16_model_step(
-    VEC_T acc, uint32_t a, fbmm_pairdot_words b)
+    VEC_T acc, uint32_t a, fbmm_pair_words b)
 {
     VEC_T x[4];
     fbmm_bf16_model_widen(a, b, x);
@@ -280,7 +280,7 @@ static inline __attribute__((always_inline)) VEC_T fbmm_bf16_model_step(
 }
 
 static inline __attribute__((always_inline)) VEC_T fbmm_pairdot_step_fast(
-    VEC_T acc, uint32_t a, fbmm_pairdot_words b)
+    VEC_T acc, uint32_t a, fbmm_pair_words b)
 {
     return fbmm_bf16_model_step(acc, a, b);
 }
@@ -289,7 +289,7 @@ static inline __attribute__((always_inline)) VEC_T fbmm_pairdot_step_fast(
 #  include <immintrin.h>
 #  define FBMM_PAIRDOT_TARGET __attribute__((target("avx512bf16")))
 static inline __attribute__((always_inline)) FBMM_PAIRDOT_TARGET VEC_T fbmm_pairdot_step_fast(
-    VEC_T acc, uint32_t a, fbmm_pairdot_words b)
+    VEC_T acc, uint32_t a, fbmm_pair_words b)
 {
     /* src2 is the broadcast pair: the compiler folds it into {1to16} */
     return (VEC_T)_mm512_dpbf16_ps((__m512)acc, (__m512bh)b,
@@ -297,46 +297,10 @@ static inline __attribute__((always_inline)) FBMM_PAIRDOT_TARGET VEC_T fbmm_pair
 }
 #endif
 
-/*
- * The microkernel: an MR x NR tile from a packed A sliver (kc2 pairs of MR
- * words) and a packed B sliver (kc2 pairs of NR words), out through tile_out
- * (direct: a full tile of a float32 destination with unit columns). The two
- * instances differ only in the step: the instruction (where the guard
- * passed) and the exact one.
- */
-#define FBMM_PAIRDOT_MICROKERNEL(NAME, ATTR, STEP)                                           \
-    static ATTR void NAME(int64_t kc2, const uint32_t *restrict ap,                          \
-                          const uint32_t *restrict bp, char *c, int64_t c_sr, int64_t c_sc,  \
-                          int direct, int first, int64_t mr, int64_t nr,                     \
-                          void (*store)(char *, int64_t, int64_t, const float *, int64_t,    \
-                                        int64_t, int, const fbmm_epilogue *, const char *),  \
-                          const fbmm_epilogue *ep, const char *d)                            \
-    {                                                                                        \
-        VEC_T acc[MR][FBMM_NV];                                                              \
-        FBMM_UNROLL                                                                          \
-        for (int r = 0; r < MR; r++) {                                                       \
-            FBMM_UNROLL                                                                      \
-            for (int v = 0; v < FBMM_NV; v++) acc[r][v] = (VEC_T){0};                        \
-        }                                                                                    \
-        FBMM_UNROLL4                                                                         \
-        for (int64_t kk = 0; kk < kc2; kk++) {                                               \
-            fbmm_pairdot_words bv[FBMM_NV];                                                  \
-            FBMM_UNROLL                                                                      \
-            for (int v = 0; v < FBMM_NV; v++)                                                \
-                memcpy(&bv[v], bp + kk * NR + v * VL, sizeof bv[v]);                         \
-            FBMM_UNROLL                                                                      \
-            for (int r = 0; r < MR; r++) {                                                   \
-                const uint32_t ar = ap[kk * MR + r];                                         \
-                FBMM_UNROLL                                                                  \
-                for (int v = 0; v < FBMM_NV; v++) acc[r][v] = STEP(acc[r][v], ar, bv[v]);    \
-            }                                                                                \
-        }                                                                                    \
-        FBMM_NAME(tile_out)(MR, FBMM_NV, acc, c, c_sr, c_sc, direct, first, mr, nr, store,  \
-                            ep, d);                                                          \
-    }
-
-FBMM_PAIRDOT_MICROKERNEL(fbmm_pairdot_kernel_fast, FBMM_PAIRDOT_TARGET, fbmm_pairdot_step_fast)
-FBMM_PAIRDOT_MICROKERNEL(fbmm_pairdot_kernel_exact, , fbmm_pairdot_step_exact)
-#undef FBMM_PAIRDOT_MICROKERNEL
+/* The microkernel's two instances (gemm_pair_kernel.h) differ only in the
+ * step: the instruction (where the guard passed) and the exact one. */
+FBMM_PAIR_MICROKERNEL(fbmm_pairdot_kernel_fast, FBMM_PAIRDOT_TARGET, fbmm_pairdot_step_fast,
+                      FBMM_PAIR_A_SLIVER)
+FBMM_PAIR_MICROKERNEL(fbmm_pairdot_kernel_exact, , fbmm_pairdot_step_exact, FBMM_PAIR_A_SLIVER)
 
 #endif

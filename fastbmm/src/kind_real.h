@@ -324,12 +324,28 @@ static const FBMM_NAME(dtype_ops) K_(ops) = {
 #define K_PAIRDOT 0
 #endif
 
+#if FBMM_PAIRDOT && FBMM_CAT(FBMM_VNNI, IN)
+#include "gemm_vnni.h"
+#define K_VNNI 1
+#else
+#define K_VNNI 0
+#endif
+
 /* The packed nest on one tile; bfloat16, in the engines that have them: the
  * AMX or pair-dot nest where the CPU runs it (engine_template.h's
- * fbmm_bf16_nest). */
+ * fbmm_bf16_nest); int8, uint8 and int16: the AVX512-VNNI nest where the CPU
+ * runs it (fbmm_int_nest). */
 static void K_(tile)(const fbmm_problem *P, const char *a, const char *b, char *c,
                      const char *d, int64_t rows, int64_t cols, void *scratch)
 {
+#if K_VNNI
+    if (fbmm_int_nest() == FBMM_INT_VNNI) {
+        fbmm_vnni_gemm((int)sizeof(IN_T), (IN_T)-1 < 0, &K_(ops), a, P->a.sr, P->a.sc, b,
+                       P->b.sr, P->b.sc, c, P->c.sr, P->c.sc, &P->ep, d, rows, P->m, cols,
+                       scratch);
+        return;
+    }
+#endif
 #if K_PAIRDOT
     switch (fbmm_bf16_nest()) {
     case FBMM_BF16_AMX:
@@ -350,7 +366,7 @@ static void K_(tile)(const fbmm_problem *P, const char *a, const char *b, char *
 
 /* The largest scratch of the nests the tile may run: widening, and for
  * bfloat16 the pair-dot and AMX ones (the AMX depth is padded to whole
- * tiles). */
+ * tiles); the VNNI nest's is at most half the widening one's (gemm_vnni.h). */
 static size_t K_(scratch)(int64_t rows, int64_t K, int64_t cols)
 {
     size_t n = FBMM_NAME(scratch_bytes)(&K_(ops), rows, K, cols);
@@ -393,10 +409,12 @@ static const fbmm_kind K_(kind) = {
     .nr = NR,
     .mc = MC,
     .staged = STAGED,
+    .vnni = K_VNNI,
 };
 
 #undef K_
 #undef K_PAIRDOT
+#undef K_VNNI
 #undef IN_T
 #undef OUT_T
 #undef LOAD_IN

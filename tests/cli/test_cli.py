@@ -130,8 +130,10 @@ def test_bench_json_records_machine_settings_and_every_round(tmp_path):
             assert timing["median_gflops"] == pytest.approx(
                 entry["flops"] / timing["median_seconds"] / 1e9)
     # the table on stdout is the same run's
-    assert "2x3x5x4T" in result.stdout and "kernel baseline (bfloat16: widen)" in result.stdout
+    assert "2x3x5x4T" in result.stdout
+    assert "kernel baseline (bfloat16: widen, int8/uint8/int16: widen)" in result.stdout
     assert data["fastbmm"]["bf16_kernel"] == "widen"
+    assert data["fastbmm"]["int_kernel"] == "widen"
 
 
 @pytest.mark.skipif("avx512_emulated" not in fastbmm._runtime.available_kernels(),
@@ -146,7 +148,29 @@ def test_bench_forces_a_bfloat16_nest(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(path.read_text())["fastbmm"]["bf16_kernel"] == "vdpbf16ps"
-    assert "kernel avx512_emulated (bfloat16: vdpbf16ps)" in result.stdout
+    assert "kernel avx512_emulated (bfloat16: vdpbf16ps," in result.stdout
+
+
+@pytest.mark.skipif("avx512_emulated" not in fastbmm._runtime.available_kernels(),
+                    reason="needs the test-only avx512_emulated variant (FASTBMM_TEST_VARIANTS=1)")
+@pytest.mark.parametrize("nest", ["vpdpwssd", "widen"])
+def test_bench_forces_an_integer_nest(tmp_path, nest):
+    path = tmp_path / "bench.json"
+    result = run_module(
+        "fastbmm.bench", "--shapes", "2x40x20x40", "--dtypes", "i8", "--threads", "1",
+        "--kernel", "avx512_emulated", "--int-kernel", nest, "--rounds", "2",
+        "--min-time", "0.001", "--no-peak", "--json", str(path),
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(path.read_text())["fastbmm"]["int_kernel"] == nest
+    assert f"int8/uint8/int16: {nest})" in result.stdout
+
+
+def test_bench_refuses_an_integer_nest_the_variant_cannot_run():
+    result = run_module("fastbmm.bench", "--shapes", "2x4x4x4", "--dtypes", "i8",
+                        "--kernel", "baseline", "--int-kernel", "vpdpwssd", "--no-peak")
+    assert result.returncode != 0
+    assert "--int-kernel vpdpwssd: kernel baseline runs widen on this CPU" in result.stderr
 
 
 def test_bench_plot_has_spread_threads_and_cpu_in_title(tmp_path):

@@ -360,8 +360,14 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                     int64_t nr = nc - jr < NR ? nc - jr : NR;
                     const ACC_T *bsl;
                     int64_t bs, nvec = FBMM_NV;   /* vectors the tile computes */
-                    if (!b_direct) { bsl = bp + jr * kc; bs = NR; }
-                    else if (nr < NR && edge_c) { bsl = bp; bs = NR; }
+                    if (!b_direct || (nr < NR && edge_c)) {
+                        /* packed; an edge sliver of one vector or less takes
+                         * a tile of one vector (two would be half dead
+                         * columns: a quarter of 1024x48^3 float16's products) */
+                        bsl = b_direct ? bp : bp + jr * kc;
+                        bs = NR;
+                        if (nr <= VL) nvec = 1;
+                    }
                     else {  /* in place: nr is NR or a whole number of vectors */
                         bsl = (const ACC_T *)(b + pc * b_sr) + jc + jr;
                         bs = b_rs;
@@ -375,9 +381,10 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                             /* direct even at edges: a staging row holds nc_max
                              * (whole slivers) floats, and the strided instances
                              * write mr rows only */
-                            if (a_widen)
+                            if (a_widen || nvec != FBMM_NV)
                                 FBMM_NAME(microkernel_strided)(
-                                    kc, ablk + ir * blk_rs, blk_rs, blk_cs, bsl, bs, t,
+                                    kc, a_widen ? ablk + ir * blk_rs : ablk + ir * kc,
+                                    a_widen ? blk_rs : 1, a_widen ? blk_cs : MR, bsl, bs, t,
                                     nc_max * esz, esz, 1, first, mr, nr, nvec,
                                     FBMM_NAME(store_native), plain, 0);
                             else

@@ -23,10 +23,12 @@ typedef uint32_t fbmm_pair_words __attribute__((vector_size(FBMM_VBYTES)));
  * A's word, B's fbmm_pair_words): one pair of the depth; A_AT(kk, r): the
  * index of row r's pair kk in the A sliver, FBMM_PAIR_A_SLIVER (MR words per
  * pair) or FBMM_PAIR_A_ROWS (rows of a_rs pair words: a row of A packs as one
- * run, which the integers' widening does with vector moves). */
+ * run, which the integers' widening does with vector moves); NVEC: the vectors
+ * of B's sliver row the tile computes, FBMM_NV or 1 (an edge sliver of one
+ * vector or less: the second would be dead columns). */
 #define FBMM_PAIR_A_SLIVER(kk, r) ((kk) * MR + (r))
 #define FBMM_PAIR_A_ROWS(kk, r) ((r) * a_rs + (kk))
-#define FBMM_PAIR_MICROKERNEL(NAME, ATTR, STEP, A_AT)                                         \
+#define FBMM_PAIR_MICROKERNEL(NAME, ATTR, STEP, A_AT, NVEC)                                  \
     static ATTR void NAME(int64_t kc2, const uint32_t *restrict ap, int64_t a_rs,            \
                           const uint32_t *restrict bp, char *c, int64_t c_sr, int64_t c_sc,  \
                           int direct, int first, int64_t mr, int64_t nr,                     \
@@ -39,22 +41,22 @@ typedef uint32_t fbmm_pair_words __attribute__((vector_size(FBMM_VBYTES)));
         FBMM_UNROLL                                                                          \
         for (int r = 0; r < MR; r++) {                                                       \
             FBMM_UNROLL                                                                      \
-            for (int v = 0; v < FBMM_NV; v++) acc[r][v] = (VEC_T){0};                        \
+            for (int v = 0; v < NVEC; v++) acc[r][v] = (VEC_T){0};                           \
         }                                                                                    \
         FBMM_UNROLL4                                                                         \
         for (int64_t kk = 0; kk < kc2; kk++) {                                               \
             fbmm_pair_words bv[FBMM_NV];                                                     \
             FBMM_UNROLL                                                                      \
-            for (int v = 0; v < FBMM_NV; v++)                                                \
+            for (int v = 0; v < NVEC; v++)                                                   \
                 memcpy(&bv[v], bp + kk * NR + v * VL, sizeof bv[v]);                         \
             FBMM_UNROLL                                                                      \
             for (int r = 0; r < MR; r++) {                                                   \
                 const uint32_t ar = ap[A_AT(kk, r)];                                         \
                 FBMM_UNROLL                                                                  \
-                for (int v = 0; v < FBMM_NV; v++) acc[r][v] = STEP(acc[r][v], ar, bv[v]);    \
+                for (int v = 0; v < NVEC; v++) acc[r][v] = STEP(acc[r][v], ar, bv[v]);       \
             }                                                                                \
         }                                                                                    \
-        FBMM_NAME(tile_out)(MR, FBMM_NV, acc, c, c_sr, c_sc, direct, first, mr, nr, store,  \
+        FBMM_NAME(tile_out)(MR, NVEC, acc, c, c_sr, c_sc, direct, first, mr, nr, store,     \
                             ep, d);                                                          \
     }
 

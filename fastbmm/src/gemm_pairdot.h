@@ -300,7 +300,8 @@ static inline __attribute__((always_inline)) FBMM_PAIRDOT_TARGET VEC_T fbmm_pair
 /* The microkernel's two instances (gemm_pair_kernel.h) differ only in the
  * step: the instruction (where the guard passed) and the exact one. */
 FBMM_PAIR_MICROKERNEL(fbmm_pairdot_kernel_fast, FBMM_PAIRDOT_TARGET, fbmm_pairdot_step_fast,
-                      FBMM_PAIR_A_SLIVER)
-FBMM_PAIR_MICROKERNEL(fbmm_pairdot_kernel_exact, , fbmm_pairdot_step_exact, FBMM_PAIR_A_SLIVER)
+                      FBMM_PAIR_A_SLIVER, FBMM_NV)
+FBMM_PAIR_MICROKERNEL(fbmm_pairdot_kernel_exact, , fbmm_pairdot_step_exact, FBMM_PAIR_A_SLIVER,
+                      FBMM_NV)
 
 #endif

@@ -187,7 +187,10 @@ static inline __attribute__((always_inline)) FBMM_VNNI_TARGET VEC_T fbmm_vnni_st
 }
 #endif
 
-FBMM_PAIR_MICROKERNEL(fbmm_vnni_kernel, FBMM_VNNI_TARGET, fbmm_vnni_step, FBMM_PAIR_A_ROWS)
+/* the tile, and the tile of one vector for an edge sliver of <= VL columns
+ * (1024x48^3 int16: a third of the products were dead columns) */
+FBMM_PAIR_MICROKERNEL(fbmm_vnni_kernel, FBMM_VNNI_TARGET, fbmm_vnni_step, FBMM_PAIR_A_ROWS, FBMM_NV)
+FBMM_PAIR_MICROKERNEL(fbmm_vnni_kernel_1v, FBMM_VNNI_TARGET, fbmm_vnni_step, FBMM_PAIR_A_ROWS, 1)
 
 /*
  * C[0:rows, 0:cols] = A[0:rows, 0:K] @ B[0:K, 0:cols] for one tile of one
@@ -223,10 +226,15 @@ static inline __attribute__((always_inline)) void fbmm_vnni_gemm(
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int64_t mr = mc - ir < MR ? mc - ir : MR;
                         const char *td = d ? d + (ic + ir) * ep->d_sr + (jc + jr) * ep->d_sc : 0;
-                        fbmm_vnni_kernel(kc2, ap + ir * kc2, kc2, bp + jr * kc2,
-                                         c + (ic + ir) * c_sr + (jc + jr) * c_sc, c_sr, c_sc,
-                                         mr == MR && nr == NR && c_direct, first, mr, nr,
-                                         kd->store, ep, td);
+                        char *t = c + (ic + ir) * c_sr + (jc + jr) * c_sc;
+                        if (nr <= VL)
+                            fbmm_vnni_kernel_1v(kc2, ap + ir * kc2, kc2, bp + jr * kc2, t, c_sr,
+                                                c_sc, mr == MR && nr == VL && c_direct, first, mr,
+                                                nr, kd->store, ep, td);
+                        else
+                            fbmm_vnni_kernel(kc2, ap + ir * kc2, kc2, bp + jr * kc2, t, c_sr,
+                                             c_sc, mr == MR && nr == NR && c_direct, first, mr,
+                                             nr, kd->store, ep, td);
                     }
                 }
             }

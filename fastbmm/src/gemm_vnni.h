@@ -61,12 +61,66 @@ static inline __attribute__((always_inline)) uint32_t fbmm_vnni_half(const int E
     return (uint8_t)*p;
 }
 
+/* kc contiguous elements at row as kc2 = ceil(kc / 2) pair words at d (an
+ * odd kc's last upper half 0). Little-endian, a run of pair words is the run
+ * of 16-bit values itself: int16 is a copy, and 8-bit elements widen 32 at a
+ * time (vpmovsxbw / vpmovzxbw), the rest through a zero-padded copy. The
+ * trap: GCC's own vectorisation of the word loop wants 64 pairs, so every
+ * row shorter than 128 took the scalar loop (half of 1024x48^3 int8). */
+typedef int8_t fbmm_vnni_s8x32 __attribute__((vector_size(32)));
+typedef uint8_t fbmm_vnni_u8x32 __attribute__((vector_size(32)));
+typedef int16_t fbmm_vnni_s16x32 __attribute__((vector_size(64)));
+
+static inline __attribute__((always_inline)) void fbmm_vnni_widen_row(
+    const int ESIZE, const int SGN, uint32_t *d, const char *row, int64_t kc)
+{
+    char *o = (char *)d;
+    if (kc & 1) d[kc / 2] = 0;
+    if (ESIZE == 2) {
+        memcpy(o, row, (size_t)kc * 2);
+        return;
+    }
+    int64_t j = 0;
+    char x[32], tail[64];
+    fbmm_vnni_s16x32 y;
+    for (; j <= kc - 32; j += 32) {
+        memcpy(x, row + j, 32);
+        if (SGN) {
+            fbmm_vnni_s8x32 s;
+            memcpy(&s, x, 32);
+            y = __builtin_convertvector(s, fbmm_vnni_s16x32);
+        } else {
+            fbmm_vnni_u8x32 u;
+            memcpy(&u, x, 32);
+            y = __builtin_convertvector(u, fbmm_vnni_s16x32);
+        }
+        memcpy(o + 2 * j, &y, 64);
+    }
+    if (j < kc) {
+        const int64_t rest = kc - j;
+        if (rest < 1 || rest >= 32) __builtin_unreachable();   /* (for GCC's bounds) */
+        memset(x, 0, 32);
+        fbmm_copy_short(x, row + j, (size_t)rest);
+        if (SGN) {
+            fbmm_vnni_s8x32 s;
+            memcpy(&s, x, 32);
+            y = __builtin_convertvector(s, fbmm_vnni_s16x32);
+        } else {
+            fbmm_vnni_u8x32 u;
+            memcpy(&u, x, 32);
+            y = __builtin_convertvector(u, fbmm_vnni_s16x32);
+        }
+        memcpy(tail, &y, 64);
+        fbmm_copy_short(o + 2 * j, tail, (size_t)(2 * rest));
+    }
+}
+
 /* Rows [0, mc) x depth [k0, k0 + kc) of A as pair words, in MR-row slivers
  * whose rows are runs of kc2 pairs (pair kk of row r at r * kc2 + kk; an odd
  * depth's last upper half and rows past mc zero). A row with unit columns is
- * one run of words, which GCC widens with vector moves: element by element
- * down the sliver's columns (the bfloat16 pair-dot layout) it took as long
- * as the products at 64x128x128x64. */
+ * one run of words (fbmm_vnni_widen_row): element by element down the
+ * sliver's columns (the bfloat16 pair-dot layout) it took as long as the
+ * products at 64x128x128x64. */
 static inline __attribute__((always_inline)) void fbmm_vnni_pack_a(
     const int ESIZE, const int SGN, uint32_t *dst, const char *a, int64_t sr, int64_t sc,
     int64_t mc, int64_t k0, int64_t kc)
@@ -78,14 +132,12 @@ static inline __attribute__((always_inline)) void fbmm_vnni_pack_a(
             const char *row = a + (i0 + r) * sr + k0 * sc;
             uint32_t *d = dst + r * kc2;
             if (sc == ESIZE) {
-                for (int64_t kk = 0; kk < full; kk++)
-                    d[kk] = fbmm_vnni_half(ESIZE, SGN, row + 2 * kk * ESIZE) |
-                            fbmm_vnni_half(ESIZE, SGN, row + (2 * kk + 1) * ESIZE) << 16;
-            } else {
-                for (int64_t kk = 0; kk < full; kk++)
-                    d[kk] = fbmm_vnni_half(ESIZE, SGN, row + 2 * kk * sc) |
-                            fbmm_vnni_half(ESIZE, SGN, row + (2 * kk + 1) * sc) << 16;
+                fbmm_vnni_widen_row(ESIZE, SGN, d, row, kc);
+                continue;
             }
+            for (int64_t kk = 0; kk < full; kk++)
+                d[kk] = fbmm_vnni_half(ESIZE, SGN, row + 2 * kk * sc) |
+                        fbmm_vnni_half(ESIZE, SGN, row + (2 * kk + 1) * sc) << 16;
             if (kc2 > full) d[full] = fbmm_vnni_half(ESIZE, SGN, row + 2 * full * sc);
         }
         if (mr < MR) memset(dst + mr * kc2, 0, (size_t)((MR - mr) * kc2) * sizeof *dst);

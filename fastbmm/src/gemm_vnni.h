@@ -240,7 +240,7 @@ static inline __attribute__((always_inline)) FBMM_VNNI_TARGET VEC_T fbmm_vnni_st
 #endif
 
 /* the tile, and the tile of one vector for an edge sliver of <= VL columns
- * (1024x48^3 int16: a third of the products were dead columns) */
+ * (1024x48^3 int16: a quarter of the products were dead columns) */
 FBMM_PAIR_MICROKERNEL(fbmm_vnni_kernel, FBMM_VNNI_TARGET, fbmm_vnni_step, FBMM_PAIR_A_ROWS, FBMM_NV)
 FBMM_PAIR_MICROKERNEL(fbmm_vnni_kernel_1v, FBMM_VNNI_TARGET, fbmm_vnni_step, FBMM_PAIR_A_ROWS, 1)
 

@@ -20,8 +20,8 @@ def show_config(mode="stdout"):
         kernel in use computes bfloat16's larger products on this CPU:
         ``"amx"`` (AMX-BF16 tiles), ``"vdpbf16ps"`` (AVX512-BF16 pair dot
         products) or ``"widen"`` (widened to float32); ``int_kernel``, how it
-        computes int8, uint8 and int16 ones: ``"vpdpwssd"`` (AVX512-VNNI pairs
-        of 16-bit products) or ``"widen"`` (32-bit lanes). ``threads`` says
+        computes int8, uint8 and int16 ones: ``"vpdpwssd"`` (AVX512-VNNI or
+        AVX-VNNI pairs of 16-bit products) or ``"widen"`` (32-bit lanes). ``threads`` says
         where the count comes from (``setting``: None for the default), the most threads one call starts
         (``max_per_call``), and whether this thread's parallel regions run on
         a helper thread because the process may have inherited a stale OpenMP

@@ -123,8 +123,9 @@ INT_KERNELS = {"vpdpwssd": 1, "widen": 0}
 
 def int_kernels():
     """The nests for int8, uint8 and int16 products the variant in use can run
-    on this CPU, best first: "vpdpwssd" (AVX512-VNNI pairs of 16-bit products
-    per 32-bit lane), "widen" (32-bit lanes). Both give the same bits. The
+    on this CPU, best first: "vpdpwssd" (pairs of 16-bit products per 32-bit
+    lane: AVX512-VNNI in the avx512 variant, AVX-VNNI in the avx2 one), "widen"
+    (32-bit lanes). Both give the same bits. The
     avx512_emulated variant runs a software model of "vpdpwssd"."""
     return [name for name, code in INT_KERNELS.items() if _engine.int_runnable(code)]
 

@@ -147,6 +147,24 @@ int fbmm_cpu_has_avx512vnni(void)
     return s;
 }
 
+/* AVX-VNNI: CPUID.(EAX=7, ECX=1):EAX bit 4 (read from CPUID, like AVX512-BF16:
+ * __builtin_cpu_supports knows "avxvnni" from GCC 11 only); its YMM state
+ * is the avx2 engine's own check. */
+int fbmm_cpu_has_avxvnni(void)
+{
+    static int state = -1;
+    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+    if (s >= 0) return s;
+#if defined(FBMM_X86_DETECT)
+    __builtin_cpu_init();
+    s = __builtin_cpu_supports("avx2") && cpuid_bit(7, 1, 0, 4);
+#else
+    s = 0;
+#endif
+    __atomic_store_n(&state, s, __ATOMIC_RELEASE);
+    return s;
+}
+
 static int cpu_has_amx_bf16(void)
 {
 #if defined(FBMM_X86_DETECT)
@@ -169,7 +187,8 @@ static int cpu_features(cpu_feature *out, int max)
     FEATURE("sse2") FEATURE("sse4.2") FEATURE("avx") FEATURE("avx2") FEATURE("fma")
     FEATURE("f16c") FEATURE("avx512f") FEATURE("avx512dq") FEATURE("avx512bw")
     FEATURE("avx512vl") FEATURE("avx512vnni")
-    if (n + 2 < max) {                   /* read from CPUID: see above */
+    if (n + 3 < max) {                   /* read from CPUID: see above */
+        out[n].name = "avxvnni"; out[n].present = fbmm_cpu_has_avxvnni(); n++;
         out[n].name = "avx512bf16"; out[n].present = fbmm_cpu_has_avx512bf16(); n++;
         out[n].name = "amx-tile"; out[n].present = cpuid_bit(7, 0, 3, 24); n++;
         out[n].name = "amx-bf16"; out[n].present = cpuid_bit(7, 0, 3, 22); n++;

@@ -119,19 +119,36 @@ static int fbmm_set_bf16_nest(int nest)
 
 /*
  * The integer nests (enum fbmm_int_nest): int8, uint8 and int16 products
- * widen to 32-bit lanes, or, in the same engines as bfloat16's pair-dot nest
- * (FBMM_PAIRDOT), run AVX512-VNNI's vpdpwssd (gemm_vnni.h): the instruction
- * where the CPU reports avx512vnni, a model of it in the avx512_emulated
- * variant. Both give the same bits (wrapping sums); VNNI is the default
+ * widen to 32-bit lanes, or run vpdpwssd (gemm_vnni.h, FBMM_INT_PAIRS):
+ *   - in the same engines as bfloat16's pair-dot nest (FBMM_PAIRDOT):
+ *     AVX512-VNNI's form where the CPU reports avx512vnni, a model of it in
+ *     the avx512_emulated variant;
+ *   - in the avx2 engine (FBMM_INT_PAIRS_AVX2): AVX-VNNI's VEX form on 256-bit
+ *     vectors, where the CPU reports it (Intel Alder Lake on: the client
+ *     CPUs without AVX-512), with GCC >= 11 or Clang >= 12.
+ * Both nests give the same bits (wrapping sums); VNNI is the default
  * wherever it runs.
  */
+#if FBMM_PAIRDOT
+#  define FBMM_INT_PAIRS 1
+#  define FBMM_INT_PAIRS_AVX2 0
+#elif FBMM_VBYTES == 32 && defined(__AVX2__) && defined(__x86_64__) && \
+    ((defined(__clang__) && __clang_major__ >= 12) || (!defined(__clang__) && __GNUC__ >= 11))
+#  define FBMM_INT_PAIRS 1
+#  define FBMM_INT_PAIRS_AVX2 1
+#else
+#  define FBMM_INT_PAIRS 0
+#  define FBMM_INT_PAIRS_AVX2 0
+#endif
+
 static int fbmm_int_runnable(int nest)
 {
     switch (nest) {
     case FBMM_INT_WIDEN:
         return 1;
-#if FBMM_PAIRDOT
+#if FBMM_INT_PAIRS
     case FBMM_INT_VNNI:
+        if (FBMM_INT_PAIRS_AVX2) return fbmm_cpu_has_avxvnni();
         return FBMM_PAIRDOT_EMULATED || fbmm_cpu_has_avx512vnni();
 #endif
     default:

@@ -293,6 +293,7 @@ const char *fbmm_cpu_features(void);              /* e.g. "sse2 avx avx2 fma f16
  * once per process). */
 int fbmm_cpu_has_avx512bf16(void);
 int fbmm_cpu_has_avx512vnni(void);   /* AVX512-VNNI (vpdpwssd) on this CPU */
+int fbmm_cpu_has_avxvnni(void);      /* AVX-VNNI (VEX vpdpwssd, with AVX2) on this CPU */
 int fbmm_amx_bf16_usable(void);
 
 #ifdef __cplusplus

@@ -1,6 +1,6 @@
 /*
  * gemm_vnni.h -- the packed nest of the integer dtypes whose values fit in
- * 16 bits (int8, uint8, int16) on CPUs with AVX512-VNNI: vpdpwssd adds two
+ * 16 bits (int8, uint8, int16) on CPUs with AVX512-VNNI or AVX-VNNI: vpdpwssd adds two
  * products of signed 16-bit words to each 32-bit lane in one instruction,
  * where the widening nest (gemm_template.h) multiplies 32-bit lanes with
  * vpmulld (two micro-ops) and adds them with another instruction: four
@@ -8,10 +8,12 @@
  *
  * Included by kind_real.h, inside the u32 family, for the dtypes whose
  * format elements.h marks FBMM_VNNI_<format>, in the engines where
- * engine_template.h sets FBMM_PAIRDOT:
+ * engine_template.h sets FBMM_INT_PAIRS:
  *   - avx512 (AVX-512F code): the instruction itself, in a function compiled
  *     for target("avx512vnni") and run only where the CPU reports avx512vnni
  *     (engine_template.h's fbmm_int_nest());
+ *   - avx2: AVX-VNNI's 256-bit form (target("avxvnni")), run only where the
+ *     CPU reports AVX-VNNI (client CPUs without AVX-512, Alder Lake on);
  *   - avx512_emulated (64-byte vectors on AVX2, for the tests): a model of
  *     the instruction in vector arithmetic, so that the suite runs this nest
  *     -- packing, edges, odd depths -- on any x86-64 CPU.
@@ -228,6 +230,15 @@ static inline __attribute__((always_inline)) VEC_T fbmm_vnni_step(VEC_T acc, uin
     return acc + alo * blo + ahi * bhi;
 }
 #  define FBMM_VNNI_TARGET
+#elif FBMM_INT_PAIRS_AVX2
+#  include <immintrin.h>
+#  define FBMM_VNNI_TARGET __attribute__((target("avxvnni")))
+static inline __attribute__((always_inline)) FBMM_VNNI_TARGET VEC_T fbmm_vnni_step(
+    VEC_T acc, uint32_t a, fbmm_pair_words b)
+{
+    /* AVX-VNNI: the same instruction, VEX-encoded, on 256-bit vectors */
+    return (VEC_T)_mm256_dpwssd_avx_epi32((__m256i)acc, (__m256i)b, _mm256_set1_epi32((int)a));
+}
 #else
 #  include <immintrin.h>
 #  define FBMM_VNNI_TARGET __attribute__((target("avx512vnni")))

@@ -324,7 +324,7 @@ static const FBMM_NAME(dtype_ops) K_(ops) = {
 #define K_PAIRDOT 0
 #endif
 
-#if FBMM_PAIRDOT && FBMM_CAT(FBMM_VNNI, IN)
+#if FBMM_INT_PAIRS && FBMM_CAT(FBMM_VNNI, IN)
 #include "gemm_vnni.h"
 #define K_VNNI 1
 #else
@@ -333,8 +333,8 @@ static const FBMM_NAME(dtype_ops) K_(ops) = {
 
 /* The packed nest on one tile; bfloat16, in the engines that have them: the
  * AMX or pair-dot nest where the CPU runs it (engine_template.h's
- * fbmm_bf16_nest); int8, uint8 and int16: the AVX512-VNNI nest where the CPU
- * runs it (fbmm_int_nest). */
+ * fbmm_bf16_nest); int8, uint8 and int16: the VNNI nest where the CPU runs
+ * it (fbmm_int_nest). */
 static void K_(tile)(const fbmm_problem *P, const char *a, const char *b, char *c,
                      const char *d, int64_t rows, int64_t cols, void *scratch)
 {

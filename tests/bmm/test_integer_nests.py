@@ -1,11 +1,12 @@
 """int8, uint8 and int16 through each integer nest: widened to 32-bit lanes, and
-AVX512-VNNI's vpdpwssd pairs (src/gemm_vnni.h).
+vpdpwssd pairs (src/gemm_vnni.h; AVX512-VNNI's form in the avx512 variant,
+AVX-VNNI's 256-bit one in the avx2 variant).
 
 Both nests must give the exact result, bit for bit: the sums wrap mod 2**32
 and the result mod 2**8 or 2**16, as torch's do. The reference is NumPy's
 product in int64 (exact mod 2**64) cast to the dtype (``reference_bmm``).
-The avx512 variant runs the instruction where the CPU reports avx512vnni; the
-avx512_emulated one (built for the tests, runnable on any x86-64 CPU) runs a
+The avx512 variant runs the instruction where the CPU reports avx512vnni, the
+avx2 one where it reports avxvnni; the avx512_emulated one (built for the tests, runnable on any x86-64 CPU) runs a
 software model of it, so the nest's packing, edges and odd depths are covered
 on every CPU.
 """
@@ -156,7 +157,8 @@ def test_int_kernels_listed_and_reported(kernel):
     nests = _runtime.int_kernels()
     assert _runtime.get_int_kernel() == nests[0], "best first"
     want = {"widen"}
-    if kernel == "avx512_emulated" or (kernel == "avx512" and "avx512vnni" in features):
+    if (kernel == "avx512_emulated" or (kernel == "avx512" and "avx512vnni" in features)
+            or (kernel == "avx2" and "avxvnni" in features)):
         want.add("vpdpwssd")
     assert set(nests) == want
     assert nests[-1] == "widen"

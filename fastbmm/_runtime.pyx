@@ -87,6 +87,20 @@ def block_sizes():
             "u32": b(_engine.u32), "u64": b(_engine.u64)}
 
 
+def _nest_code(what, table, name):
+    """The engine's code of nest `name` in `table` (-1 for None: the best one)."""
+    if name is None:
+        return -1
+    if name not in table:
+        raise ValueError(f"fastbmm: unknown {what} kernel {name!r}; known: {list(table)}")
+    return table[name]
+
+
+def _cannot_run(what, name, runnable):
+    raise RuntimeError(f"fastbmm: {what} kernel {name!r} cannot run with kernel "
+                       f"{get_kernel()!r} on this CPU (it runs {runnable})")
+
+
 #: bfloat16's packed nests by name (enum fbmm_bf16_nest's codes), best first
 #: (the pair-dot nest last: slower than widening where it was timed)
 BF16_KERNELS = {"amx": 2, "widen": 0, "vdpbf16ps": 1}
@@ -109,12 +123,8 @@ def get_bf16_kernel():
 def set_bf16_kernel(name):
     """Force a bfloat16 nest of the variant in use (for tests and comparisons);
     None: the best one again."""
-    if name is not None and name not in BF16_KERNELS:
-        raise ValueError(f"fastbmm: unknown bfloat16 kernel {name!r}; "
-                         f"known: {list(BF16_KERNELS)}")
-    if not _engine.set_bf16_nest(-1 if name is None else BF16_KERNELS[name]):
-        raise RuntimeError(f"fastbmm: bfloat16 kernel {name!r} cannot run with kernel "
-                           f"{get_kernel()!r} on this CPU (it runs {bf16_kernels()})")
+    if not _engine.set_bf16_nest(_nest_code("bfloat16", BF16_KERNELS, name)):
+        _cannot_run("bfloat16", name, bf16_kernels())
 
 
 #: the int8, uint8 and int16 packed nests by name (enum fbmm_int_nest's codes), best first
@@ -139,12 +149,8 @@ def get_int_kernel():
 def set_int_kernel(name):
     """Force an int8/uint8/int16 nest of the variant in use (for tests and
     comparisons); None: the best one again."""
-    if name is not None and name not in INT_KERNELS:
-        raise ValueError(f"fastbmm: unknown integer kernel {name!r}; "
-                         f"known: {list(INT_KERNELS)}")
-    if not _engine.set_int_nest(-1 if name is None else INT_KERNELS[name]):
-        raise RuntimeError(f"fastbmm: integer kernel {name!r} cannot run with kernel "
-                           f"{get_kernel()!r} on this CPU (it runs {int_kernels()})")
+    if not _engine.set_int_nest(_nest_code("integer", INT_KERNELS, name)):
+        _cannot_run("integer", name, int_kernels())
 
 
 def _select_best_kernel():

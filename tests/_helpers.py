@@ -11,6 +11,7 @@
 Fixtures are in conftest.py.
 """
 
+import contextlib
 import importlib
 import math
 import os
@@ -25,6 +26,35 @@ REPO = os.path.dirname(TESTS)
 
 #: The kernel variants this CPU runs (the ``kernel`` fixture runs each in turn).
 KERNELS = list(_runtime.available_kernels())
+
+
+def variants_and_nests(nests):
+    """(kernel variant, nest) for every nest ``nests()`` (e.g. ``_runtime.int_kernels``)
+    lists in each runnable variant: the params of a fixture that forces both."""
+    previous = _runtime.get_kernel()
+    pairs = []
+    try:
+        for variant in KERNELS:
+            _runtime.set_kernel(variant)
+            pairs += [(variant, nest) for nest in nests()]
+    finally:
+        _runtime.set_kernel(previous)
+    return pairs
+
+
+@contextlib.contextmanager
+def forced_variant_and_nest(variant, nest, set_nest, get_nest):
+    """Run the block with kernel `variant` and, in it, `nest` forced through
+    ``set_nest`` (``_runtime.set_int_kernel``, ...); both restored after it."""
+    previous = _runtime.get_kernel()
+    _runtime.set_kernel(variant)
+    try:
+        set_nest(nest)
+        assert get_nest() == nest
+        yield
+    finally:
+        set_nest(None)
+        _runtime.set_kernel(previous)
 
 
 def suite_module(name):

@@ -116,54 +116,55 @@ static int cpuid_bit(unsigned leaf, unsigned sub, int reg, int bit)
 #endif
 
 /* Asked once: CPUID traps to the hypervisor in a VM (microseconds), and the
- * engine asks on every bfloat16 (and small-integer) tile. */
-int fbmm_cpu_has_avx512bf16(void)
+ * engine asks on every bfloat16 (and small-integer) tile. `probe` answers;
+ * *state keeps the answer (-1: not asked yet). */
+static int ask_once(int *state, int (*probe)(void))
 {
-    static int state = -1;
-    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
+    int s = __atomic_load_n(state, __ATOMIC_ACQUIRE);
     if (s >= 0) return s;
-#if defined(FBMM_X86_DETECT)
-    __builtin_cpu_init();
-    s = __builtin_cpu_supports("avx512f") && cpuid_bit(7, 1, 0, 5);
-#else
-    s = 0;
-#endif
-    __atomic_store_n(&state, s, __ATOMIC_RELEASE);
+    s = probe();
+    __atomic_store_n(state, s, __ATOMIC_RELEASE);
     return s;
 }
 
-int fbmm_cpu_has_avx512vnni(void)
+static int probe_avx512bf16(void)
 {
-    static int state = -1;
-    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
-    if (s >= 0) return s;
 #if defined(FBMM_X86_DETECT)
     __builtin_cpu_init();
-    s = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni");
+    return __builtin_cpu_supports("avx512f") && cpuid_bit(7, 1, 0, 5);
 #else
-    s = 0;
+    return 0;
 #endif
-    __atomic_store_n(&state, s, __ATOMIC_RELEASE);
-    return s;
+}
+
+static int probe_avx512vnni(void)
+{
+#if defined(FBMM_X86_DETECT)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vnni");
+#else
+    return 0;
+#endif
 }
 
 /* AVX-VNNI: CPUID.(EAX=7, ECX=1):EAX bit 4 (read from CPUID, like AVX512-BF16:
  * __builtin_cpu_supports knows "avxvnni" from GCC 11 only); its YMM state
  * is the avx2 engine's own check. */
-int fbmm_cpu_has_avxvnni(void)
+static int probe_avxvnni(void)
 {
-    static int state = -1;
-    int s = __atomic_load_n(&state, __ATOMIC_ACQUIRE);
-    if (s >= 0) return s;
 #if defined(FBMM_X86_DETECT)
     __builtin_cpu_init();
-    s = __builtin_cpu_supports("avx2") && cpuid_bit(7, 1, 0, 4);
+    return __builtin_cpu_supports("avx2") && cpuid_bit(7, 1, 0, 4);
 #else
-    s = 0;
+    return 0;
 #endif
-    __atomic_store_n(&state, s, __ATOMIC_RELEASE);
-    return s;
 }
+
+static int avx512bf16_state = -1, avx512vnni_state = -1, avxvnni_state = -1;
+
+int fbmm_cpu_has_avx512bf16(void) { return ask_once(&avx512bf16_state, probe_avx512bf16); }
+int fbmm_cpu_has_avx512vnni(void) { return ask_once(&avx512vnni_state, probe_avx512vnni); }
+int fbmm_cpu_has_avxvnni(void) { return ask_once(&avxvnni_state, probe_avxvnni); }
 
 static int cpu_has_amx_bf16(void)
 {

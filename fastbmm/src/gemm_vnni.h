@@ -73,6 +73,23 @@ typedef int8_t fbmm_vnni_s8x32 __attribute__((vector_size(32)));
 typedef uint8_t fbmm_vnni_u8x32 __attribute__((vector_size(32)));
 typedef int16_t fbmm_vnni_s16x32 __attribute__((vector_size(64)));
 
+/* 32 bytes at x widened to 32 16-bit values at o (64 bytes). */
+static inline __attribute__((always_inline)) void fbmm_vnni_widen32(const int SGN, char *o,
+                                                                   const char *x)
+{
+    fbmm_vnni_s16x32 y;
+    if (SGN) {
+        fbmm_vnni_s8x32 s;
+        memcpy(&s, x, 32);
+        y = __builtin_convertvector(s, fbmm_vnni_s16x32);
+    } else {
+        fbmm_vnni_u8x32 u;
+        memcpy(&u, x, 32);
+        y = __builtin_convertvector(u, fbmm_vnni_s16x32);
+    }
+    memcpy(o, &y, 64);
+}
+
 static inline __attribute__((always_inline)) void fbmm_vnni_widen_row(
     const int ESIZE, const int SGN, uint32_t *d, const char *row, int64_t kc)
 {
@@ -83,36 +100,14 @@ static inline __attribute__((always_inline)) void fbmm_vnni_widen_row(
         return;
     }
     int64_t j = 0;
-    char x[32], tail[64];
-    fbmm_vnni_s16x32 y;
-    for (; j <= kc - 32; j += 32) {
-        memcpy(x, row + j, 32);
-        if (SGN) {
-            fbmm_vnni_s8x32 s;
-            memcpy(&s, x, 32);
-            y = __builtin_convertvector(s, fbmm_vnni_s16x32);
-        } else {
-            fbmm_vnni_u8x32 u;
-            memcpy(&u, x, 32);
-            y = __builtin_convertvector(u, fbmm_vnni_s16x32);
-        }
-        memcpy(o + 2 * j, &y, 64);
-    }
+    for (; j <= kc - 32; j += 32) fbmm_vnni_widen32(SGN, o + 2 * j, row + j);
     if (j < kc) {
         const int64_t rest = kc - j;
         if (rest < 1 || rest >= 32) __builtin_unreachable();   /* (for GCC's bounds) */
+        char x[32], tail[64];
         memset(x, 0, 32);
         fbmm_copy_short(x, row + j, (size_t)rest);
-        if (SGN) {
-            fbmm_vnni_s8x32 s;
-            memcpy(&s, x, 32);
-            y = __builtin_convertvector(s, fbmm_vnni_s16x32);
-        } else {
-            fbmm_vnni_u8x32 u;
-            memcpy(&u, x, 32);
-            y = __builtin_convertvector(u, fbmm_vnni_s16x32);
-        }
-        memcpy(tail, &y, 64);
+        fbmm_vnni_widen32(SGN, tail, x);
         fbmm_copy_short(o + 2 * j, tail, (size_t)(2 * rest));
     }
 }

@@ -17,40 +17,22 @@ import numpy as np
 import pytest
 
 import fastbmm
-from _helpers import KERNELS, assert_equal_values, check_torch, seeded_rng
+from _helpers import (KERNELS, assert_equal_values, check_torch, forced_variant_and_nest,
+                      seeded_rng, variants_and_nests)
 from fastbmm import _runtime
 
 ml_dtypes = pytest.importorskip("ml_dtypes")
 BF16 = np.dtype(ml_dtypes.bfloat16)
 
 
-def _variants_and_nests():
-    """(kernel variant, bfloat16 nest) for every nest each runnable variant has here."""
-    previous = _runtime.get_kernel()
-    pairs = []
-    try:
-        for variant in KERNELS:
-            _runtime.set_kernel(variant)
-            pairs += [(variant, nest) for nest in _runtime.bf16_kernels()]
-    finally:
-        _runtime.set_kernel(previous)
-    return pairs
-
-
-@pytest.fixture(params=_variants_and_nests(), ids="-".join)
+@pytest.fixture(params=variants_and_nests(_runtime.bf16_kernels), ids="-".join)
 def bf16_kernel(request):
     """Force each kernel variant and, in it, each bfloat16 nest it runs here (the
     avx512_emulated variant: models of AMX and vdpbf16ps, and widening)."""
-    variant, nest = request.param
-    previous = _runtime.get_kernel()
-    _runtime.set_kernel(variant)
-    try:
-        _runtime.set_bf16_kernel(nest)
-        assert _runtime.get_bf16_kernel() == nest
+    with forced_variant_and_nest(*request.param, _runtime.set_bf16_kernel,
+                                 _runtime.get_bf16_kernel):
         yield request.param
-    finally:
-        _runtime.set_bf16_kernel(None)
-        _runtime.set_kernel(previous)
+
 
 # sizes around the paths: small (<= 8), the few-rows and few-columns ones, the
 # packed nest's edges, several KC panels, more rows than one staged MC block;

@@ -15,38 +15,18 @@ import numpy as np
 import pytest
 
 import fastbmm
-from _helpers import KERNELS, reference_bmm, seeded_rng
+from _helpers import forced_variant_and_nest, reference_bmm, seeded_rng, variants_and_nests
 from fastbmm import _runtime
 
 DTYPES = [np.dtype(t) for t in (np.int8, np.uint8, np.int16)]
 
 
-def _variants_and_nests():
-    """(kernel variant, integer nest) for every nest each runnable variant has here."""
-    previous = _runtime.get_kernel()
-    pairs = []
-    try:
-        for variant in KERNELS:
-            _runtime.set_kernel(variant)
-            pairs += [(variant, nest) for nest in _runtime.int_kernels()]
-    finally:
-        _runtime.set_kernel(previous)
-    return pairs
-
-
-@pytest.fixture(params=_variants_and_nests(), ids="-".join)
+@pytest.fixture(params=variants_and_nests(_runtime.int_kernels), ids="-".join)
 def int_kernel(request):
     """Force each kernel variant and, in it, each integer nest it runs here."""
-    variant, nest = request.param
-    previous = _runtime.get_kernel()
-    _runtime.set_kernel(variant)
-    try:
-        _runtime.set_int_kernel(nest)
-        assert _runtime.get_int_kernel() == nest
+    with forced_variant_and_nest(*request.param, _runtime.set_int_kernel,
+                                 _runtime.get_int_kernel):
         yield request.param
-    finally:
-        _runtime.set_int_kernel(None)
-        _runtime.set_kernel(previous)
 
 
 # the small path (<= 16: the VNNI nest's crossover, FBMM_SMALL_MAX_VNNI), the

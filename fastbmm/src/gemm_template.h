@@ -535,20 +535,21 @@ static inline __attribute__((always_inline)) ACC_T FBMM_NAME(hsum)(VEC_T v)
  *     C[i, j] = sum_k A[i, k] * B[k, j],
  * A read once, in order. The packed nest would hold an NR-wide tile with p
  * live columns (1 of 16 on AVX2: 6% useful work).
- * B's columns are gathered once per task into `bt` (p rows of K contiguous
- * values), so that they are vector loads too. ROWS rows of A go together:
- * each B vector is loaded once for all of them, and the ROWS x COLS x U
+ * Column j of B is read as K contiguous values from bt + j * b_cs: B itself
+ * when its columns are contiguous (a (b, m, 1) vector, or a transposed view),
+ * else a copy gathered once per task. ROWS rows of A go together: each B
+ * vector is loaded once for all of them, and the ROWS x COLS x U
  * accumulators are independent FMA chains (one chain per accumulator would
  * leave the loop waiting on the FMA latency). The sum runs in KC-deep blocks,
  * each block's vector partial sums reduced and added to the total, so that a
  * long inner dimension is summed as accurately as in the packed nest.
+ * sums[j * 4 + r] receives C[r, j].
  */
 static inline __attribute__((always_inline)) void FBMM_NAME(gemv_rows)(
-    const int ROWS, const int COLS, const char *a, int64_t a_sr, const ACC_T *bt, int64_t K,
-    ACC_T *tile)
+    const int ROWS, const int COLS, const char *a, int64_t a_sr, const ACC_T *bt, int64_t b_cs,
+    int64_t K, ACC_T *sums)
 {
     enum { U = 2 };                       /* vectors per accumulator chain and step */
-    ACC_T total[4][FBMM_GEMV_MAX_COLS] = {{0}};
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
         const int64_t kc = K - k0 < KC ? K - k0 : KC;
         const char *ak = a + k0 * (int64_t)sizeof(ACC_T);
@@ -566,9 +567,16 @@ static inline __attribute__((always_inline)) void FBMM_NAME(gemv_rows)(
             FBMM_UNROLL
             for (int j = 0; j < COLS; j++)
                 FBMM_UNROLL
-                for (int u = 0; u < U; u++) memcpy(&bv[j][u], bk + j * K + k + u * VL, sizeof(VEC_T));
+                for (int u = 0; u < U; u++)
+                    memcpy(&bv[j][u], bk + j * b_cs + k + u * VL, sizeof(VEC_T));
             FBMM_UNROLL
             for (int r = 0; r < ROWS; r++) {
+                /* the next rows' same columns: A streams from L3 or memory,
+                 * and four interleaved short rows are a pattern the hardware
+                 * prefetcher follows late */
+                FBMM_UNROLL
+                for (int64_t o = 0; o < U * VL * (int64_t)sizeof(ACC_T); o += 64)
+                    __builtin_prefetch(ak + (r + ROWS) * a_sr + k * (int64_t)sizeof(ACC_T) + o);
                 FBMM_UNROLL
                 for (int u = 0; u < U; u++) {
                     VEC_T av;
@@ -589,16 +597,13 @@ static inline __attribute__((always_inline)) void FBMM_NAME(gemv_rows)(
                 for (int64_t kk = k; kk < kc; kk++) {
                     ACC_T x;
                     memcpy(&x, ak + r * a_sr + kk * (int64_t)sizeof(ACC_T), sizeof x);
-                    part += x * bk[j * K + kk];
+                    part += x * bk[j * b_cs + kk];
                 }
-                total[r][j] += part;
+                /* the first block sets the total: (0 + part) would turn -0 into +0 */
+                sums[j * 4 + r] = k0 == 0 ? part : (ACC_T)(sums[j * 4 + r] + part);
             }
         }
     }
-    FBMM_UNROLL
-    for (int r = 0; r < ROWS; r++)
-        FBMM_UNROLL
-        for (int j = 0; j < COLS; j++) tile[r * NR + j] = total[r][j];
 }
 
 static void FBMM_NAME(gemm_gemv)(const FBMM_NAME(dtype_ops) *kd,
@@ -608,32 +613,62 @@ static void FBMM_NAME(gemm_gemv)(const FBMM_NAME(dtype_ops) *kd,
                                  const fbmm_epilogue *ep, const char *d,
                                  int64_t rows, int64_t K, int64_t cols, void *scratch)
 {
-    ACC_T *bt = (ACC_T *)scratch;                 /* cols x K, row j = B[:, j] */
-    for (int64_t j = 0; j < cols; j++)
-        for (int64_t k = 0; k < K; k++) memcpy(bt + j * K + k, b + k * b_sr + j * b_sc, sizeof(ACC_T));
+    const int64_t esz = (int64_t)sizeof(ACC_T);
+    /* B's columns: in place when each is contiguous (aligned to its element),
+     * else gathered into scratch, cols x K (row j = B[:, j]) */
+    const ACC_T *bt;
+    int64_t b_cs;
+    if (b_sr == esz && (cols == 1 || b_sc % esz == 0) && (uintptr_t)b % sizeof(ACC_T) == 0) {
+        bt = (const ACC_T *)b;
+        b_cs = cols == 1 ? 0 : b_sc / esz;
+    } else {
+        ACC_T *g = (ACC_T *)scratch;
+        for (int64_t j = 0; j < cols; j++)
+            for (int64_t k = 0; k < K; k++) memcpy(g + j * K + k, b + k * b_sr + j * b_sc, sizeof(ACC_T));
+        bt = g;
+        b_cs = K;
+    }
+    /* a plain result is written here, element by element (one 16-byte store
+     * for a column of 4 float rows); the epilogue's through kd->store */
+    const int plain = !ep->scaled && !ep->has_bias;
     /* FBMM_GEMV_GROUP(cols) rows at a time: 4 for 1-2 columns, 2 for 3-4
      * (the accumulators and A's and B's vectors fit AVX2's 16 registers) */
 #define FBMM_GEMV_GROUP(C) ((C) <= 2 ? 4 : 2)
 #define FBMM_GEMV_ONE(C) 1
-#define FBMM_GEMV_FOR_COLS(ROWS_OF, A_, T_)                                                     \
-    switch (cols) {                                                                             \
-    case 1: FBMM_NAME(gemv_rows)(ROWS_OF(1), 1, A_, a_sr, bt, K, T_); break;                    \
-    case 2: FBMM_NAME(gemv_rows)(ROWS_OF(2), 2, A_, a_sr, bt, K, T_); break;                    \
-    case 3: FBMM_NAME(gemv_rows)(ROWS_OF(3), 3, A_, a_sr, bt, K, T_); break;                    \
-    default: FBMM_NAME(gemv_rows)(ROWS_OF(4), FBMM_GEMV_MAX_COLS, A_, a_sr, bt, K, T_); break; \
+#define FBMM_GEMV_FOR_COLS(ROWS_OF, A_, S_)                                                        \
+    switch (cols) {                                                                                \
+    case 1: FBMM_NAME(gemv_rows)(ROWS_OF(1), 1, A_, a_sr, bt, b_cs, K, S_); break;                 \
+    case 2: FBMM_NAME(gemv_rows)(ROWS_OF(2), 2, A_, a_sr, bt, b_cs, K, S_); break;                 \
+    case 3: FBMM_NAME(gemv_rows)(ROWS_OF(3), 3, A_, a_sr, bt, b_cs, K, S_); break;                 \
+    default: FBMM_NAME(gemv_rows)(ROWS_OF(4), FBMM_GEMV_MAX_COLS, A_, a_sr, bt, b_cs, K, S_); break; \
     }
     const int64_t group = FBMM_GEMV_GROUP(cols);
+    ACC_T sums[FBMM_GEMV_MAX_COLS * 4];          /* sums[j * 4 + r] = C[i + r, j] */
     ACC_T tile[4 * NR];                          /* kd->store reads tile[r * NR + j] */
     for (int64_t i = 0; i < rows; i += group) {
         const int64_t g = rows - i < group ? rows - i : group;
         const char *ai = a + i * a_sr;
         if (g == group) {
-            FBMM_GEMV_FOR_COLS(FBMM_GEMV_GROUP, ai, tile)
+            FBMM_GEMV_FOR_COLS(FBMM_GEMV_GROUP, ai, sums)
         } else {
-            for (int64_t r = 0; r < g; r++)      /* the last rows, one at a time */
-                FBMM_GEMV_FOR_COLS(FBMM_GEMV_ONE, ai + r * a_sr, tile + r * NR)
+            for (int64_t r = 0; r < g; r++) {    /* the last rows, one at a time */
+                ACC_T one[FBMM_GEMV_MAX_COLS * 4] = {0};
+                FBMM_GEMV_FOR_COLS(FBMM_GEMV_ONE, ai + r * a_sr, one)
+                for (int64_t j = 0; j < cols; j++) sums[j * 4 + r] = one[j * 4];
+            }
         }
-        kd->store(c + i * c_sr, c_sr, c_sc, tile, g, cols, 1, ep, d ? d + i * ep->d_sr : 0);
+        char *ci = c + i * c_sr;
+        if (plain && cols == 1 && c_sr == esz && g == 4) {
+            memcpy(ci, sums, 4 * sizeof(ACC_T));
+        } else if (plain) {
+            for (int64_t r = 0; r < g; r++)
+                for (int64_t j = 0; j < cols; j++)
+                    memcpy(ci + r * c_sr + j * c_sc, &sums[j * 4 + r], sizeof(ACC_T));
+        } else {
+            for (int64_t r = 0; r < g; r++)
+                for (int64_t j = 0; j < cols; j++) tile[r * NR + j] = sums[j * 4 + r];
+            kd->store(ci, c_sr, c_sc, tile, g, cols, 1, ep, d ? d + i * ep->d_sr : 0);
+        }
     }
 #undef FBMM_GEMV_FOR_COLS
 #undef FBMM_GEMV_ONE

@@ -19,7 +19,7 @@ import pytest
 
 import fastbmm
 import fastbmm._runtime as _runtime
-from _helpers import assert_bmm_close, random_values, seeded_rng, small_max
+from _helpers import assert_bmm_close, make_input, random_values, seeded_rng, small_max
 from test_baddbmm import check_baddbmm
 
 GEMV_DTYPES = [np.dtype(t) for t in (np.float32, np.float64, np.int32, np.int64)]
@@ -63,6 +63,23 @@ def test_matrix_vector_strided_operands_and_out(kernel, dtype):
     # a vector as the last column of a wider array, B broadcast over the batch
     v = np.broadcast_to(random_values(rng, (300, 5), dtype)[:, 4:], (4, 300, 1))
     assert_bmm_close(fastbmm.bmm(a, v), a, v)
+
+
+@pytest.mark.parametrize("layout", ["C", "transposed", "negative", "misaligned", "broadcast_col"])
+@pytest.mark.parametrize("dtype", GEMV_DTYPES, ids=str)
+def test_matrix_vector_columns_in_place_or_gathered(kernel, dtype, layout):
+    """B's columns are read where they lie when each is contiguous (a (b, m, 1)
+    vector; a transposed view, attention's k.transpose, at any p) and gathered
+    otherwise (misaligned, strided, broadcast); a plain result goes straight to
+    C, a column with a row stride or an out of 3 columns included."""
+    rng = seeded_rng("gemv-columns", kernel, dtype.name, layout)
+    a = random_values(rng, (3, 13, 70), dtype)
+    for p in (1, 2, 3, 4):
+        b, _keep = make_input(layout, rng, (3, 70, p), dtype)
+        assert_bmm_close(fastbmm.bmm(a, b), a, b)
+        out = np.zeros((3, 13, 2 * p + 1), dtype)[:, :, 1::2]     # rows 2p+1 apart
+        assert fastbmm.bmm(a, b, out=out) is out
+        assert_bmm_close(out, a, b)
 
 
 @pytest.mark.parametrize("dtype", GEMV_DTYPES, ids=str)

@@ -268,6 +268,71 @@ static inline __attribute__((always_inline)) void K_(small_matrix)(
         K_(small_block)(1, P, A, C, D, v0, nv, a_sr, a_sc, bp);
 }
 
+/* Tiny matrices whose rows of B and C are one whole vector of W = 16, 32 or
+ * FBMM_VBYTES bytes (p = W / sizeof(ACC_T): 4x4 float32, 2x2 and 4x4
+ * float64, 8x8 float32 on AVX2...) and m = M <= 8 a compile-time constant;
+ * operands and result of the accumulator's bits, unit columns, no epilogue.
+ * B's M rows are loaded once into registers, and each row of C is M
+ * broadcast multiply-adds and one store. The traps: the general small path's
+ * per-matrix work (B copied into a block, run-time loop bounds, a partial
+ * vector stored through a buffer) is ~75 cycles where a 4x4x4 product is 16
+ * multiply-adds; and a row narrower than its vector type, copied into a
+ * zeroed register, goes through the stack and waits on a failed store
+ * forwarding (4x4x4 float32 in a 32-byte type ran at half this speed), so
+ * each width has its own vector type. */
+#define K_TINY_FN(NAME, W)                                                              \
+static inline __attribute__((always_inline)) void K_(NAME)(                             \
+    const int M, const fbmm_problem *P, int64_t b0, int64_t b1)                         \
+{                                                                                       \
+    typedef ACC_T vec_t __attribute__((vector_size(W)));                                \
+    const int64_t n = P->n, a_sr = P->a.sr, b_sr = P->b.sr, c_sr = P->c.sr;             \
+    fbmm_batch_cursor cur;                                                              \
+    fbmm_cursor_init(&cur, P, b0, b1);                                                  \
+    const char *A, *B, *D;                                                              \
+    char *C;                                                                            \
+    while (fbmm_cursor_step(&cur, P, &A, &B, &C, &D)) {                                 \
+        vec_t bv[8];                                                                    \
+        FBMM_UNROLL                                                                     \
+        for (int k = 0; k < M; k++) memcpy(&bv[k], B + k * b_sr, W);                    \
+        for (int64_t i = 0; i < n; i++) {                                               \
+            const char *ai = A + i * a_sr;                                              \
+            vec_t acc = (vec_t){0};                                                     \
+            FBMM_UNROLL                                                                 \
+            for (int k = 0; k < M; k++)                                                 \
+                acc += LOAD_IN(ai + k * (int64_t)sizeof(ACC_T)) * bv[k];                \
+            memcpy(C + i * c_sr, &acc, W);                                              \
+        }                                                                               \
+    }                                                                                   \
+}
+K_TINY_FN(tiny16, 16)
+K_TINY_FN(tiny32, 32)
+K_TINY_FN(tinyv, FBMM_VBYTES)
+#undef K_TINY_FN
+
+/* The tiny instances' dispatch: 1 when it ran the entries [b0, b1), 0 when
+ * the problem is not one of theirs. */
+static inline __attribute__((always_inline)) int K_(tiny)(const fbmm_problem *P, int64_t b0,
+                                                          int64_t b1)
+{
+    const int64_t esz = (int64_t)sizeof(ACC_T), w = P->p * esz;
+    if (!SAME_REPR || !OUT_SAME || P->ep.scaled || P->ep.has_bias || P->a.sc != esz ||
+        P->b.sc != esz || P->c.sc != esz || P->m < 1 || P->m > 8 ||
+        !(w == 16 || (w == 32 && FBMM_VBYTES >= 32) || w == FBMM_VBYTES))
+        return 0;
+#define K_TINY_M(M_)                                                                    \
+    case M_:                                                                            \
+        if (w == 16) K_(tiny16)(M_, P, b0, b1);                                         \
+        else if (w == 32 && FBMM_VBYTES >= 32) K_(tiny32)(M_, P, b0, b1);               \
+        else K_(tinyv)(M_, P, b0, b1);                                                  \
+        return 1;
+    switch (P->m) {
+    K_TINY_M(1) K_TINY_M(2) K_TINY_M(3) K_TINY_M(4)
+    K_TINY_M(5) K_TINY_M(6) K_TINY_M(7) K_TINY_M(8)
+    default: return 0;
+    }
+#undef K_TINY_M
+}
+
 /* Batch entries [b0, b1). The trap: a product of 8x8x8 is ~130 cycles, and
  * a run-time nv (index arithmetic, B's row stride, the column-block loop)
  * cost 8x8x8 float32 a third of its speed; so nv = 1 and 2 (every p up to 2
@@ -275,6 +340,7 @@ static inline __attribute__((always_inline)) void K_(small_matrix)(
  * constant stride too. */
 static void K_(small)(const fbmm_problem *P, int64_t b0, int64_t b1)
 {
+    if (K_(tiny)(P, b0, b1)) return;
     VEC_T bp[FBMM_SMALL_MAX * SMALL_NVMAX];
     /* A widened (kinds whose elements are not the accumulator's bits) */
     ACC_T aw[SAME_REPR ? 1 : FBMM_SMALL_MAX * FBMM_SMALL_MAX]

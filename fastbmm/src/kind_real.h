@@ -268,23 +268,27 @@ static inline __attribute__((always_inline)) void K_(small_matrix)(
         K_(small_block)(1, P, A, C, D, v0, nv, a_sr, a_sc, bp);
 }
 
-/* Tiny matrices whose rows of B and C are one whole vector of W = 16, 32 or
- * FBMM_VBYTES bytes (p = W / sizeof(ACC_T): 4x4 float32, 2x2 and 4x4
- * float64, 8x8 float32 on AVX2...) and m = M <= 8 a compile-time constant;
- * operands and result of the accumulator's bits, unit columns, no epilogue.
- * B's M rows are loaded once into registers, and each row of C is M
- * broadcast multiply-adds and one store. The traps: the general small path's
- * per-matrix work (B copied into a block, run-time loop bounds, a partial
- * vector stored through a buffer) is ~75 cycles where a 4x4x4 product is 16
- * multiply-adds; and a row narrower than its vector type, copied into a
- * zeroed register, goes through the stack and waits on a failed store
- * forwarding (4x4x4 float32 in a 32-byte type ran at half this speed), so
- * each width has its own vector type. */
+/* Tiny matrices: m = M <= 8 and p = PC compile-time constants, rows of B
+ * and C of one vector of W = 16, 32 or FBMM_VBYTES bytes (whole: 4x4
+ * float32, 2x2 and 4x4 float64, 8x8 float32 on AVX2...; or narrower: 2 and 3
+ * float32 in 16 bytes, 3 float64 in 32, the 2x2 and 3x3 transforms), operands and result of the
+ * accumulator's bits, unit columns, no epilogue. B's M rows are loaded once
+ * into registers, and each row of C is M broadcast multiply-adds and one
+ * store. The traps: the general small path's per-matrix work (B copied into
+ * a block, run-time loop bounds, a partial vector stored through a buffer)
+ * is ~75 cycles where a 4x4x4 product is 16 multiply-adds; and a row
+ * narrower than its vector, copied into a zeroed register by memcpy, went
+ * through the stack and waited on a failed store forwarding (4x4x4 float32
+ * in a 32-byte type ran at half this speed; 3x3x3 gained nothing), so each
+ * width has its own vector type and a narrower row is assembled from its
+ * elements in registers. */
 #define K_TINY_FN(NAME, W)                                                              \
 static inline __attribute__((always_inline)) void K_(NAME)(                             \
-    const int M, const fbmm_problem *P, int64_t b0, int64_t b1)                         \
+    const int M, const int PC, const fbmm_problem *P, int64_t b0, int64_t b1)           \
 {                                                                                       \
     typedef ACC_T vec_t __attribute__((vector_size(W)));                                \
+    typedef int32_t words4 __attribute__((vector_size(16)));                            \
+    typedef int64_t dwords4 __attribute__((vector_size(32)));                           \
     const int64_t n = P->n, a_sr = P->a.sr, b_sr = P->b.sr, c_sr = P->c.sr;             \
     fbmm_batch_cursor cur;                                                              \
     fbmm_cursor_init(&cur, P, b0, b1);                                                  \
@@ -293,14 +297,33 @@ static inline __attribute__((always_inline)) void K_(NAME)(                     
     while (fbmm_cursor_step(&cur, P, &A, &B, &C, &D)) {                                 \
         vec_t bv[8];                                                                    \
         FBMM_UNROLL                                                                     \
-        for (int k = 0; k < M; k++) memcpy(&bv[k], B + k * b_sr, W);                    \
+        for (int k = 0; k < M; k++) {                                                   \
+            const char *row = B + k * b_sr;                                             \
+            if (PC * sizeof(ACC_T) == W) {                                              \
+                memcpy(&bv[k], row, W);                                                 \
+            } else if (sizeof(ACC_T) == 4) {    /* 2 or 3 lanes of 16 bytes */          \
+                int32_t w0, w1, w2 = 0;                                                 \
+                memcpy(&w0, row, 4);                                                    \
+                memcpy(&w1, row + 4, 4);                                                \
+                if (PC > 2) memcpy(&w2, row + 8, 4);                                    \
+                words4 t = {w0, w1, w2, 0};                                             \
+                memcpy(&bv[k], &t, 16);                                                 \
+            } else {                            /* 3 lanes of 32 bytes */               \
+                int64_t w0, w1, w2;                                                     \
+                memcpy(&w0, row, 8);                                                    \
+                memcpy(&w1, row + 8, 8);                                                \
+                memcpy(&w2, row + 16, 8);                                               \
+                dwords4 t = {w0, w1, w2, 0};                                            \
+                memcpy(&bv[k], &t, W < 32 ? W : 32);                                    \
+            }                                                                           \
+        }                                                                               \
         for (int64_t i = 0; i < n; i++) {                                               \
             const char *ai = A + i * a_sr;                                              \
             vec_t acc = (vec_t){0};                                                     \
             FBMM_UNROLL                                                                 \
             for (int k = 0; k < M; k++)                                                 \
                 acc += LOAD_IN(ai + k * (int64_t)sizeof(ACC_T)) * bv[k];                \
-            memcpy(C + i * c_sr, &acc, W);                                              \
+            memcpy(C + i * c_sr, &acc, (size_t)PC * sizeof(ACC_T));                     \
         }                                                                               \
     }                                                                                   \
 }
@@ -315,15 +338,21 @@ static inline __attribute__((always_inline)) int K_(tiny)(const fbmm_problem *P,
                                                           int64_t b1)
 {
     const int64_t esz = (int64_t)sizeof(ACC_T), w = P->p * esz;
+    /* rows narrower than their vector: 2 or 3 float32 in 16 bytes, 3 float64 in 32 */
+    const int narrow = (esz == 4 && (P->p == 2 || P->p == 3)) ||
+                       (esz == 8 && P->p == 3 && FBMM_VBYTES >= 32);
     if (!SAME_REPR || !OUT_SAME || P->ep.scaled || P->ep.has_bias || P->a.sc != esz ||
         P->b.sc != esz || P->c.sc != esz || P->m < 1 || P->m > 8 ||
-        !(w == 16 || (w == 32 && FBMM_VBYTES >= 32) || w == FBMM_VBYTES))
+        !(narrow || w == 16 || (w == 32 && FBMM_VBYTES >= 32) || w == FBMM_VBYTES))
         return 0;
 #define K_TINY_M(M_)                                                                    \
     case M_:                                                                            \
-        if (w == 16) K_(tiny16)(M_, P, b0, b1);                                         \
-        else if (w == 32 && FBMM_VBYTES >= 32) K_(tiny32)(M_, P, b0, b1);               \
-        else K_(tinyv)(M_, P, b0, b1);                                                  \
+        if (narrow && esz == 8) K_(tiny32)(M_, 3, P, b0, b1);                           \
+        else if (narrow && P->p == 2) K_(tiny16)(M_, 2, P, b0, b1);                     \
+        else if (narrow) K_(tiny16)(M_, 3, P, b0, b1);                                  \
+        else if (w == 16) K_(tiny16)(M_, 16 / sizeof(ACC_T), P, b0, b1);                \
+        else if (w == 32 && FBMM_VBYTES >= 32) K_(tiny32)(M_, 32 / sizeof(ACC_T), P, b0, b1); \
+        else K_(tinyv)(M_, VL, P, b0, b1);                                              \
         return 1;
     switch (P->m) {
     K_TINY_M(1) K_TINY_M(2) K_TINY_M(3) K_TINY_M(4)

@@ -269,12 +269,14 @@ static inline __attribute__((always_inline)) void K_(small_matrix)(
 }
 
 /* Tiny matrices: m = M <= 8 and p = PC compile-time constants, rows of B
- * and C of one vector of W = 16, 32 or FBMM_VBYTES bytes (whole: 4x4
- * float32, 2x2 and 4x4 float64, 8x8 float32 on AVX2...; or narrower: 2 and 3
- * float32 in 16 bytes, 3 float64 in 32, the 2x2 and 3x3 transforms), operands and result of the
- * accumulator's bits, unit columns, no epilogue. B's M rows are loaded once
- * into registers, and each row of C is M broadcast multiply-adds and one
- * store. The traps: the general small path's per-matrix work (B copied into
+ * and C of one vector of W = 16, 32, FBMM_VBYTES or 2 * FBMM_VBYTES bytes
+ * (whole: 4x4 float32, 2x2, 4x4 and 8x8 float64, 8x8 float32 on AVX2...; or
+ * narrower: 2 and 3 float32 in 16 bytes, 3 float64 in 32, the 2x2 and 3x3
+ * transforms), operands and result of the accumulator's bits, unit columns,
+ * no epilogue. B's M rows are loaded once into registers (two vectors a row
+ * for M = 8 are more than AVX2's 16: the compiler keeps some on the stack,
+ * still a constant-bound loop), and each row of C is M broadcast
+ * multiply-adds and one store. The traps: the general small path's per-matrix work (B copied into
  * a block, run-time loop bounds, a partial vector stored through a buffer)
  * is ~75 cycles where a 4x4x4 product is 16 multiply-adds; and a row
  * narrower than its vector, copied into a zeroed register by memcpy, went
@@ -330,12 +332,13 @@ static inline __attribute__((always_inline)) void K_(NAME)(                     
 K_TINY_FN(tiny16, 16)
 K_TINY_FN(tiny32, 32)
 K_TINY_FN(tinyv, FBMM_VBYTES)
+K_TINY_FN(tinyv2, 2 * FBMM_VBYTES)
 #undef K_TINY_FN
 
 /* The tiny instances' dispatch: 1 when it ran the entries [b0, b1), 0 when
- * the problem is not one of theirs. */
-static inline __attribute__((always_inline)) int K_(tiny)(const fbmm_problem *P, int64_t b0,
-                                                          int64_t b1)
+ * the problem is not one of theirs. A function of its own (not inlined into
+ * small), so that its many instances leave the general path's code as it was. */
+static __attribute__((noinline)) int K_(tiny)(const fbmm_problem *P, int64_t b0, int64_t b1)
 {
     const int64_t esz = (int64_t)sizeof(ACC_T), w = P->p * esz;
     /* rows narrower than their vector: 2 or 3 float32 in 16 bytes, 3 float64 in 32 */
@@ -343,7 +346,8 @@ static inline __attribute__((always_inline)) int K_(tiny)(const fbmm_problem *P,
                        (esz == 8 && P->p == 3 && FBMM_VBYTES >= 32);
     if (!SAME_REPR || !OUT_SAME || P->ep.scaled || P->ep.has_bias || P->a.sc != esz ||
         P->b.sc != esz || P->c.sc != esz || P->m < 1 || P->m > 8 ||
-        !(narrow || w == 16 || (w == 32 && FBMM_VBYTES >= 32) || w == FBMM_VBYTES))
+        !(narrow || w == 16 || (w == 32 && FBMM_VBYTES >= 32) || w == FBMM_VBYTES ||
+          w == 2 * FBMM_VBYTES))
         return 0;
 #define K_TINY_M(M_)                                                                    \
     case M_:                                                                            \
@@ -352,7 +356,8 @@ static inline __attribute__((always_inline)) int K_(tiny)(const fbmm_problem *P,
         else if (narrow) K_(tiny16)(M_, 3, P, b0, b1);                                  \
         else if (w == 16) K_(tiny16)(M_, 16 / sizeof(ACC_T), P, b0, b1);                \
         else if (w == 32 && FBMM_VBYTES >= 32) K_(tiny32)(M_, 32 / sizeof(ACC_T), P, b0, b1); \
-        else K_(tinyv)(M_, VL, P, b0, b1);                                              \
+        else if (w == FBMM_VBYTES) K_(tinyv)(M_, VL, P, b0, b1);                        \
+        else K_(tinyv2)(M_, 2 * VL, P, b0, b1);                                         \
         return 1;
     switch (P->m) {
     K_TINY_M(1) K_TINY_M(2) K_TINY_M(3) K_TINY_M(4)

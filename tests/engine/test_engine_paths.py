@@ -150,14 +150,14 @@ def test_small_path_column_blocks(kernel, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64], ids=str)
 def test_tiny_matrices_rows_of_one_vector(kernel, dtype):
-    """m <= 8 and rows of B and C of 16 or 32 bytes or one vector (4x4 float32,
-    2x2 and 4x4 float64, 8x8 float32 on AVX2), or narrower (2 and 3 float32, 3
-    float64): B's rows held in registers, one store a row of C; rows of B and C at any stride (reversed,
+    """m <= 8 and rows of B and C of 16 or 32 bytes, one vector or two (4x4
+    float32, 2x2, 4x4 and 8x8 float64, 8x8 float32 on AVX2), or narrower (2 and
+    3 float32, 3 float64): B's rows held in registers, one store a row of C; rows of B and C at any stride (reversed,
     every other), a broadcast B, and next to them the shapes one column off,
     which take the general small path."""
     dtype = np.dtype(dtype)
     vbytes = _blocking(dtype)[1] // 2 * dtype.itemsize
-    widths = {w // dtype.itemsize for w in (16, 32, vbytes) if w <= vbytes}
+    widths = {w // dtype.itemsize for w in (16, 32, vbytes, 2 * vbytes) if w <= 2 * vbytes}
     rng = seeded_rng("tiny", kernel, dtype.name)
     for p in sorted(widths | {2, 3} | {q + d for q in widths for d in (-1, 1) if q + d >= 1}):
         for m in range(1, 10):

@@ -624,7 +624,8 @@ static void FBMM_NAME(gemm_gemv)(const FBMM_NAME(dtype_ops) *kd,
     } else {
         ACC_T *g = (ACC_T *)scratch;
         for (int64_t j = 0; j < cols; j++)
-            for (int64_t k = 0; k < K; k++) memcpy(g + j * K + k, b + k * b_sr + j * b_sc, sizeof(ACC_T));
+            for (int64_t k = 0; k < K; k++)
+                memcpy(g + j * K + k, b + k * b_sr + j * b_sc, sizeof(ACC_T));
         bt = g;
         b_cs = K;
     }

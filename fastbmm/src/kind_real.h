@@ -276,9 +276,10 @@ static inline __attribute__((always_inline)) void K_(small_matrix)(
  * no epilogue. B's M rows are loaded once into registers (two vectors a row
  * for M = 8 are more than AVX2's 16: the compiler keeps some on the stack,
  * still a constant-bound loop), and each row of C is M broadcast
- * multiply-adds and one store. The traps: the general small path's per-matrix work (B copied into
- * a block, run-time loop bounds, a partial vector stored through a buffer)
- * is ~75 cycles where a 4x4x4 product is 16 multiply-adds; and a row
+ * multiply-adds and one store. The traps: the general small path's
+ * per-matrix work (B copied into a block, run-time loop bounds, a partial
+ * vector stored through a buffer) is ~75 cycles where a 4x4x4 product is 16
+ * multiply-adds; and a row
  * narrower than its vector, copied into a zeroed register by memcpy, went
  * through the stack and waited on a failed store forwarding (4x4x4 float32
  * in a 32-byte type ran at half this speed; 3x3x3 gained nothing), so each

@@ -152,9 +152,9 @@ def test_small_path_column_blocks(kernel, dtype):
 def test_tiny_matrices_rows_of_one_vector(kernel, dtype):
     """m <= 8 and rows of B and C of 16 or 32 bytes, one vector or two (4x4
     float32, 2x2, 4x4 and 8x8 float64, 8x8 float32 on AVX2), or narrower (2 and
-    3 float32, 3 float64): B's rows held in registers, one store a row of C; rows of B and C at any stride (reversed,
-    every other), a broadcast B, and next to them the shapes one column off,
-    which take the general small path."""
+    3 float32, 3 float64): B's rows held in registers, one store a row of C.
+    Rows of B and C at any stride (reversed, every other), a broadcast B, and
+    next to them the shapes one column off, which take the general small path."""
     dtype = np.dtype(dtype)
     vbytes = _blocking(dtype)[1] // 2 * dtype.itemsize
     widths = {w // dtype.itemsize for w in (16, 32, vbytes, 2 * vbytes) if w <= 2 * vbytes}

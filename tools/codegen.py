@@ -47,13 +47,21 @@ def read_rows(path):
     return rows
 
 
+# Bytes of each accumulator C type, for the preprocessor (transpose.h picks its
+# shuffle table by lanes per vector, where sizeof cannot be used);
+# family_begin.h asserts them against sizeof.
+_ACC_BYTES = {"float": 4, "double": 8, "uint32_t": 4, "uint64_t": 8}
+
+
 def dtype_registry(path=os.path.join(SRC, "dtypes.def")):
     """(families, dtypes) of dtypes.def, as lists of dicts in row order."""
     families, dtypes = [], []
     for macro, f, where in read_rows(path):
         if macro == "FBMM_FAMILY":
             name, acc_t, arithmetic = f
-            families.append({"name": name, "acc_t": acc_t,
+            if acc_t not in _ACC_BYTES:
+                raise ValueError(f"{where}: accumulator type {acc_t}: add its size to _ACC_BYTES")
+            families.append({"name": name, "acc_t": acc_t, "bytes": _ACC_BYTES[acc_t],
                              "is_int": arithmetic == "FBMM_WRAPPING", "where": where})
         elif macro == "FBMM_DTYPE":
             code, kind, family, fin, fout, flags = f[:6]
@@ -105,6 +113,7 @@ def kinds_header(families, dtypes):
                 f"/* ---- family {fam['name']}: accumulator {fam['acc_t']} ---- */",
                 f"#define ACC {fam['name']}",
                 f"#define ACC_T {fam['acc_t']}",
+                f"#define ACC_BYTES {fam['bytes']}",
                 f"#define ACC_IS_INT {int(fam['is_int'])}",
                 '#include "family_begin.h"']
         for d in dtypes:

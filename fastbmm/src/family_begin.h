@@ -1,14 +1,15 @@
 /*
  * family_begin.h -- opens one accumulator family inside an engine: derives
- * the family's macros from ACC, ACC_T and ACC_IS_INT (defined by the includer,
- * src/generated/kinds.h, from dtypes.def's FBMM_FAMILY row) and from the
- * engine's block sizes (isa.def's FBMM_BLOCKS row for this ISA and family,
- * defined as FBMM_MR_<family>, ... in src/generated/engine_<isa>.c), then
- * includes the family's kernels (gemm_template.h, and peak.h in the float
- * families). The family's dtypes
- * follow (kind_real.h, kind_complex.h); family_end.h closes it.
+ * the family's macros from ACC, ACC_T, ACC_BYTES and ACC_IS_INT (defined by
+ * the includer, src/generated/kinds.h, from dtypes.def's FBMM_FAMILY row) and
+ * from the engine's block sizes (isa.def's FBMM_BLOCKS row for this ISA and
+ * family, defined as FBMM_MR_<family>, ... in src/generated/engine_<isa>.c),
+ * then includes the family's kernels (gemm_template.h, transpose.h, and
+ * peak.h in the float families). The family's dtypes follow (kind_real.h,
+ * kind_complex.h); family_end.h closes it.
  */
 #define FBMM_NAME(x) FBMM_CAT(x, ACC)
+_Static_assert(sizeof(ACC_T) == ACC_BYTES, "tools/codegen.py's _ACC_BYTES is wrong for ACC_T");
 #define MR FBMM_CAT(FBMM_MR, ACC)
 #define KC FBMM_CAT(FBMM_KC, ACC)
 #define MC FBMM_CAT(FBMM_MC, ACC)
@@ -33,6 +34,7 @@ static inline ACC_T FBMM_NAME(load_acc)(const char *p)
 }
 
 #include "gemm_template.h"
+#include "transpose.h"      /* VL x VL blocks in registers (B's packing) */
 #if !ACC_IS_INT
 #include "peak.h"       /* the bench's register-only multiply-add loop */
 #endif

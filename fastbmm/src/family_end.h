@@ -13,4 +13,5 @@
 #undef SMALL_BLOCK
 #undef ACC
 #undef ACC_T
+#undef ACC_BYTES
 #undef ACC_IS_INT

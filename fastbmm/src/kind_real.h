@@ -64,7 +64,31 @@ static void K_(pack_b)(ACC_T *dst, const char *b, int64_t sr, int64_t sc,
             }
         } else if ((sr < 0 ? -sr : sr) <= (sc < 0 ? -sc : sc)) {
             /* columns are the short stride (a transposed view): walk down them */
-            for (int64_t j = 0; j < nr; j++) {
+            int64_t j_done = 0;
+            if (SAME_REPR && sr == (int64_t)sizeof(IN_T)) {
+                /* contiguous columns: VL x VL blocks, read a column vector at
+                 * a time, transposed in registers, stored a row at a time
+                 * (the walk below stores one element per NR-strided row) */
+                const int64_t kv = kc - kc % VL;
+                for (; j_done + VL <= nr; j_done += VL) {
+                    const char *cols = base + j_done * sc;
+                    ACC_T *d = dst + j_done;
+                    for (int64_t k = 0; k < kv; k += VL) {
+                        VEC_T r[VL];   /* registers, if every loop unrolls */
+#pragma GCC unroll 16
+                        for (int64_t j = 0; j < VL; j++)
+                            memcpy(&r[j], cols + j * sc + k * sr, sizeof(VEC_T));
+                        FBMM_NAME(transpose_block)(r);
+#pragma GCC unroll 16
+                        for (int64_t i = 0; i < VL; i++)
+                            memcpy(d + (k + i) * NR, &r[i], sizeof(VEC_T));
+                    }
+                    for (int64_t j = 0; j < VL; j++)
+                        for (int64_t k = kv; k < kc; k++)
+                            d[k * NR + j] = LOAD_IN(cols + j * sc + k * sr);
+                }
+            }
+            for (int64_t j = j_done; j < nr; j++) {
                 const char *col = base + j * sc;
                 for (int64_t k = 0; k < kc; k++) dst[k * NR + j] = LOAD_IN(col + k * sr);
             }

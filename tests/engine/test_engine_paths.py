@@ -120,6 +120,40 @@ def test_edge_tiles_in_place(kernel, dtype):
             assert_bmm_close(fastbmm.bmm(a, b), a, b, what=f"{kernel} n={n + mr} p={p}")
 
 
+def _transposed_view(rng, shape, dtype, offset_bytes=0):
+    """A (b, m, p) transposed view of a contiguous (b, p, m) array (attention's
+    k.transpose(0, 2, 1)): columns contiguous, starting `offset_bytes` past an
+    aligned buffer."""
+    b, m, p = shape
+    buf = np.zeros(b * p * m * dtype.itemsize + offset_bytes, np.uint8)
+    base = np.ndarray((b, p, m), dtype, buffer=buf, offset=offset_bytes)
+    base[...] = random_values(rng, (b, p, m), dtype)
+    return base.transpose(0, 2, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64, np.float16],
+                         ids=lambda t: np.dtype(t).name)
+def test_packed_transposed_b_blocks(kernel, dtype):
+    """B a transposed view, packed by the nest in VL x VL blocks transposed in
+    registers, the rest column by column: inner sizes around one and two
+    vectors and across a KC block (a block starting mid-column), column counts
+    around whole blocks, a partial sliver and a column remainder; columns
+    aligned or not; float16 (widened: the column walk) beside them."""
+    dtype = np.dtype(dtype)
+    fam = dtype if dtype.itemsize >= 4 else np.dtype(np.float32)
+    _, nr, kc = _blocking(fam)
+    vl = nr // 2
+    n = small_max(_runtime.block_sizes(), dtype) + 3      # past the small path: the packed nest
+    rng = seeded_rng("packed-transposed-b", kernel, dtype.name)
+    for m in sorted({1, vl - 1, vl, vl + 1, 2 * vl + 3, kc, kc + vl + 1} - {0}):
+        for p in sorted({vl, nr - 1, nr + vl, nr + vl + 3, 3 * nr + 1} - {1, 2, 3, 4}):
+            for offset in (0, 1):
+                what = f"{kernel} {dtype} n={n} m={m} p={p} offset={offset}"
+                a = random_values(rng, (2, n, m), dtype)
+                b = _transposed_view(rng, (2, m, p), dtype, offset)
+                assert_bmm_close(fastbmm.bmm(a, b), a, b, what=what)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64, np.float16],
                          ids=lambda t: np.dtype(t).name)
 def test_small_path_column_blocks(kernel, dtype):

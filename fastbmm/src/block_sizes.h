@@ -21,6 +21,8 @@
  * product is memory-bound: packing would double its traffic). */
 #define FBMM_STREAM_MAX_ROWS 4
 #define FBMM_STREAM_BLOCK 512       /* columns per accumulator block (<= 16 KiB) */
+#define FBMM_STREAM_DEPTH 8         /* rows of B read side by side (gemm_stream; half for 3-4 rows) */
+#define FBMM_PAGE_BYTES 4096        /* the hardware prefetchers' span */
 
 /* Products with at most this many columns (matrix-vector stacks) whose A
  * rows are contiguous run as dot products along the inner dimension (gemv):

@@ -15,7 +15,7 @@ import fastbmm._runtime as _runtime
 import fastbmm._products as _products
 
 from _helpers import absorbing_operands, kc_blocked_bound
-from _helpers import block_key, seeded_rng
+from _helpers import assert_bmm_close, block_key, seeded_rng
 
 #: the float dtypes of the few-rows path (float32, float64 with contiguous rows of B)
 STREAM_FLOATS = [np.dtype(np.float32), np.dtype(np.float64)]
@@ -36,6 +36,30 @@ def test_few_rows_give_the_bits_of_a_packed_call(kernel, threads, dtype, p):
     packed = fastbmm.bmm(a, b)
     for n in range(1, 5):
         np.testing.assert_array_equal(fastbmm.bmm(a[:, :n], b), packed[:, :n], err_msg=f"n={n}")
+
+
+@pytest.mark.parametrize("dtype", STREAM_FLOATS + [np.dtype(np.int32), np.dtype(np.int64)], ids=str)
+@pytest.mark.parametrize("rows", ["forward", "reversed"])
+def test_few_rows_with_rows_of_b_a_page_apart(kernel, dtype, rows):
+    """Rows of B 4 KiB or more apart: the stream path reads 8 (1-2 rows of C)
+    or 4 (3-4 rows) of them side by side, then one at a time for the last few
+    of each KC panel; the bits of a 5-row (packed) call, and the exact values.
+    Columns: one 512-column block and a partial one, and a vector tail."""
+    p = 4096 // dtype.itemsize + 37
+    rng = seeded_rng("stream-side-by-side", str(dtype), rows)
+    K = 2 * _runtime.block_sizes()[block_key(dtype)]["KC"] + 11   # panels of 256, 256, 11
+    if dtype.kind == "f":
+        a = rng.uniform(-1, 1, (2, 5, K)).astype(dtype)
+        b = rng.uniform(-1, 1, (2, K, p)).astype(dtype)
+    else:
+        a = rng.integers(-2**30, 2**30, (2, 5, K)).astype(dtype)
+        b = rng.integers(-2**30, 2**30, (2, K, p)).astype(dtype)
+    if rows == "reversed":
+        b = b[:, ::-1]                             # a negative row stride
+    packed = fastbmm.bmm(a, b)
+    for n in range(1, 5):
+        np.testing.assert_array_equal(fastbmm.bmm(a[:, :n], b), packed[:, :n], err_msg=f"n={n}")
+    assert_bmm_close(packed, a, b, what=f"{kernel} {dtype} {rows}")
 
 
 @pytest.mark.parametrize("dtype", STREAM_FLOATS, ids=str)

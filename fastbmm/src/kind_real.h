@@ -75,11 +75,11 @@ static void K_(pack_b)(ACC_T *dst, const char *b, int64_t sr, int64_t sc,
                     ACC_T *d = dst + j_done;
                     for (int64_t k = 0; k < kv; k += VL) {
                         VEC_T r[VL];   /* registers, if every loop unrolls */
-#pragma GCC unroll 16
+                        FBMM_UNROLL
                         for (int64_t j = 0; j < VL; j++)
                             memcpy(&r[j], cols + j * sc + k * sr, sizeof(VEC_T));
                         FBMM_NAME(transpose_block)(r);
-#pragma GCC unroll 16
+                        FBMM_UNROLL
                         for (int64_t i = 0; i < VL; i++)
                             memcpy(d + (k + i) * NR, &r[i], sizeof(VEC_T));
                     }

@@ -60,7 +60,7 @@ static inline __attribute__((always_inline)) void FBMM_NAME(transpose_block)(VEC
 {
     typedef FBMM_NAME(lane_index_vec) LANES_T;
 #define FBMM_TR_STAGE(g, lo, hi)                                          \
-    _Pragma("GCC unroll 16")                                              \
+    FBMM_UNROLL                                                           \
     for (int i = 0; i < LANES; i++) {                                     \
         if (i & (g)) continue;                                            \
         VEC_T x = r[i], y = r[i + (g)];                                   \

@@ -78,13 +78,21 @@ def cpu_features():
     return fbmm_cpu_features().decode()
 
 
+cdef extern from "src/block_sizes.h":
+    enum:
+        FBMM_STREAM_ACC_BYTES
+
+
 def block_sizes():
-    """Register and cache block sizes of the variant in use (see src/block_sizes.h)."""
+    """Register and cache block sizes of the variant in use (see src/block_sizes.h);
+    "stream_acc_bytes": the few-rows path's accumulator block, shared by its 1, 2
+    or 4 rows (3 take 4's share)."""
     def b(x):
         return {"MR": x["mr"], "NR": x["nr"], "KC": x["kc"], "MC": x["mc"], "NC": x["nc"]}
     return {"small_max": _engine.small_max, "small_max_complex": _engine.small_max_complex,
             "f32": b(_engine.f32), "f64": b(_engine.f64),
-            "u32": b(_engine.u32), "u64": b(_engine.u64)}
+            "u32": b(_engine.u32), "u64": b(_engine.u64),
+            "stream_acc_bytes": FBMM_STREAM_ACC_BYTES}
 
 
 def _nest_code(what, table, name):

@@ -431,6 +431,13 @@ def assert_close(got, expected, tol, dtype, what="fastbmm"):
                              f"first at {i}: got {g[i]!r}, expected {e[i]!r}, tol {np.asarray(tol)[i]:.3g}")
 
 
+def stream_cols(dtype, rows):
+    """Columns of one column block of the few-rows (stream) path for `rows` rows
+    of C (1..4): its accumulator bytes shared by 1, 2 or 4 rows."""
+    share = {1: 1, 2: 2, 3: 4, 4: 4}[rows]
+    return _runtime.block_sizes()["stream_acc_bytes"] // (share * np.dtype(dtype).itemsize)
+
+
 def block_key(dtype):
     """Which fastbmm.block_sizes() entry a dtype's kernel uses (best guess by element width)."""
     dt = native(dtype)

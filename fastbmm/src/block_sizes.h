@@ -20,7 +20,14 @@
  * double, int32, int64) stream B once, unpacked (a batched vector-matrix
  * product is memory-bound: packing would double its traffic). */
 #define FBMM_STREAM_MAX_ROWS 4
-#define FBMM_STREAM_BLOCK 512       /* columns per accumulator block (<= 16 KiB) */
+/* Bytes of L1 for the accumulator rows of one column block: 16 KiB, shared
+ * by 1, 2 or 4 rows (3 take 4's share), so a row's block is 16, 8 or 4 KiB,
+ * a whole number of pages of B's rows. The trap with part of a page per
+ * pass: the L2 streamer fetches the rest of the page, which is evicted (all
+ * of B is many times L2) before the next pass reads it. Zen 3, 1 thread,
+ * GFLOP/s, 2 KiB -> 4 KiB blocks: 64x2x1024x1024 float32 16-19 -> 21-22,
+ * 64x4x1024x1024 29-32 -> 34-37. */
+#define FBMM_STREAM_ACC_BYTES 16384
 #define FBMM_STREAM_DEPTH 8         /* rows of B read side by side (gemm_stream; half for 3-4 rows) */
 #define FBMM_PAGE_BYTES 4096        /* the hardware prefetchers' span */
 

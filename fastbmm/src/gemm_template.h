@@ -435,11 +435,19 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
  * call has 4 rows (this path) or 5 (the packed nest): with the same panels
  * and the same per-element order, both give the same bits.
  */
+/* Accumulator columns per row of C in gemm_stream's column block (its row
+ * stride in acc): FBMM_STREAM_ACC_BYTES split among 1, 2 or 4 rows. */
+static inline __attribute__((always_inline)) int64_t FBMM_NAME(stream_cols)(int64_t rows)
+{
+    return FBMM_STREAM_ACC_BYTES / ((rows > 2 ? 4 : rows) * (int64_t)sizeof(ACC_T));
+}
+
 static inline __attribute__((always_inline)) void FBMM_NAME(stream_block)(
     const int64_t rows, const int side_by_side, const char *a, int64_t a_sr, int64_t a_sc,
     const char *b, int64_t b_sr, int64_t K, int64_t jb, ACC_T *acc)
 {
     const int64_t nvec = jb / VL;
+    const int64_t ld = FBMM_NAME(stream_cols)(rows);   /* a constant: rows is */
     int64_t k = 0;
     /* side_by_side: `depth` rows of B at a time, chained into each
      * accumulator vector in k order (the same sums, in the same order, as a
@@ -463,7 +471,7 @@ static inline __attribute__((always_inline)) void FBMM_NAME(stream_block)(
                 memcpy(&bv[u], brow + u * b_sr + v * FBMM_VBYTES, sizeof bv[u]);
             FBMM_UNROLL
             for (int r = 0; r < rows; r++) {
-                VEC_T *x = (VEC_T *)(acc + r * FBMM_STREAM_BLOCK) + v, y = *x;
+                VEC_T *x = (VEC_T *)(acc + r * ld) + v, y = *x;
                 FBMM_UNROLL
                 for (int u = 0; u < depth; u++) y += ar[r][u] * bv[u];
                 *x = y;
@@ -472,14 +480,14 @@ static inline __attribute__((always_inline)) void FBMM_NAME(stream_block)(
         for (int64_t j = nvec * VL; j < jb; j++) {
             FBMM_UNROLL
             for (int r = 0; r < rows; r++) {
-                ACC_T y = acc[r * FBMM_STREAM_BLOCK + j];
+                ACC_T y = acc[r * ld + j];
                 FBMM_UNROLL
                 for (int u = 0; u < depth; u++) {
                     ACC_T bu;
                     memcpy(&bu, brow + u * b_sr + j * (int64_t)sizeof(ACC_T), sizeof bu);
                     y += ar[r][u] * bu;
                 }
-                acc[r * FBMM_STREAM_BLOCK + j] = y;
+                acc[r * ld + j] = y;
             }
         }
     }
@@ -493,7 +501,7 @@ static inline __attribute__((always_inline)) void FBMM_NAME(stream_block)(
             memcpy(&bv, brow + v * FBMM_VBYTES, sizeof bv);
             FBMM_UNROLL
             for (int r = 0; r < rows; r++) {
-                VEC_T *x = (VEC_T *)(acc + r * FBMM_STREAM_BLOCK) + v;
+                VEC_T *x = (VEC_T *)(acc + r * ld) + v;
                 *x += ar[r] * bv;
             }
         }
@@ -501,7 +509,7 @@ static inline __attribute__((always_inline)) void FBMM_NAME(stream_block)(
             ACC_T y;
             memcpy(&y, brow + j * (int64_t)sizeof(ACC_T), sizeof y);
             FBMM_UNROLL
-            for (int r = 0; r < rows; r++) acc[r * FBMM_STREAM_BLOCK + j] += ar[r] * y;
+            for (int r = 0; r < rows; r++) acc[r * ld + j] += ar[r] * y;
         }
     }
 }
@@ -514,7 +522,8 @@ static void FBMM_NAME(gemm_stream)(const FBMM_NAME(dtype_ops) *kd,
                                    int64_t rows, int64_t K, int64_t cols)
 {
     const int64_t esz = (int64_t)sizeof(ACC_T);
-    ACC_T acc[FBMM_STREAM_MAX_ROWS * FBMM_STREAM_BLOCK] __attribute__((aligned(FBMM_VBYTES)));
+    ACC_T acc[FBMM_STREAM_ACC_BYTES / sizeof(ACC_T)] __attribute__((aligned(FBMM_VBYTES)));
+    const int64_t ld = FBMM_NAME(stream_cols)(rows);
     /* Rows of B a page or more apart are each a stream of their own to the
      * hardware prefetcher, which stops at page ends: read one at a time, every
      * page start waits for memory; read 4-8 side by side (stream_block), the
@@ -525,13 +534,13 @@ static void FBMM_NAME(gemm_stream)(const FBMM_NAME(dtype_ops) *kd,
      * 1024x1x256x256 float32 (1 KiB) 9.0-9.2 -> 6.3-6.5, 512x1x128x128
      * float64 4.5-4.9 -> 2.8-3.5. */
     const int side_by_side = (b_sr < 0 ? -b_sr : b_sr) >= FBMM_PAGE_BYTES;
-    for (int64_t j0 = 0; j0 < cols; j0 += FBMM_STREAM_BLOCK) {
-        const int64_t jb = cols - j0 < FBMM_STREAM_BLOCK ? cols - j0 : FBMM_STREAM_BLOCK;
+    for (int64_t j0 = 0; j0 < cols; j0 += ld) {
+        const int64_t jb = cols - j0 < ld ? cols - j0 : ld;
         for (int64_t pc = 0; pc < K; pc += KC) {
             const int64_t kc = K - pc < KC ? K - pc : KC;
             const char *ap = a + pc * a_sc, *bp = b + pc * b_sr + j0 * esz;
             for (int64_t r = 0; r < rows; r++)
-                memset(acc + r * FBMM_STREAM_BLOCK, 0, (size_t)(jb * esz));
+                memset(acc + r * ld, 0, (size_t)(jb * esz));
 #define FBMM_STREAM_CASE(R)                                                                  \
             case R:                                                                          \
                 if (side_by_side)                                                            \
@@ -546,7 +555,7 @@ static void FBMM_NAME(gemm_stream)(const FBMM_NAME(dtype_ops) *kd,
 #undef FBMM_STREAM_CASE
             /* a one-row "tile" of any width: the store reads tile[0 * NR + j] */
             for (int64_t r = 0; r < rows; r++)
-                kd->store(c + r * c_sr + j0 * c_sc, c_sr, c_sc, acc + r * FBMM_STREAM_BLOCK, 1, jb,
+                kd->store(c + r * c_sr + j0 * c_sc, c_sr, c_sc, acc + r * ld, 1, jb,
                           pc == 0, ep, d ? d + r * ep->d_sr + j0 * ep->d_sc : 0);
         }
     }

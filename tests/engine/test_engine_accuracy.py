@@ -15,22 +15,26 @@ import fastbmm._runtime as _runtime
 import fastbmm._products as _products
 
 from _helpers import absorbing_operands, kc_blocked_bound
-from _helpers import assert_bmm_close, block_key, seeded_rng
+from _helpers import assert_bmm_close, block_key, seeded_rng, stream_cols
 
 #: the float dtypes of the few-rows path (float32, float64 with contiguous rows of B)
 STREAM_FLOATS = [np.dtype(np.float32), np.dtype(np.float64)]
 
 
 @pytest.mark.parametrize("dtype", STREAM_FLOATS, ids=str)
-@pytest.mark.parametrize("p", [37, 600])        # one and two 512-column blocks
-def test_few_rows_give_the_bits_of_a_packed_call(kernel, threads, dtype, p):
+@pytest.mark.parametrize("blocks", ["one", "several"])
+def test_few_rows_give_the_bits_of_a_packed_call(kernel, threads, dtype, blocks):
     """Rows 0..n-1 of a call with n <= 4 rows (the stream path) equal, bit for bit,
     the same rows of a 5-row call (the packed nest): the same KC-deep panels,
     summed in the same order. (With baddbmm's alpha, C += alpha * partial may
     be fused into one FMA on one path's store and not on the other's: there
-    the two agree within rounding, and the bound test below applies.)"""
-    rng = seeded_rng("stream-vs-packed", str(dtype), p)
-    K = 3001                                     # > KC, not a multiple of it
+    the two agree within rounding, and the bound test below applies.)
+    Columns: one partial column block, or (for every n) whole blocks and a
+    partial one."""
+    p = 37 if blocks == "one" else stream_cols(dtype, 1) + 37
+    rng = seeded_rng("stream-vs-packed", str(dtype), blocks)
+    KC = _runtime.block_sizes()[block_key(dtype)]["KC"]
+    K = 3001 if blocks == "one" else 2 * KC + 11   # > KC, not a multiple of it
     a = rng.uniform(-1, 1, (2, 5, K)).astype(dtype)
     b = rng.uniform(-1, 1, (2, K, p)).astype(dtype)
     packed = fastbmm.bmm(a, b)
@@ -44,8 +48,8 @@ def test_few_rows_with_rows_of_b_a_page_apart(kernel, dtype, rows):
     """Rows of B 4 KiB or more apart: the stream path reads 8 (1-2 rows of C)
     or 4 (3-4 rows) of them side by side, then one at a time for the last few
     of each KC panel; the bits of a 5-row (packed) call, and the exact values.
-    Columns: one 512-column block and a partial one, and a vector tail."""
-    p = 4096 // dtype.itemsize + 37
+    Columns: for every n, whole column blocks, a partial one, and a vector tail."""
+    p = stream_cols(dtype, 1) + 37
     rng = seeded_rng("stream-side-by-side", str(dtype), rows)
     K = 2 * _runtime.block_sizes()[block_key(dtype)]["KC"] + 11   # panels of 256, 256, 11
     if dtype.kind == "f":

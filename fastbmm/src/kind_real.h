@@ -152,7 +152,7 @@ static void K_(store)(char *c, int64_t sr, int64_t sc, const ACC_T *tile,
 static inline __attribute__((always_inline)) void K_(small_rows)(
     const int R, const int nb, const fbmm_problem *P, const char *A, char *C, const char *D,
     int64_t i0, int64_t v0, const int64_t ldb, const int64_t a_sr, const int64_t a_sc,
-    const VEC_T *bp)
+    const char *bp)
 {
     const int64_t m = P->m, j0 = v0 * VL;
     const int64_t pb = P->p - j0 < nb * VL ? P->p - j0 : nb * VL;   /* columns here */
@@ -162,13 +162,16 @@ static inline __attribute__((always_inline)) void K_(small_rows)(
         FBMM_UNROLL
         for (int v = 0; v < nb; v++) acc[r][v] = (VEC_T){0};
     }
-    const VEC_T *bk = bp + v0;
+    const char *bk = bp + v0 * (int64_t)sizeof(VEC_T);
     for (int64_t k = 0; k < m; k++, bk += ldb) {
+        VEC_T bv[SMALL_BLOCK];
+        FBMM_UNROLL
+        for (int v = 0; v < nb; v++) memcpy(&bv[v], bk + v * (int64_t)sizeof(VEC_T), sizeof bv[v]);
         FBMM_UNROLL
         for (int r = 0; r < R; r++) {
             ACC_T aik = LOAD_A(A + (i0 + r) * a_sr + k * a_sc);
             FBMM_UNROLL
-            for (int v = 0; v < nb; v++) acc[r][v] += aik * bk[v];
+            for (int v = 0; v < nb; v++) acc[r][v] += aik * bv[v];
         }
     }
     const int c_rows = OUT_SAME && P->c.sc == (int64_t)sizeof(OUT_T);
@@ -227,7 +230,7 @@ static inline __attribute__((always_inline)) void K_(small_rows)(
  * rows: SMALL_ROWS at a time, then 2 and 1 for the rest. */
 static inline __attribute__((always_inline)) void K_(small_block)(
     const int nb, const fbmm_problem *P, const char *A, char *C, const char *D,
-    int64_t v0, const int64_t ldb, const int64_t a_sr, const int64_t a_sc, const VEC_T *bp)
+    int64_t v0, const int64_t ldb, const int64_t a_sr, const int64_t a_sc, const char *bp)
 {
     int64_t i = 0;
     for (; i + SMALL_ROWS <= P->n; i += SMALL_ROWS)
@@ -240,7 +243,9 @@ static inline __attribute__((always_inline)) void K_(small_block)(
         K_(small_rows)(1, nb, P, A, C, D, i, v0, ldb, a_sr, a_sc, bp);
 }
 
-/* Whole small matrices (n, m, p <= FBMM_SMALL_MAX): B is widened into a
+/* Whole small matrices (n, m, p <= FBMM_SMALL_MAX): B is read in place when
+ * its rows are whole, aligned vectors of the accumulator's bits, copied a
+ * vector at a time when they are whole but unaligned, else widened into a
  * zero-padded m x (nv vectors) block on the stack (its rows contiguous), and
  * A, when its elements are not the accumulator's own bits (float16,
  * bfloat16, small integers), into an n x m block beside it (aw); A of the
@@ -259,9 +264,25 @@ static inline __attribute__((always_inline)) void K_(small_matrix)(
     const int64_t n = P->n, m = P->m, p = P->p;
     int64_t a_sr = P->a.sr;
     if (nv < 1 || nv > SMALL_NVMAX) __builtin_unreachable();
-    for (int64_t k = 0; k < m; k++) {
+    /* B's rows, ldb bytes apart. The traps: the byte-count copy of a row
+     * (fbmm_copy_row's run-time branches) cost 16x16x16 float32 a fifth of
+     * its time (Zen 3, 1 thread: 2048x16^3 52 -> 67 GFLOP/s without it); but
+     * in place, a row of B off a vector boundary (NumPy aligns data to 16
+     * bytes only) splits a load across cache lines once per 4 rows of C:
+     * 1024x32^3 int32 50-55 -> 38-40 GOP/s. So unaligned whole rows are
+     * copied, a vector at a time, and read from the block. */
+    const int b_whole = SAME_REPR && P->b.sc == (int64_t)sizeof(IN_T) && p == nv * VL;
+    const int b_in_place = b_whole && (((uintptr_t)B | (uint64_t)P->b.sr) % sizeof(VEC_T)) == 0;
+    const char *bsrc = b_in_place ? B : (const char *)bp;
+    const int64_t ldb = b_in_place ? P->b.sr : nv * (int64_t)sizeof(VEC_T);
+    for (int64_t k = 0; !b_in_place && k < m; k++) {
         ACC_T *row = (ACC_T *)(bp + k * nv);
         const char *src = B + k * P->b.sr;
+        if (b_whole) {
+            for (int64_t v = 0; v < nv; v++)
+                memcpy(&bp[k * nv + v], src + v * (int64_t)sizeof(VEC_T), sizeof(VEC_T));
+            continue;
+        }
         bp[k * nv + nv - 1] = (VEC_T){0};       /* the padding of the last vector */
         if (SAME_REPR && P->b.sc == (int64_t)sizeof(IN_T)) {
             fbmm_copy_row(row, src, (size_t)p * sizeof(ACC_T));
@@ -284,12 +305,12 @@ static inline __attribute__((always_inline)) void K_(small_matrix)(
     }
     int64_t v0 = 0;
     for (; v0 + SMALL_BLOCK <= nv; v0 += SMALL_BLOCK)
-        K_(small_block)(SMALL_BLOCK, P, A, C, D, v0, nv, a_sr, a_sc, bp);
+        K_(small_block)(SMALL_BLOCK, P, A, C, D, v0, ldb, a_sr, a_sc, bsrc);
 #if SMALL_BLOCK > 2
 #error "small_matrix's remainder handles SMALL_BLOCK <= 2"
 #endif
     if (v0 < nv)
-        K_(small_block)(1, P, A, C, D, v0, nv, a_sr, a_sc, bp);
+        K_(small_block)(1, P, A, C, D, v0, ldb, a_sr, a_sc, bsrc);
 }
 
 /* Tiny matrices: m = M <= 8 and p = PC compile-time constants, rows of B

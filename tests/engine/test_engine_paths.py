@@ -5,7 +5,8 @@
   columns) or 2 (3-4), the inner sum in KC-deep blocks with a vector tail.
 * Edge tiles of an in-place A and B: 1..MR rows and whole-vector column edges
   run as their own register-tile shape, without packing.
-* Small matrices (n, m, p <= the variant's small_max): B widened into a block,
+* Small matrices (n, m, p <= the variant's small_max): B read in place (rows of
+  whole, aligned vectors) or widened into a block,
   C in column blocks of 2 vectors (then 1) x 4 rows (then 2, 1); whole vectors
   stored straight to C, a partial one through a buffer; A in place or strided;
   the baddbmm epilogue per column block.
@@ -180,6 +181,42 @@ def test_small_path_column_blocks(kernel, dtype):
                 inp = random_values(rng, (n, 2 * p), dtype)[:, ::2]     # the bias, strided
                 check_baddbmm(inp, a, b, beta=3, alpha=-2 if dtype.kind != "f" else 0.5,
                               with_torch=False)
+
+
+def _b_at(rng, dtype, shape, offset, row_pad, batch_pad):
+    """B of `shape` whose data starts `offset` bytes past a 64-byte boundary, with
+    row_pad extra elements after each row and batch_pad extra bytes (a multiple
+    of the itemsize) after each matrix: each matrix's alignment differs."""
+    nb, m, p = shape
+    isz = dtype.itemsize
+    sr = (p + row_pad) * isz
+    sb = m * sr + batch_pad
+    raw = np.zeros(nb * sb + offset + 128, np.uint8)
+    start = (-raw.ctypes.data) % 64 + offset
+    b = np.ndarray(shape, dtype, buffer=raw, offset=start, strides=(sb, sr, isz))
+    b[...] = random_values(rng, shape, dtype)
+    return b
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64], ids=str)
+def test_small_path_b_in_place_or_copied(kernel, dtype):
+    """The small path reads B in place when its rows are whole vectors at vector-
+    aligned addresses, else copies them (whole vectors, or padded): B at a vector
+    boundary or off it by half a vector or one element, rows padded by a vector
+    or by an element, and matrices of one call on different alignments."""
+    dtype = np.dtype(dtype)
+    S = small_max(_runtime.block_sizes(), dtype)
+    vl = _blocking(dtype)[1] // 2
+    vbytes = vl * dtype.itemsize
+    rng = seeded_rng("small-b-in-place", kernel, dtype.name)
+    ps = sorted({q for k in range(1, S // vl + 1) for q in (k * vl, k * vl - 1)} - {0})
+    for p in ps:
+        for offset in sorted({0, vbytes // 2, dtype.itemsize}):
+            for row_pad, batch_pad in [(0, 0), (vl, 0), (1, 0), (0, dtype.itemsize)]:
+                what = f"{kernel} {dtype} p={p} offset={offset} pads={row_pad},{batch_pad}"
+                b = _b_at(rng, dtype, (3, S, p), offset, row_pad, batch_pad)
+                a = random_values(rng, (3, 7, S), dtype)
+                assert_bmm_close(fastbmm.bmm(a, b), a, b, what=what)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64], ids=str)

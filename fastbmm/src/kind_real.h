@@ -47,22 +47,32 @@ static void K_(pack_a)(ACC_T *dst, const char *a, int64_t sr, int64_t sc,
 static void K_(pack_b)(ACC_T *dst, const char *b, int64_t sr, int64_t sc,
                        int64_t k0, int64_t kc, int64_t j0, int64_t nc)
 {
+    if (sc == (int64_t)sizeof(IN_T)) {
+        /* Rows of B are contiguous: each row read once, front to back, its
+         * NR-wide pieces copied (or widened) into the slivers. The trap: a
+         * sliver at a time reads one line of every row, a strided walk
+         * repeated per sliver, and B arrives from L3 that way: pack_b was a
+         * tenth of 64x128x128x64 int32's time on Zen 3. */
+        for (int64_t k = 0; k < kc; k++) {
+            const char *row = b + (k0 + k) * sr + j0 * sc;
+            for (int64_t jb = 0; jb < nc; jb += NR) {
+                int64_t nr = nc - jb < NR ? nc - jb : NR;
+                ACC_T *d = dst + jb * kc + k * NR;      /* sliver jb / NR, row k */
+                if (SAME_REPR && nr == NR) /* constant size: inlined vector moves */
+                    memcpy(d, row + jb * sc, NR * sizeof(ACC_T));
+                else if (nr == NR)
+                    WIDEN_IN(d, row + jb * sc, NR);
+                else
+                    WIDEN_IN(d, row + jb * sc, nr);
+                for (int64_t j = nr; j < NR; j++) d[j] = 0;
+            }
+        }
+        return;
+    }
     for (int64_t jb = 0; jb < nc; jb += NR) {
         int64_t nr = nc - jb < NR ? nc - jb : NR;
         const char *base = b + k0 * sr + (j0 + jb) * sc;
-        if (sc == (int64_t)sizeof(IN_T)) {
-            /* rows of B are contiguous: one copy (or one widening) per row */
-            for (int64_t k = 0; k < kc; k++) {
-                ACC_T *d = dst + k * NR;
-                if (SAME_REPR && nr == NR) /* constant size: inlined vector moves */
-                    memcpy(d, base + k * sr, NR * sizeof(ACC_T));
-                else if (nr == NR)
-                    WIDEN_IN(d, base + k * sr, NR);
-                else
-                    WIDEN_IN(d, base + k * sr, nr);
-                for (int64_t j = nr; j < NR; j++) d[j] = 0;
-            }
-        } else if ((sr < 0 ? -sr : sr) <= (sc < 0 ? -sc : sc)) {
+        if ((sr < 0 ? -sr : sr) <= (sc < 0 ? -sc : sc)) {
             /* columns are the short stride (a transposed view): walk down them */
             int64_t j_done = 0;
             if (SAME_REPR && sr == (int64_t)sizeof(IN_T)) {

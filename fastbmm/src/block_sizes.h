@@ -26,7 +26,8 @@
  * pass: the L2 streamer fetches the rest of the page, which is evicted (all
  * of B is many times L2) before the next pass reads it. Zen 3, 1 thread,
  * GFLOP/s, 2 KiB -> 4 KiB blocks: 64x2x1024x1024 float32 16-19 -> 21-22,
- * 64x4x1024x1024 29-32 -> 34-37. */
+ * 64x4x1024x1024 29-32 -> 34-37; 4 KiB -> 16 KiB for one row:
+ * 4x1x8192x8192 10.1-10.8 -> 11.7-12.3. */
 #define FBMM_STREAM_ACC_BYTES 16384
 #define FBMM_STREAM_DEPTH 8         /* rows of B read side by side (gemm_stream; half for 3-4 rows) */
 #define FBMM_PAGE_BYTES 4096        /* the hardware prefetchers' span */

@@ -419,6 +419,13 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
     }
 }
 
+/* Accumulator columns per row of C in gemm_stream's column block (its row
+ * stride in acc): FBMM_STREAM_ACC_BYTES split among 1, 2 or 4 rows. */
+static inline __attribute__((always_inline)) int64_t FBMM_NAME(stream_cols)(int64_t rows)
+{
+    return FBMM_STREAM_ACC_BYTES / ((rows > 2 ? 4 : rows) * (int64_t)sizeof(ACC_T));
+}
+
 /*
  * Few rows (n <= FBMM_STREAM_MAX_ROWS), B with contiguous rows, same bits as
  * ACC_T: no packing at all. This is the memory-bound (b, 1, m, p) case, a
@@ -435,13 +442,6 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
  * call has 4 rows (this path) or 5 (the packed nest): with the same panels
  * and the same per-element order, both give the same bits.
  */
-/* Accumulator columns per row of C in gemm_stream's column block (its row
- * stride in acc): FBMM_STREAM_ACC_BYTES split among 1, 2 or 4 rows. */
-static inline __attribute__((always_inline)) int64_t FBMM_NAME(stream_cols)(int64_t rows)
-{
-    return FBMM_STREAM_ACC_BYTES / ((rows > 2 ? 4 : rows) * (int64_t)sizeof(ACC_T));
-}
-
 static inline __attribute__((always_inline)) void FBMM_NAME(stream_block)(
     const int64_t rows, const int side_by_side, const char *a, int64_t a_sr, int64_t a_sc,
     const char *b, int64_t b_sr, int64_t K, int64_t jb, ACC_T *acc)

@@ -53,24 +53,24 @@ static void K_(pack_b)(ACC_T *dst, const char *b, int64_t sr, int64_t sc,
         swap[l] = l ^ 1;
         neg[l] = (l & 1) ? 0 : sign;
     }
-    for (int64_t jb = 0; jb < nc; jb += NR) {
-        int64_t nr = nc - jb < NR ? nc - jb : NR;
-        const char *base = b + (k0 / 2) * sr + ((j0 + jb) / 2) * sc;
+    if (sc == 2 * (int64_t)sizeof(PART_T)) {
+        /* Rows of B are contiguous: each row read once, front to back, into
+         * every sliver (as the real pack_b; a sliver at a time walked B's
+         * rows once per sliver). Per piece of NR parts: d0 is its memory as
+         * it is, d1 its pairs swapped with the first negated, a vector at a
+         * time (the sign flipped as a bit: exact for every value). The trap:
+         * the same element by element through a local copy made GCC store
+         * vectors and reload single lanes, each reload waiting ~15 cycles on
+         * a failed store forwarding: a quarter of 64x32^3 complex64's time. */
         for (int64_t k = 0; k < kc / 2; k++) {
-            const char *row = base + k * sr;
-            ACC_T *d0 = dst + (2 * k) * NR, *d1 = d0 + NR;
-            if (sc == 2 * (int64_t)sizeof(PART_T)) {
-                /* contiguous row: d0 is its memory as it is, d1 its pairs
-                 * swapped with the first negated, a vector at a time (the
-                 * sign flipped as a bit: exact for every value). The trap:
-                 * the same element by element through a local copy made GCC
-                 * store vectors and reload single lanes, each reload waiting
-                 * ~15 cycles on a failed store forwarding: a quarter of
-                 * 64x32^3 complex64's time. */
+            const char *row = b + (k0 / 2 + k) * sr + (j0 / 2) * sc;
+            for (int64_t jb = 0; jb < nc; jb += NR) {
+                int64_t nr = nc - jb < NR ? nc - jb : NR;
+                ACC_T *d0 = dst + jb * kc + (2 * k) * NR, *d1 = d0 + NR;
                 ACC_T t[NR] = {0};
-                const char *src = row;
+                const char *src = row + jb * (int64_t)sizeof(ACC_T);
                 if (nr < NR) {                 /* a partial sliver: zero-padded */
-                    memcpy(t, row, (size_t)nr * sizeof(ACC_T));
+                    memcpy(t, src, (size_t)nr * sizeof(ACC_T));
                     src = (const char *)t;
                 }
                 FBMM_UNROLL
@@ -82,8 +82,16 @@ static void K_(pack_b)(ACC_T *dst, const char *b, int64_t sr, int64_t sc,
                     xi = __builtin_shuffle(xi, swap) ^ neg;
                     memcpy(d1 + v * VL, &xi, sizeof xi);
                 }
-                continue;
             }
+        }
+        return;
+    }
+    for (int64_t jb = 0; jb < nc; jb += NR) {
+        int64_t nr = nc - jb < NR ? nc - jb : NR;
+        const char *base = b + (k0 / 2) * sr + ((j0 + jb) / 2) * sc;
+        for (int64_t k = 0; k < kc / 2; k++) {
+            const char *row = base + k * sr;
+            ACC_T *d0 = dst + (2 * k) * NR, *d1 = d0 + NR;
             for (int64_t j = 0; j < nr / 2; j++) {
                 PART_T z[2];
                 memcpy(z, row + j * sc, sizeof z);

@@ -58,6 +58,7 @@ cdef extern from "src/fastbmm.h" nogil:
         void (*run_task)(const fbmm_problem *prob, int64_t t, void *scratch) noexcept nogil
         double (*peak_f32)(int64_t iters, int64_t *flops) noexcept nogil
         double (*peak_f64)(int64_t iters, int64_t *flops) noexcept nogil
+        double (*peak_u32)(int64_t iters, int64_t *flops) noexcept nogil
         int (*bf16_nest)() noexcept nogil
         int (*bf16_runnable)(int nest) noexcept nogil
         int (*set_bf16_nest)(int nest) noexcept nogil

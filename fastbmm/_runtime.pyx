@@ -385,14 +385,18 @@ def peak_fma(family, iters, threads=1, tasks=None):
     accumulators (12 of the variant's vector width, 16 on AVX-512), each
     stepped ``iters`` times by ``acc = acc * 0.5 + 1`` (one FMA where the
     variant has FMA), lane ``l`` of chain ``c`` starting at ``c * lanes + l``.
+    In 32-bit integer lanes the step is ``acc = acc * 3 + 1`` modulo
+    ``2**32`` (a vector multiply and a vector add, the integer microkernel's
+    instructions).
     Timed from Python, it gives the arithmetic peak of the variant in use
     (``python -m fastbmm.bench``); nothing is timed here.
 
     Parameters
     ----------
     family : dtype-like
-        ``float32`` or ``float64``: the accumulators' type (float16 and
-        complex64 products run in the float32 family, complex128 in float64).
+        ``float32``, ``float64`` or ``int32``: the accumulators' type
+        (float16 and complex64 products run in the float32 family, complex128
+        in float64; int32 in 32-bit integer lanes).
     iters : int
         Steps of each run of the loop, ``0 <= iters < 2**40``.
     threads : int, optional
@@ -419,7 +423,7 @@ def peak_fma(family, iters, threads=1, tasks=None):
     TypeError
         A count is not an int (bool included), or `family` is not a dtype.
     ValueError
-        `family` is not float32 or float64, or a count is out of range
+        `family` is not float32, float64 or int32, or a count is out of range
         (`threads` beyond the per-call cap, ``show_config()``'s
         ``max_per_call``; `tasks` above ``2**20``).
     RuntimeError
@@ -438,8 +442,10 @@ def peak_fma(family, iters, threads=1, tasks=None):
         job.loop = _engine.peak_f32
     elif dtype == np.float64:
         job.loop = _engine.peak_f64
+    elif dtype == np.int32:
+        job.loop = _engine.peak_u32
     else:
-        raise ValueError(f"peak_fma(): family must be float32 or float64, got {dtype}")
+        raise ValueError(f"peak_fma(): family must be float32, float64 or int32, got {dtype}")
     job.iters = _peak_count("iters", iters, 0, (<int64_t>1) << 40)
     cdef int nthreads = <int>_peak_count("threads", threads, 1, fbmm_threads_cap())
     cdef int64_t ntasks = nthreads if tasks is None else _peak_count("tasks", tasks, 1, 1 << 20)

@@ -20,7 +20,7 @@ round's time with the machine, the kernel and the thread counts; ``--plot``
 draws the medians with min-max whiskers.
 
 Before the cases, the peak of the machine is measured per accumulator
-family (float32, float64; `measure_peaks`, skipped with ``--no-peak``): the
+family (float32, float64, int32; `measure_peaks`, skipped with ``--no-peak``): the
 arithmetic peak of fastbmm's kernel variant in use, a multiply-add loop that
 touches no memory (``fastbmm._runtime.peak_fma``, src/peak.h), on one thread and
 on all threads; and the practical peak, the fastest library on a large
@@ -748,10 +748,13 @@ def gflops(case, seconds):
 
 #: The accumulator family (a `measure_peaks` key) whose peak each dtype is
 #: compared with: float16 and complex64 run in fastbmm's float32 kernels,
-#: complex128 in its float64 ones. Integer dtypes have no peak (their kernels
-#: multiply in integer lanes, on other units than the float multiply-add).
+#: complex128 in its float64 ones, int32 in 32-bit integer lanes (a multiply
+#: and an add, on other units than the float multiply-add). The other
+#: integers and bfloat16 have none: their kernel depends on the CPU (AVX-512
+#: VNNI's and BF16's two products per lane and instruction, AMX tiles), so no
+#: one loop is their ceiling.
 PEAK_FAMILY = {"f16": "float32", "f32": "float32", "c64": "float32",
-               "f64": "float64", "c128": "float64"}
+               "f64": "float64", "c128": "float64", "i32": "int32"}
 
 #: Real operations per operation the GFLOP/s column counts, where they differ:
 #: a complex multiply-add is 4 real multiplies and 4 real adds, counted as 2.
@@ -763,7 +766,13 @@ REAL_OPS_PER_COUNTED_OP = {"c64": 4, "c128": 4}
 PEAK_GEMM_SHAPE = BenchShape(1, 1024, 1024, 1024, quick=False)
 
 #: Family name -> the `DTYPES` key of its GEMM.
-_FAMILY_DTYPE = {"float32": "f32", "float64": "f64"}
+_FAMILY_DTYPE = {"float32": "f32", "float64": "f64", "int32": "i32"}
+
+#: Libraries left out of a family's practical peak: NumPy's integer matmul
+#: is no BLAS but a plain loop, 5.7 s a call at 1x1024^3 int32 on a Zen 3
+#: (torch 0.2 s): it could never be the fastest, and timing it would add
+#: half a minute to every run.
+_PEAK_GEMM_SKIPS = {"int32": ("numpy",)}
 
 #: Runs of the loop per thread in a measurement on several threads: a thread
 #: that starts late (or is preempted) leaves the others at most one run to
@@ -781,7 +790,7 @@ def measure_fma_peak(family, threads=1, rounds=5, min_time=0.1, timer="wall"):
 
     Parameters
     ----------
-    family : {"float32", "float64"}
+    family : {"float32", "float64", "int32"}
     threads : int, optional
         Threads that run the loop at once (not reduced for load: on a busy
         machine the figure shows the load).
@@ -841,7 +850,7 @@ def measure_gemm_peak(family, libraries, threads=1, rounds=5, min_time=0.1, time
 
     Parameters
     ----------
-    family : {"float32", "float64"}
+    family : {"float32", "float64", "int32"}
     libraries : sequence of str
         Names accepted by `library_call`.
     threads : int, optional
@@ -883,7 +892,8 @@ def measure_peaks(dtypes, libraries, num_threads, rounds=5, min_time=0.1, timer=
 
     Per family (`PEAK_FAMILY`): the multiply-add loop (`measure_fma_peak`) on
     one thread, on `num_threads` and on every usable CPU; the fastest large
-    product (`measure_gemm_peak`) on one thread and on `num_threads`.
+    product (`measure_gemm_peak`, among `libraries` less the family's
+    `_PEAK_GEMM_SKIPS`) on one thread and on `num_threads`.
 
     Parameters
     ----------
@@ -925,7 +935,9 @@ def measure_peaks(dtypes, libraries, num_threads, rounds=5, min_time=0.1, timer=
         for count in sorted(gemm_counts):
             print(f"peak: {family} {PEAK_GEMM_SHAPE.label} product, {count} thread(s) ...",
                   file=sys.stderr, flush=True)
-            gemms[str(count)] = measure_gemm_peak(family, libraries, count, rounds, min_time,
+            gemm_libraries = [library for library in libraries
+                              if library not in _PEAK_GEMM_SKIPS.get(family, ())]
+            gemms[str(count)] = measure_gemm_peak(family, gemm_libraries, count, rounds, min_time,
                                                   timer)
         peaks["families"][family] = {
             "fma_loop": loops,
@@ -937,6 +949,11 @@ def measure_peaks(dtypes, libraries, num_threads, rounds=5, min_time=0.1, timer=
 
 def _threads_text(count):
     return f"{count} thread{'s' if int(count) != 1 else ''}"
+
+
+def _rate_unit(family):
+    """GFLOP/s for a float family, GOP/s for an integer one."""
+    return "GOP/s" if family.startswith("int") else "GFLOP/s"
 
 
 def peak_report(peaks):
@@ -955,26 +972,29 @@ def peak_report(peaks):
     for family, peak in peaks["families"].items():
         loops, gemms = peak["fma_loop"], peak["gemm"]
         step = next(iter(loops.values()))["flops_per_step"]
+        unit = " " + _rate_unit(family)
+        ops = "operations" if family.startswith("int") else "flops"
         lines.append(
-            f"peak {family}, kernel {peaks['kernel']}'s multiply-add loop ({step} flops a step, "
+            f"peak {family}, kernel {peaks['kernel']}'s multiply-add loop ({step} {ops} a step, "
             "in registers; best round): " + ", ".join(
-                f"{_format_number(loop['gflops'])}{' GFLOP/s' if index == 0 else ''} "
+                f"{_format_number(loop['gflops'])}{unit if index == 0 else ''} "
                 f"on {_threads_text(count)}"
                 for index, (count, loop) in enumerate(loops.items())))
         lines.append(
             f"peak {family}, practical (fastest {peaks['gemm_shape']} product; median): "
             + ", ".join(
-                f"{_format_number(gemm['gflops'])}{' GFLOP/s' if index == 0 else ''} "
+                f"{_format_number(gemm['gflops'])}{unit if index == 0 else ''} "
                 f"({gemm['library']}) on {_threads_text(count)}"
                 for index, (count, gemm) in enumerate(gemms.items())))
     families = ", ".join(
-        f"{_format_number(peak['practical_gflops'])} GFLOP/s {family}"
+        f"{_format_number(peak['practical_gflops'])} {_rate_unit(family)} {family}"
         for family, peak in peaks["families"].items())
     lines.append(
         f"% of peak: fastbmm's GFLOP/s over the practical peak on "
         f"{_threads_text(peaks['threads'])} ({families}); float16 and complex64 against "
         "float32's, complex128 against float64's, complex in real operations (4x the "
-        "GFLOP/s column); integers: none")
+        "GFLOP/s column); int32 against int32's (integer operations); int8, uint8, int16, "
+        "int64 and bfloat16: none")
     return lines
 
 
@@ -993,7 +1013,8 @@ def percent_of_peak(case, seconds, peaks):
     -------
     float or None
         ``100 * GFLOP/s * REAL_OPS_PER_COUNTED_OP / practical_gflops``; None
-        for an integer dtype, or without `peaks` for its family.
+        for a dtype without a family in `PEAK_FAMILY`, or without `peaks`
+        for its family.
 
     Examples
     --------
@@ -1030,7 +1051,8 @@ def results_table(cases, results, libraries, markdown=False, peaks=None):
     markdown : bool, optional
     peaks : dict, optional
         From `measure_peaks`: adds a ``fastbmm % of peak`` column after
-        fastbmm's GFLOP/s (`percent_of_peak`; ``-`` for integers).
+        fastbmm's GFLOP/s (`percent_of_peak`; ``-`` for a dtype without a
+        family in `PEAK_FAMILY`).
 
     Returns
     -------

@@ -307,8 +307,9 @@ const fbmm_engine FBMM_ENGINE_FN(fbmm_engine) = {
     FBMM_BLOCKING(u64),
     FBMM_ENGINE_FN(plan),
     FBMM_ENGINE_FN(run_task),
-    peak_f32,       /* peak.h, in the float families */
+    peak_f32,       /* peak.h, in the float families and the 32-bit integer one */
     peak_f64,
+    peak_u32,
     fbmm_bf16_nest,
     fbmm_bf16_runnable,
     fbmm_set_bf16_nest,

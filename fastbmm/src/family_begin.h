@@ -5,7 +5,7 @@
  * from the engine's block sizes (isa.def's FBMM_BLOCKS row for this ISA and
  * family, defined as FBMM_MR_<family>, ... in src/generated/engine_<isa>.c),
  * then includes the family's kernels (gemm_template.h, transpose.h, and
- * peak.h in the float families). The family's dtypes follow (kind_real.h,
+ * peak.h in the float families and the 32-bit integer one). The family's dtypes follow (kind_real.h,
  * kind_complex.h); family_end.h closes it.
  */
 #define FBMM_NAME(x) FBMM_CAT(x, ACC)
@@ -35,6 +35,6 @@ static inline ACC_T FBMM_NAME(load_acc)(const char *p)
 
 #include "gemm_template.h"
 #include "transpose.h"      /* VL x VL blocks in registers (B's packing) */
-#if !ACC_IS_INT
+#if !ACC_IS_INT || ACC_BYTES == 4
 #include "peak.h"       /* the bench's register-only multiply-add loop */
 #endif

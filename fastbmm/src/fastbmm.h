@@ -266,10 +266,12 @@ typedef struct {
     /* Run task `t` of a problem planned FBMM_OK with a thread's scratch block. */
     void (*run_task)(const fbmm_problem *prob, int64_t t, void *scratch);
     /* peak.h: `iters` steps of this variant's register-only multiply-add loop
-     * on float32 / float64 vectors (the benchmark's arithmetic peak). Returns
-     * a sum of the accumulators; *flops (unless NULL): the operations done. */
+     * on float32 / float64 / 32-bit integer vectors (the benchmark's
+     * arithmetic peak). Returns a sum of the accumulators; *flops (unless
+     * NULL): the operations done. */
     double (*peak_f32)(int64_t iters, int64_t *flops);
     double (*peak_f64)(int64_t iters, int64_t *flops);
+    double (*peak_u32)(int64_t iters, int64_t *flops);
     /* bfloat16's packed nest (enum fbmm_bf16_nest): the one in use, whether
      * one can run on this CPU, and forcing one (-1: the best runnable again;
      * returns 0, changing nothing, for one that cannot run here). */

@@ -28,7 +28,8 @@ IMPORT_ROOT = str(Path(fastbmm.__file__).parent.parent)
 #: 32 registers, 12 on the 16 of SSE2/AVX2 (and NEON's baseline).
 CHAINS = {"avx512": 16, "avx512_emulated": 16}
 
-FAMILIES = {"float32": "f32", "float64": "f64"}
+FAMILIES = {"float32": "f32", "float64": "f64", "int32": "i32"}
+FLOAT_FAMILIES = ("float32", "float64")
 
 
 @pytest.fixture(params=_runtime.available_kernels())
@@ -40,21 +41,24 @@ def kernel(request):
 
 
 def _lanes_times_chains(kernel, family):
-    # NR is FBMM_NV = 2 vectors of the variant's width (block_sizes.h)
-    lanes = _runtime.block_sizes()[FAMILIES[family]]["NR"] // 2
+    # NR is FBMM_NV = 2 vectors of the variant's width (block_sizes.h); the
+    # int32 loop runs in the 32-bit integer family's lanes (u32)
+    key = "u32" if family == "int32" else FAMILIES[family]
+    lanes = _runtime.block_sizes()[key]["NR"] // 2
     return lanes * CHAINS.get(kernel, 12)
 
 
-def _loop_reference(values, iters):
+def _loop_reference(values, iters, family="float64"):
     """The loop's result in exact arithmetic: lanes start at 0, 1, ..., values - 1
-    (lane l of chain c at c * lanes + l), each stepped acc = acc * 0.5 + 1."""
-    total = 0.0
+    (lane l of chain c at c * lanes + l), each stepped acc = acc * 0.5 + 1 in
+    float, acc = (acc * 3 + 1) mod 2**32 in the int32 family's unsigned lanes."""
+    total = 0
     for start in range(values):
-        acc = float(start)
+        acc = start if family == "int32" else float(start)
         for _ in range(iters):
-            acc = acc * 0.5 + 1.0
+            acc = (acc * 3 + 1) % 2**32 if family == "int32" else acc * 0.5 + 1.0
         total += acc
-    return total
+    return float(total)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -63,11 +67,23 @@ def test_peak_loop_computes_its_recurrence_and_counts_its_flops(kernel, family, 
     values = _lanes_times_chains(kernel, family)
     flops, value = _runtime.peak_fma(family, iters)
     assert flops == 2 * values * iters
-    # exact: starts below 2**8 halved at most 12 times fit float32's 24 bits
-    assert value == _loop_reference(values, iters)
+    # exact: float starts below 2**8 halved at most 12 times fit float32's
+    # 24 bits; int32's lanes below 3**12 * 2**8, and their sum, fit double
+    assert value == _loop_reference(values, iters, family)
 
 
-@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("iters", [21, 40])
+def test_peak_loop_int32_lanes_wrap_modulo_2_to_32(kernel, iters):
+    # 3**21 > 2**32: every lane has wrapped (unsigned lanes: defined, and
+    # as fast as any other value); a sum of at most 256 lanes below 2**32 is
+    # exact in double
+    values = _lanes_times_chains(kernel, "int32")
+    flops, value = _runtime.peak_fma("int32", iters)
+    assert flops == 2 * values * iters
+    assert value == _loop_reference(values, iters, "int32")
+
+
+@pytest.mark.parametrize("family", FLOAT_FAMILIES)
 def test_peak_loop_long_run_settles_on_the_fixed_point(kernel, family):
     # acc * 0.5 + 1 converges to 2 and then stays there exactly (no overflow,
     # no subnormals however long the timed run)
@@ -90,8 +106,8 @@ def test_peak_loop_on_threads_sums_every_task(threads, tasks):
 @pytest.mark.parametrize(
     "args, kwargs, error, message",
     [
-        (("int32", 1), {}, ValueError, "family must be float32 or float64, got int32"),
-        (("float16", 1), {}, ValueError, "family must be float32 or float64"),
+        (("int64", 1), {}, ValueError, "family must be float32, float64 or int32, got int64"),
+        (("float16", 1), {}, ValueError, "family must be float32, float64 or int32"),
         (("no such dtype", 1), {}, TypeError, ""),
         (("float32", -1), {}, ValueError, "iters must be in [0, "),
         (("float32", True), {}, TypeError, "iters must be an int, not bool"),
@@ -122,6 +138,9 @@ def _fake_peaks():
             "float64": {"practical_gflops": 40.0,
                         "fma_loop": {"1": {"flops_per_step": 96, "gflops": 45.0}},
                         "gemm": {"2": {"gflops": 40.0, "library": "torch"}}},
+            "int32": {"practical_gflops": 50.0,
+                      "fma_loop": {"1": {"flops_per_step": 192, "gflops": 60.0}},
+                      "gemm": {"2": {"gflops": 50.0, "library": "fastbmm"}}},
         },
     }
 
@@ -130,7 +149,7 @@ def _fake_peaks():
     "dtype, expected",
     # 2x10x10x10: 4000 counted operations; at 1e-7 s a call, 40 GFLOP/s
     [("f32", 40.0), ("f16", 40.0), ("c64", 160.0), ("f64", 100.0), ("c128", 400.0),
-     ("i32", None), ("i8", None)],
+     ("i32", 80.0), ("i8", None), ("i16", None), ("bf16", None)],
 )
 def test_percent_of_peak_is_the_family_practical_peak_fraction(dtype, expected):
     case = bench.BenchCase(bench.parse_shape("2x10x10x10"), dtype)
@@ -153,7 +172,7 @@ def test_table_has_a_percent_column_after_fastbmm_and_the_report_names_the_peaks
     lines = table.splitlines()
     assert "dtype  fastbmm GFLOP/s  fastbmm % of peak  numpy GFLOP/s  fastbmm/numpy" in lines[0]
     assert lines[1].split()[2:5] == ["40.0", "40%", "20.0"]
-    assert lines[2].split()[2:5] == ["40.0", "-", "10.0"]
+    assert lines[2].split()[2:5] == ["40.0", "80%", "10.0"]
     assert lines[3].split() == ["geometric", "mean", f"{math.sqrt(2 * 4):.2f}"]
     assert "% of peak" not in bench.results_table(cases, results, ["fastbmm", "numpy"])
 
@@ -162,8 +181,11 @@ def test_table_has_a_percent_column_after_fastbmm_and_the_report_names_the_peaks
     assert "90.0 GFLOP/s on 1 thread, 170 on 2 threads" in report
     assert "practical (fastest 1x1024x1024x1024 product; median): 70.0 GFLOP/s (numpy) " \
         "on 1 thread, 100 (fastbmm) on 2 threads" in report
-    assert "over the practical peak on 2 threads (100 GFLOP/s float32, 40.0 GFLOP/s float64)" \
-        in report
+    assert "over the practical peak on 2 threads (100 GFLOP/s float32, 40.0 GFLOP/s float64, " \
+        "50.0 GOP/s int32)" in report
+    assert "peak int32, kernel avx2's multiply-add loop (192 operations a step" in report
+    assert "60.0 GOP/s on 1 thread" in report
+    assert "int32 against int32's" in report
 
 
 # --------------------------------------------------------------------------
@@ -188,7 +210,7 @@ def test_bench_json_carries_the_peaks_and_percent_of_peak_follows_from_them(tmp_
     assert peak["kernel"] == kernel and peak["threads"] == 1 == data["run"]["threads"]
     assert peak["gemm_shape"] == bench.PEAK_GEMM_SHAPE.label
     assert data["run"]["peak"] is True
-    assert set(peak["families"]) == {"float32", "float64"}
+    assert set(peak["families"]) == {"float32", "float64", "int32"}
     usable = data["machine"]["usable_cpus"]
     cap = _runtime.thread_state()["max_per_call"]
     loop_counts = {"1"} | ({str(min(usable, cap))} if data["fastbmm"]["openmp"] else set())
@@ -203,7 +225,9 @@ def test_bench_json_carries_the_peaks_and_percent_of_peak_follows_from_them(tmp_
             assert loop["gflops"] == max(loop["gflops_rounds"]) > 0
         assert set(family_peak["gemm"]) == {"1"}
         gemm = family_peak["gemm"]["1"]
-        assert set(gemm["median_gflops"]) == set(data["libraries"])
+        # every library of the run, but NumPy's plain integer loop (5.7 s a call)
+        skipped = {"numpy"} if family == "int32" else set()
+        assert set(gemm["median_gflops"]) == set(data["libraries"]) - skipped
         assert gemm["library"] == max(gemm["median_gflops"], key=gemm["median_gflops"].get)
         assert gemm["gflops"] == gemm["median_gflops"][gemm["library"]]
         assert family_peak["practical_gflops"] == gemm["gflops"]
@@ -211,7 +235,7 @@ def test_bench_json_carries_the_peaks_and_percent_of_peak_follows_from_them(tmp_
     # % of peak, recomputed from the JSON's own numbers
     factors = {"float32": 1, "float64": 1, "complex64": 4, "int32": 1}
     families = {"float32": "float32", "float64": "float64", "complex64": "float32",
-                "int32": None}
+                "int32": "int32"}
     for entry in data["results"]:
         assert entry["peak_family"] == families[entry["dtype"]]
         assert entry["real_ops_per_counted_op"] == factors[entry["dtype"]]
@@ -226,7 +250,7 @@ def test_bench_json_carries_the_peaks_and_percent_of_peak_follows_from_them(tmp_
     # the header and the table carry the same figures
     out = result.stdout
     assert f"CPU: {data['machine']['cpu_model']}" in out
-    for family in ("float32", "float64"):
+    for family in ("float32", "float64", "int32"):
         assert f"peak {family}, kernel {kernel}'s multiply-add loop" in out
         assert f"peak {family}, practical (fastest 1x1024x1024x1024 product; median)" in out
     assert "fastbmm % of peak" in out
@@ -249,9 +273,9 @@ def test_bench_no_peak_skips_the_peaks(tmp_path):
     assert "peak:" not in result.stderr
 
 
-def test_bench_integers_only_measure_no_peak(tmp_path):
-    # no dtype with a float family: nothing to measure, no column
-    result = _run_bench("--shapes", "2x3x5x4", "--dtypes", "i32", "--threads", "1",
+def test_bench_dtypes_without_a_family_measure_no_peak(tmp_path):
+    # int8 and int16 have no family (PEAK_FAMILY): nothing to measure, no column
+    result = _run_bench("--shapes", "2x3x5x4", "--dtypes", "i8,i16", "--threads", "1",
                         "--rounds", "2", "--min-time", "0.001")
     assert result.returncode == 0, result.stderr
     assert "% of peak" not in result.stdout and "peak:" not in result.stderr

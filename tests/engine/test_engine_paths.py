@@ -35,6 +35,15 @@ def _blocking(dtype):
     return b["MR"], b["NR"], b["KC"]
 
 
+def _lanes(dtype):
+    """Elements of `dtype` per vector of the kernel in use: float16 in float32's
+    lanes, a complex element in two of its part's lanes."""
+    if dtype.kind == "c":
+        return _blocking(np.dtype(f"f{dtype.itemsize // 2}"))[1] // 4
+    return _blocking(dtype if dtype.kind != "f" or dtype.itemsize >= 4
+                     else np.dtype(np.float32))[1] // 2
+
+
 def _inner_sizes(dtype):
     """K around the gemv loop's step (two vectors: NR), its scalar tail, and the KC block."""
     _, step, kc = _blocking(dtype)
@@ -155,16 +164,18 @@ def test_packed_transposed_b_blocks(kernel, dtype):
                 assert_bmm_close(fastbmm.bmm(a, b), a, b, what=what)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64, np.float16],
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64, np.float16,
+                                   np.complex64, np.complex128],
                          ids=lambda t: np.dtype(t).name)
 def test_small_path_column_blocks(kernel, dtype):
     """Every column count around 1..4 vectors up to the small path's limit: whole
     column blocks, a 1-vector remainder block, a partial last vector; rows in
-    blocks of 4, 2 and 1; A contiguous or a transposed view (its own stride);
-    C contiguous or strided; and the baddbmm epilogue (bias offset per block)."""
+    blocks of 4, 2 and 1 (complex: 2 and 1); A contiguous or a transposed view
+    (its own stride); C contiguous or strided; and the baddbmm epilogue (bias
+    offset per block; complex: complex alpha and beta)."""
     dtype = np.dtype(dtype)
     S = small_max(_runtime.block_sizes(), dtype)
-    vl = _blocking(dtype if dtype.kind != "f" or dtype.itemsize >= 4 else np.dtype(np.float32))[1] // 2
+    vl = _lanes(dtype)
     ps = sorted({q for k in range(1, 5) for q in (k * vl - 1, k * vl, k * vl + 1) if 2 <= q <= S} | {S})
     rng = seeded_rng("small-blocks", kernel, dtype.name)
     for n in sorted({S, 7}):
@@ -178,9 +189,14 @@ def test_small_path_column_blocks(kernel, dtype):
                 out = np.zeros((2, n, 2 * p), dtype)[:, :, ::2]          # C through its strides
                 assert fastbmm.bmm(at, b, out=out) is out
                 assert_bmm_close(out, a, b, what=what + " (A transposed, C strided)")
+                bt = np.ascontiguousarray(b.transpose(0, 2, 1)).transpose(0, 2, 1)  # B's columns
+                assert_bmm_close(fastbmm.bmm(a, bt), a, b, what=what + " (B transposed)")
                 inp = random_values(rng, (n, 2 * p), dtype)[:, ::2]     # the bias, strided
-                check_baddbmm(inp, a, b, beta=3, alpha=-2 if dtype.kind != "f" else 0.5,
-                              with_torch=False)
+                if dtype.kind == "c":
+                    check_baddbmm(inp, a, b, beta=2 - 1j, alpha=0.5 + 1.5j, with_torch=False)
+                else:
+                    check_baddbmm(inp, a, b, beta=3, alpha=-2 if dtype.kind != "f" else 0.5,
+                                  with_torch=False)
 
 
 def _b_at(rng, dtype, shape, offset, row_pad, batch_pad):
@@ -198,7 +214,8 @@ def _b_at(rng, dtype, shape, offset, row_pad, batch_pad):
     return b
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64], ids=str)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64, np.complex64,
+                                   np.complex128], ids=str)
 def test_small_path_b_in_place_or_copied(kernel, dtype):
     """The small path reads B in place when its rows are whole vectors at vector-
     aligned addresses, else copies them (whole vectors, or padded): B at a vector
@@ -206,7 +223,7 @@ def test_small_path_b_in_place_or_copied(kernel, dtype):
     or by an element, and matrices of one call on different alignments."""
     dtype = np.dtype(dtype)
     S = small_max(_runtime.block_sizes(), dtype)
-    vl = _blocking(dtype)[1] // 2
+    vl = _lanes(dtype)
     vbytes = vl * dtype.itemsize
     rng = seeded_rng("small-b-in-place", kernel, dtype.name)
     ps = sorted({q for k in range(1, S // vl + 1) for q in (k * vl, k * vl - 1)} - {0})

@@ -39,11 +39,16 @@ static void K_(pack_a)(ACC_T *dst, const char *a, int64_t sr, int64_t sc,
     }
 }
 
-static void K_(pack_b)(ACC_T *dst, const char *b, int64_t sr, int64_t sc,
-                       int64_t k0, int64_t kc, int64_t j0, int64_t nc)
+/* *out = x with each (re, im) pair swapped and the part that lands first
+ * negated: [-x_im, x_re] per pair, the sign flipped as a bit (exact for every
+ * value), in integer lanes as wide as ACC_T's (a vector comparison's type).
+ * Through pointers, not vectors passed and returned: GCC warns that a
+ * 64-byte vector value without AVX-512 (the test-only avx512_emulated
+ * variant) has another ABI; always inlined, so nothing goes through memory
+ * (callers pass copies: an accumulator's own address must not escape, or it
+ * stays in memory through the k loop). */
+static inline __attribute__((always_inline)) void K_(swap_neg)(VEC_T *out, const VEC_T *x)
 {
-    /* integer lanes as wide as ACC_T's (a vector comparison's type): swap
-     * lanes 2l and 2l+1, and flip the sign bit of the even ones */
     typedef __typeof__((VEC_T){0} < (VEC_T){0}) LANES_T;
     LANES_T swap, neg;
     const ACC_T negzero = -(ACC_T)0;
@@ -54,6 +59,14 @@ static void K_(pack_b)(ACC_T *dst, const char *b, int64_t sr, int64_t sc,
         swap[l] = l ^ 1;
         neg[l] = (l & 1) ? 0 : sign;
     }
+    LANES_T xi = (LANES_T)*x;
+    xi = __builtin_shuffle(xi, swap) ^ neg;
+    *out = (VEC_T)xi;
+}
+
+static void K_(pack_b)(ACC_T *dst, const char *b, int64_t sr, int64_t sc,
+                       int64_t k0, int64_t kc, int64_t j0, int64_t nc)
+{
     if (sc == 2 * (int64_t)sizeof(PART_T)) {
         /* Rows of B are contiguous: each row read once, front to back, into
          * every sliver (as the real pack_b; a sliver at a time walked B's
@@ -79,9 +92,9 @@ static void K_(pack_b)(ACC_T *dst, const char *b, int64_t sr, int64_t sc,
                     VEC_T x;
                     memcpy(&x, src + v * (int64_t)sizeof(VEC_T), sizeof x);
                     memcpy(d0 + v * VL, &x, sizeof x);
-                    LANES_T xi = (LANES_T)x;
-                    xi = __builtin_shuffle(xi, swap) ^ neg;
-                    memcpy(d1 + v * VL, &xi, sizeof xi);
+                    VEC_T y;
+                    K_(swap_neg)(&y, &x);
+                    memcpy(d1 + v * VL, &y, sizeof y);
                 }
             }
         }
@@ -171,29 +184,6 @@ static void K_(store)(char *c, int64_t sr, int64_t sc, const ACC_T *tile,
 #define CSMALL_BLOCK 2      /* vectors of C's row at a time */
 #define CSMALL_NVMAX ((2 * FBMM_SMALL_MAX + VL - 1) / VL)   /* vectors of a row, at most */
 
-/* re + im with each (re, im) pair of im swapped and the part that lands
- * first negated, into *out. Through pointers to copies, not vectors passed
- * and returned: GCC warns that a 64-byte vector value without AVX-512 (the
- * test-only avx512_emulated variant) has another ABI; and acc's own address
- * must not escape (it would keep acc in memory through the k loop). */
-static inline __attribute__((always_inline)) void K_(add_swap_neg)(VEC_T *out, const VEC_T *re,
-                                                                   const VEC_T *im)
-{
-    typedef __typeof__((VEC_T){0} < (VEC_T){0}) LANES_T;
-    LANES_T swap, neg;
-    const ACC_T negzero = -(ACC_T)0;
-    __typeof__(swap[0]) sign;
-    memcpy(&sign, &negzero, sizeof sign);
-    FBMM_UNROLL
-    for (int l = 0; l < VL; l++) {
-        swap[l] = l ^ 1;
-        neg[l] = (l & 1) ? 0 : sign;
-    }
-    LANES_T xi = (LANES_T)*im;
-    xi = __builtin_shuffle(xi, swap) ^ neg;
-    *out = *re + (VEC_T)xi;
-}
-
 /* Only acc[0..R)[0..NB) is set and read; GCC cannot tie R to NB and warns of
  * the rest. */
 #pragma GCC diagnostic push
@@ -240,30 +230,29 @@ static inline __attribute__((always_inline)) void K_(small_rows)(
         PART_T x[CSMALL_BLOCK * VL > 128 / sizeof(PART_T) ? CSMALL_BLOCK * VL
                                                            : 128 / sizeof(PART_T)]
             __attribute__((aligned(FBMM_VBYTES)));
+        VEC_T sum[CSMALL_BLOCK];            /* the row's NB vectors of C */
+        FBMM_UNROLL
+        for (int v = 0; v < NB; v++) {
+            VEC_T im = acc_im[r][v];
+            K_(swap_neg)(&sum[v], &im);
+            sum[v] += acc_re[r][v];
+        }
         if (c_rows && !epi) {
             /* whole vectors straight to C, a partial one through x (the
              * general copy below reads the stack buffer just stored, and a
              * load across two stores fails store forwarding) */
             int64_t v = 0;
-            for (; v < NB && (v + 1) * (VL / 2) <= pb; v++) {
-                VEC_T t, re = acc_re[r][v], im = acc_im[r][v];
-                K_(add_swap_neg)(&t, &re, &im);
-                memcpy(crow + v * (int64_t)sizeof(VEC_T), &t, sizeof t);
-            }
+            for (; v < NB && (v + 1) * (VL / 2) <= pb; v++)
+                memcpy(crow + v * (int64_t)sizeof(VEC_T), &sum[v], sizeof sum[v]);
             if (v < NB && v * (VL / 2) < pb) {
-                VEC_T re = acc_re[r][v], im = acc_im[r][v];
-                K_(add_swap_neg)((VEC_T *)x, &re, &im);
+                *(VEC_T *)x = sum[v];
                 fbmm_copy_short(crow + v * (int64_t)sizeof(VEC_T), x,
                                 (size_t)(pb - v * (VL / 2)) * 2 * sizeof(PART_T));
             }
             continue;
         }
         FBMM_UNROLL
-        for (int v = 0; v < NB; v++) {
-            VEC_T t, re = acc_re[r][v], im = acc_im[r][v];
-            K_(add_swap_neg)(&t, &re, &im);
-            memcpy(x + v * VL, &t, sizeof t);
-        }
+        for (int v = 0; v < NB; v++) memcpy(x + v * VL, &sum[v], sizeof sum[v]);
         const char *drow = D ? D + i * P->ep.d_sr + j0 * P->ep.d_sc : 0;
         for (int64_t j = 0; j < pb; j++) {
             PART_T z[2] = { x[2 * j], x[2 * j + 1] };

@@ -310,7 +310,8 @@ static void K_(small)(const fbmm_problem *P, int64_t b0, int64_t b1)
                 fbmm_copy_row(&bp[k * nv], src, (size_t)row_bytes);
             } else {
                 PART_T *row = (PART_T *)&bp[k * nv];
-                for (int64_t j = 0; j < p; j++) memcpy(row + 2 * j, src + j * P->b.sc, 2 * sizeof(PART_T));
+                for (int64_t j = 0; j < p; j++)
+                    memcpy(row + 2 * j, src + j * P->b.sc, 2 * sizeof(PART_T));
             }
         }
         int64_t v0 = 0;

@@ -293,18 +293,14 @@ static void K_(small)(const fbmm_problem *P, int64_t b0, int64_t b1)
     const char *A, *B, *D;
     char *C;
     while (fbmm_cursor_step(&cur, P, &A, &B, &C, &D)) {
-        /* in place when whole and vector-aligned (a load split across cache
-         * lines costs more than the copy); else copied, zero-padded */
-        const int in_place = b_whole && (((uintptr_t)B | (uint64_t)P->b.sr) % sizeof(VEC_T)) == 0;
-        const char *bsrc = in_place ? B : (const char *)bp;
-        const int64_t ldb = in_place ? P->b.sr : nv * (int64_t)sizeof(VEC_T);
-        for (int64_t k = 0; !in_place && k < m; k++) {
+        /* whole rows: in place or copied a vector at a time; else copied,
+         * zero-padded */
+        int64_t ldb;
+        const char *bsrc = FBMM_NAME(small_b_rows)(B, P->b.sr, m, nv, b_whole, bp, &ldb);
+        const int b_padded = !bsrc;
+        if (b_padded) bsrc = (const char *)bp;
+        for (int64_t k = 0; b_padded && k < m; k++) {
             const char *src = B + k * P->b.sr;
-            if (b_whole) {
-                for (int64_t v = 0; v < nv; v++)
-                    memcpy(&bp[k * nv + v], src + v * (int64_t)sizeof(VEC_T), sizeof(VEC_T));
-                continue;
-            }
             bp[k * nv + nv - 1] = (VEC_T){0};     /* the padding of the last vector */
             if (P->b.sc == 2 * (int64_t)sizeof(PART_T)) {
                 fbmm_copy_row(&bp[k * nv], src, (size_t)row_bytes);

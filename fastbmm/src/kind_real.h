@@ -282,17 +282,13 @@ static inline __attribute__((always_inline)) void K_(small_matrix)(
      * 1024x32^3 int32 50-55 -> 38-40 GOP/s. So unaligned whole rows are
      * copied, a vector at a time, and read from the block. */
     const int b_whole = SAME_REPR && P->b.sc == (int64_t)sizeof(IN_T) && p == nv * VL;
-    const int b_in_place = b_whole && (((uintptr_t)B | (uint64_t)P->b.sr) % sizeof(VEC_T)) == 0;
-    const char *bsrc = b_in_place ? B : (const char *)bp;
-    const int64_t ldb = b_in_place ? P->b.sr : nv * (int64_t)sizeof(VEC_T);
-    for (int64_t k = 0; !b_in_place && k < m; k++) {
+    int64_t ldb;
+    const char *bsrc = FBMM_NAME(small_b_rows)(B, P->b.sr, m, nv, b_whole, bp, &ldb);
+    const int b_padded = !bsrc;
+    if (b_padded) bsrc = (const char *)bp;
+    for (int64_t k = 0; b_padded && k < m; k++) {
         ACC_T *row = (ACC_T *)(bp + k * nv);
         const char *src = B + k * P->b.sr;
-        if (b_whole) {
-            for (int64_t v = 0; v < nv; v++)
-                memcpy(&bp[k * nv + v], src + v * (int64_t)sizeof(VEC_T), sizeof(VEC_T));
-            continue;
-        }
         bp[k * nv + nv - 1] = (VEC_T){0};       /* the padding of the last vector */
         if (SAME_REPR && P->b.sc == (int64_t)sizeof(IN_T)) {
             fbmm_copy_row(row, src, (size_t)p * sizeof(ACC_T));

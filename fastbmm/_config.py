@@ -80,7 +80,7 @@ def show_config(mode="stdout"):
     th = info["threads"]
     origin = f"set_num_threads({th['setting']})" if th["setting"] else "OpenMP's setting"
     print(f"  threads:           {info['num_threads']} ({origin}; default {th['default']}; "
-          f"at most {th['max_per_call']} per call, fewer while other processes take CPUs)")
+          f"at most {th['max_per_call']} per call, fewer while other threads take CPUs)")
     if th["regions_from_helper_thread"]:
         print(f"  fork:              parallel regions run on a helper thread: "
               f"{th['helper_thread_reason']}")

@@ -213,7 +213,8 @@ def set_num_threads(n):
         A positive number of threads (at most 4096), or None for the default
         (``OMP_NUM_THREADS``, else the number of CPUs). A call starts at most
         4 threads per available CPU (and at least 8) whatever ``n`` is, and
-        fewer while other processes' runnable threads take CPUs.
+        fewer while other runnable threads (of other processes, or of this
+        one but fastbmm's own) take CPUs.
 
     Raises
     ------
@@ -293,7 +294,7 @@ def thread_state():
 
 
 def _team_follows_load(on):
-    """For tests: False starts the full team even when other processes take CPUs."""
+    """For tests: False starts the full team even when other threads take CPUs."""
     fbmm_threads_follow_load(1 if on else 0)
 
 

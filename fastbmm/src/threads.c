@@ -30,6 +30,18 @@ static int omp_get_max_threads(void) { return serial_icv; }
 static void omp_set_num_threads(int n) { serial_icv = n; }
 #endif
 
+/* The calling thread's kernel id (cached; reset in a fork child). */
+static __thread pid_t tl_tid = 0;
+
+static pid_t current_tid(void)
+{
+#ifdef __linux__
+    if (!tl_tid)
+        tl_tid = (pid_t)syscall(SYS_gettid);
+#endif
+    return tl_tid;
+}
+
 /* --------------------------------------------------------------------------
  * The thread-count setting.
  *
@@ -122,7 +134,16 @@ int fbmm_threads_cap(void)
  * threads than there are CPUs without a runnable thread of another process:
  * the kernel's count of runnable threads (/proc/loadavg, 4th field) less this
  * process's own (/proc/self/task/<tid>/stat): libgomp's workers spin for a
- * while after a region, runnable but no competitors.
+ * while after a region (8 ms on a Zen 3), runnable but no competitors.
+ *
+ * This process's other runnable threads do compete, and the worst of them
+ * spin: OpenBLAS's workers (numpy.matmul's) spin 2^28 cycles, about 0.1 s,
+ * after each call. With one of them on a CPU, a 2-thread team waited for its
+ * member there: 64x128x128x64 float32 right after a numpy.matmul took 6 ms on
+ * 2 threads against 1 ms alone and 2 ms on 1 thread. So the threads fastbmm's
+ * regions have run on (its libgomp workers and the fork helper) are recorded,
+ * and any other runnable thread of this process but the caller is counted as
+ * a competitor.
  */
 
 static int g_online = 1;
@@ -149,11 +170,44 @@ static int read_proc(const char *path, char *buf, size_t size)
     return len > 0;
 }
 
-static int own_runnable_threads(void)
+/* The threads fastbmm's regions run on, but the callers: libgomp's workers
+ * and the fork helper. A full table leaves the rest unrecorded: they count
+ * as competitors when they spin, which only starts smaller teams. */
+#define FBMM_MAX_TEAM_TIDS 256
+static pid_t g_team_tids[FBMM_MAX_TEAM_TIDS];
+static int g_team_tid_count = 0;
+static __thread int tl_recorded = 0;
+
+static void record_team_thread(void)
 {
+    if (tl_recorded)
+        return;
+    tl_recorded = 1;
+    int i = __atomic_fetch_add(&g_team_tid_count, 1, __ATOMIC_RELAXED);
+    if (i < FBMM_MAX_TEAM_TIDS)
+        __atomic_store_n(&g_team_tids[i], current_tid(), __ATOMIC_RELEASE);
+}
+
+static int is_team_thread(pid_t tid)
+{
+    int n = __atomic_load_n(&g_team_tid_count, __ATOMIC_ACQUIRE);
+    if (n > FBMM_MAX_TEAM_TIDS)
+        n = FBMM_MAX_TEAM_TIDS;
+    for (int i = 0; i < n; i++)
+        if (__atomic_load_n(&g_team_tids[i], __ATOMIC_ACQUIRE) == tid)
+            return 1;
+    return 0;
+}
+
+/* This process's runnable threads (at least 1: the caller); *competing: those
+ * of them neither the caller nor a thread of fastbmm's regions. */
+static int own_runnable_threads(int *competing)
+{
+    *competing = 0;
     DIR *dir = opendir("/proc/self/task");
     if (!dir)
         return 1;
+    const pid_t self = current_tid();
     int n = 0;
     struct dirent *e;
     char path[64], buf[512];
@@ -163,8 +217,12 @@ static int own_runnable_threads(void)
         snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", e->d_name);
         /* the state follows the name, which may hold spaces and ')' */
         char *p = read_proc(path, buf, sizeof buf) ? strrchr(buf, ')') : NULL;
-        if (p && p[1] == ' ' && p[2] == 'R')
+        if (p && p[1] == ' ' && p[2] == 'R') {
             n++;
+            pid_t tid = (pid_t)strtol(e->d_name, NULL, 10);
+            if (tid != self && !is_team_thread(tid))
+                ++*competing;
+        }
     }
     closedir(dir);
     return n > 0 ? n : 1;
@@ -187,7 +245,8 @@ static int others_runnable(void)
      * default team was often one thread: 64x128x128x64 ran 1.10x faster on
      * 2 threads than on 1, against 1.79x with the full team.) A competitor
      * missed once this way is caught by the two-reading rule. */
-    const int own = own_runnable_threads();
+    int competing_own;
+    const int own = own_runnable_threads(&competing_own);
     if (!read_proc("/proc/loadavg", buf, sizeof buf))
         return -1;
     /* "0.50 0.40 0.30 3/120 4567": runnable/total */
@@ -200,6 +259,7 @@ static int others_runnable(void)
     int others = (int)strtol(p, NULL, 10) - own;
     if (others < 0)
         others = 0;
+    others += competing_own;
     /* the larger of the last two readings: a competitor missed by one
      * snapshot (the two counts are not taken at the same instant) does not
      * start a team that would wait for it */
@@ -210,6 +270,7 @@ static int others_runnable(void)
     return result;
 }
 #else
+static void record_team_thread(void) {}
 static int others_runnable(void) { return -1; }
 #endif
 
@@ -240,7 +301,6 @@ int fbmm_threads_free_cpus(int want)
 
 static int g_fork_state = 0;
 static int g_threads_at_fork = 1;
-static __thread pid_t tl_tid = 0;
 
 static int process_threads(void)
 {
@@ -269,9 +329,7 @@ int fbmm_delegates_regions(void)
 #ifdef __linux__
     if (!g_fork_state)
         return 0;
-    if (!tl_tid)
-        tl_tid = (pid_t)syscall(SYS_gettid);
-    return tl_tid == getpid();
+    return current_tid() == getpid();
 #else
     return 0;
 #endif
@@ -303,6 +361,11 @@ static void after_fork_in_child(void)
     helper.started = helper.pending = helper.done = 0;
     tl_tid = 0;
     tl_team_max = 1;
+#ifdef __linux__
+    /* the parent's threads are not this process's */
+    g_team_tid_count = 0;
+    tl_recorded = 0;
+#endif
     g_cpus = count_cpus();
 }
 
@@ -487,6 +550,8 @@ static void run_team(const fbmm_engine *eng, const fbmm_problem *P, int nthreads
      * late, or is preempted, holds at most the task it is running. */
 #pragma omp parallel num_threads(nthreads)
     {
+        if (omp_get_thread_num() != 0)
+            record_team_thread();
         char *scratch = per_thread ? base + (size_t)omp_get_thread_num() * per_thread : NULL;
         int64_t t;
         while ((t = __atomic_fetch_add(&next, 1, __ATOMIC_RELAXED)) < ntasks)
@@ -531,6 +596,7 @@ static void raise_flag(int *flag)
 static void *helper_main(void *unused)
 {
     (void)unused;
+    record_team_thread();
     for (;;) {
         wait_for_flag(&helper.pending);
         __atomic_store_n(&helper.pending, 0, __ATOMIC_RELAXED);

@@ -625,11 +625,36 @@ def test_thread_creation_failure_is_an_exception():
 
 
 BUSY_CORE_SCRIPT = r"""
-import statistics, subprocess, sys, time
+import statistics, subprocess, sys, threading, time
 import numpy as np, fastbmm
 
 DEFAULT = fastbmm.get_num_threads()      # OMP_NUM_THREADS unset: the CPUs
-busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+class BusyThread:
+    # A thread of this process that keeps a core busy with the GIL released
+    # (a ufunc over 8 MiB), as OpenBLAS's workers spin after numpy.matmul.
+    def __init__(self):
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.run, daemon=True)
+        self.thread.start()
+
+    def run(self):
+        x = np.ones(1 << 20)
+        while not self.stop.is_set():
+            np.sqrt(x, out=x)
+
+    def kill(self):
+        self.stop.set()
+
+    def wait(self):
+        self.thread.join()
+
+
+if sys.argv[1] == "process":
+    busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+else:
+    busy = BusyThread()
 try:
     time.sleep(0.3)
     rng = np.random.default_rng(0)
@@ -652,28 +677,35 @@ finally:
 """
 
 
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/loadavg")
-def test_busy_core_does_not_slow_the_default_thread_count():
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+@pytest.mark.parametrize("competitor", ["process", "thread"])
+def test_busy_core_does_not_slow_the_default_thread_count(competitor):
     """Issue 9 item 16: with one core taken by a CPU-bound process, the default
     thread count was ~15x slower than one thread (1024x32^3 float32): its
     second thread shared the busy core and the first waited for it. The bound
     is generous for a shared CI machine, 3x (the goal, on a quiet machine, is
     1.2x), and one of three attempts must meet it: other processes coming and
-    going can slow any one measurement, the defect slowed every one."""
+    going can slow any one measurement, the defect slowed every one.
+
+    "thread": the busy core is taken by another thread of this process, as
+    OpenBLAS's workers take one for 0.1 s after each numpy.matmul. fastbmm
+    once counted every thread of its own process as its own: 64x128x128x64
+    ran 3.0x slower than one thread there (1.05x since), so the bound is 2x."""
+    bound = {"process": 3, "thread": 2}[competitor]
     if len(os.sched_getaffinity(0)) > 8:
         pytest.skip("one busy core hardly matters on this many CPUs")
     failures = []
     for attempt in range(3):
         slow = []
-        for line in run_script(BUSY_CORE_SCRIPT, timeout=300).splitlines():
+        for line in run_script(BUSY_CORE_SCRIPT, competitor, timeout=300).splitlines():
             shape, one, default = line.split()
-            if float(default) > 3 * float(one):
+            if float(default) > bound * float(one):
                 slow.append(f"{shape}: default threads {float(default) * 1e3:.2f} ms, "
                             f"one thread {float(one) * 1e3:.2f} ms")
         if not slow:
             return
         failures.append("; ".join(slow))
-    pytest.fail("slower than 3x one thread in every attempt: " + " | ".join(failures))
+    pytest.fail(f"slower than {bound}x one thread in every attempt: " + " | ".join(failures))
 
 
 # ----------------------------------------------------------------------------

@@ -45,6 +45,7 @@ import platform
 import re
 import statistics
 import sys
+import threading
 import time
 import timeit
 from typing import NamedTuple
@@ -70,6 +71,7 @@ __all__ = [
     "calibrate",
     "Timing",
     "measure_interleaved",
+    "settle",
     "time_interleaved",
     "matched_threads",
     "environment_info",
@@ -418,13 +420,69 @@ class Timing(NamedTuple):
         return statistics.median(self.seconds)
 
 
+def _other_runnable_threads():
+    """Threads of this process, but the calling one, that are runnable now
+    (Linux: /proc/self/task/<tid>/stat); None where that cannot be read."""
+    try:
+        tids = os.listdir("/proc/self/task")
+    except OSError:
+        return None
+    me = str(threading.get_native_id())
+    runnable = 0
+    for tid in tids:
+        if tid == me:
+            continue
+        try:
+            with open(f"/proc/self/task/{tid}/stat") as f:
+                stat = f.read()
+        except OSError:                 # the thread ended meanwhile
+            continue
+        # the state follows the name, which may hold spaces and ')'
+        if stat[stat.rfind(")") + 2:][:1] == "R":
+            runnable += 1
+    return runnable
+
+
+def settle(timeout=0.25):
+    """Wait until no other thread of this process is runnable, at most `timeout` s.
+
+    Thread pools spin after a call before they sleep: OpenBLAS's workers for
+    2^28 cycles (0.1 s) after each ``numpy.matmul``, GNU OpenMP's (torch's,
+    fastbmm's) for 300,000 pauses (8 ms on a Zen 3). A library timed while
+    another's workers still spin shares the cores with them: timed right after
+    numpy's round on 2 CPUs, fastbmm's 64x128x128x64 float32 took 2.2 ms (it
+    leaves a busy CPU alone and runs on one thread) against 1.05 ms, and numpy
+    right after fastbmm's 5.4 ms against 1.5 ms. Each library is timed as it
+    runs on its own, as a pytest-benchmark loop does.
+
+    Parameters
+    ----------
+    timeout : float, optional
+        The longest wait, in seconds (a thread of the user's that keeps
+        running would otherwise hold the benchmark forever).
+
+    Returns
+    -------
+    float
+        Seconds waited (0.0 at once where /proc cannot be read).
+    """
+    start = time.perf_counter()
+    while True:
+        runnable = _other_runnable_threads()
+        waited = time.perf_counter() - start
+        if not runnable or waited >= timeout:
+            return waited
+        time.sleep(0.001)
+
+
 def measure_interleaved(calls, rounds=5, min_time=0.1, timer="wall"):
     """Time several callables in interleaved rounds.
 
     Each callable is called once to warm up (page faults, thread pools),
     calibrated with `calibrate`, then measured once per round; the order of
     the callables rotates from round to round, so that none always follows
-    the same neighbour (whose thread pool may still be spinning).
+    the same neighbour. Before each measurement, `settle` waits for the
+    thread pools of the one before to stop spinning.
 
     Parameters
     ----------
@@ -445,12 +503,16 @@ def measure_interleaved(calls, rounds=5, min_time=0.1, timer="wall"):
     timers = {name: timeit.Timer(call, timer=TIMERS[timer]) for name, call in calls.items()}
     for call in calls.values():
         call()
-    numbers = {name: calibrate(timer, min_time) for name, timer in timers.items()}
+    numbers = {}
+    for name, timer_ in timers.items():
+        settle()
+        numbers[name] = calibrate(timer_, min_time)
     samples = {name: [] for name in calls}
     names = list(calls)
     for round_index in range(rounds):
         shift = round_index % len(names)
         for name in names[shift:] + names[:shift]:
+            settle()
             samples[name].append(timers[name].timeit(numbers[name]) / numbers[name])
     return {name: Timing(samples[name], numbers[name]) for name in calls}
 

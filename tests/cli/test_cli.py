@@ -226,3 +226,30 @@ def test_import_from_an_unbuilt_source_tree_says_why(tmp_path):
         f"ImportError: fastbmm's compiled modules are missing from {tree}: you are importing "
         "fastbmm from its source tree; run from another directory or pip install -e ."
     )
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads /proc/self/task")
+def test_bench_settle_waits_for_a_spinning_thread_of_the_process():
+    """`bench.settle` waits while another thread of this process runs (as
+    OpenBLAS's workers spin 0.1 s after numpy.matmul), up to its timeout."""
+    import threading
+    import time
+
+    assert bench.settle(timeout=5.0) < 1.0      # nothing of ours runs: a short wait at most
+    stop_at = time.perf_counter() + 0.6
+
+    def spin():                                  # the GIL released: a runnable thread
+        x = np.ones(1 << 18)
+        while time.perf_counter() < stop_at:
+            np.sqrt(x, out=x)
+
+    thread = threading.Thread(target=spin)
+    thread.start()
+    try:
+        time.sleep(0.02)
+        bounded = bench.settle(timeout=0.05)
+        waited = bench.settle(timeout=5.0)
+    finally:
+        thread.join()
+    assert 0.05 <= bounded < 0.3, bounded
+    assert 0.2 < waited < 4.0, waited

@@ -35,6 +35,7 @@ cdef extern from "src/threads.h" nogil:
     int fbmm_available_cpus()
     int fbmm_threads_free_cpus(int want)
     void fbmm_threads_follow_load(int on)
+    int fbmm_competing_threads_of_process()
     int fbmm_fork_state()
     int fbmm_delegates_regions()
     int fbmm_probe_threads(int nthreads, int *created)

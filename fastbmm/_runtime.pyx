@@ -23,7 +23,8 @@ from libc.string cimport memset
 
 from ._engine cimport (FBMM_ALIGN, FBMM_OK, fbmm_cpu_features, fbmm_engine, fbmm_engine_at,
                        fbmm_engine_supported, fbmm_num_engines, fbmm_problem)
-from ._openmp_helpers cimport (FASTBMM_OPENMP, fbmm_available_cpus, fbmm_delegates_regions,
+from ._openmp_helpers cimport (FASTBMM_OPENMP, fbmm_available_cpus,
+                               fbmm_competing_threads_of_process, fbmm_delegates_regions,
                                fbmm_fork_state, fbmm_probe_threads, fbmm_run_tasks,
                                fbmm_threads_applied, fbmm_threads_cap, fbmm_threads_current,
                                fbmm_threads_follow_load, fbmm_threads_free_cpus,
@@ -296,6 +297,13 @@ def thread_state():
 def _team_follows_load(on):
     """For tests: False starts the full team even when other threads take CPUs."""
     fbmm_threads_follow_load(1 if on else 0)
+
+
+def _competing_threads_of_process():
+    """For tests: the threads of this process that are runnable now and count
+    as competitors for CPUs (neither the caller nor a thread fastbmm's
+    parallel calls run on); -1 where /proc/self/task cannot be read."""
+    return fbmm_competing_threads_of_process()
 
 
 cdef inline int _threads_for_call() noexcept:

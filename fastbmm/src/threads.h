@@ -58,6 +58,9 @@ int fbmm_available_cpus(void);
 int fbmm_threads_free_cpus(int want);
 /* 0: always the full team (for tests that need a team on a loaded machine). */
 void fbmm_threads_follow_load(int on);
+/* This process's runnable threads now, but the caller and the threads
+ * fastbmm's regions run on (read afresh, for tests); -1 if unknown. */
+int fbmm_competing_threads_of_process(void);
 
 /* 0: the calling thread runs its own regions; 1: this process was forked
  * from one with several threads, 2: the OpenMP runtime was loaded before

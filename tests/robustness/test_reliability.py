@@ -708,6 +708,60 @@ def test_busy_core_does_not_slow_the_default_thread_count(competitor):
     pytest.fail(f"slower than {bound}x one thread in every attempt: " + " | ".join(failures))
 
 
+COMPETITOR_SCRIPT = r"""
+import threading, time
+import numpy as np, fastbmm
+from fastbmm import _runtime, bench
+
+fastbmm.set_num_threads(2)
+_runtime._team_follows_load(False)       # a worker, whatever the load
+a = np.ones((64, 48, 48))
+# Right after a call its worker spins in GNU OpenMP's pool (8 ms on a Zen 3):
+# runnable, and fastbmm's own, so no competitor.
+seen_worker = 0
+for _ in range(40):
+    bench.settle()
+    fastbmm.bmm(a, a)
+    competing = _runtime._competing_threads_of_process()
+    runnable = bench._other_runnable_threads()
+    assert competing == 0, (competing, runnable)
+    seen_worker += runnable > 0
+print("own worker seen runnable", seen_worker)
+assert seen_worker > 0
+
+# A thread of this process that computes with the GIL released competes.
+stop = threading.Event()
+def spin():
+    x = np.ones(1 << 18)
+    while not stop.is_set():
+        np.sqrt(x, out=x)
+busy = threading.Thread(target=spin)
+busy.start()
+try:
+    counts = []
+    for _ in range(40):
+        time.sleep(0.002)
+        counts.append(_runtime._competing_threads_of_process())
+finally:
+    stop.set()
+    busy.join()
+print("competing with a busy thread", max(counts))
+assert max(counts) >= 1, counts
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads /proc/self/task")
+def test_own_workers_are_no_competitors_other_threads_are():
+    """The team size counts this process's runnable threads as competitors
+    but the caller and fastbmm's own workers (which spin a while after each
+    call): a worker taken for a competitor made the default team one thread on
+    a quiet machine, and OpenBLAS's spinning workers, not counted, made a
+    2-thread call after numpy.matmul 3-6x slower."""
+    # GNU OpenMP's default spin (it wins over OMP_WAIT_POLICY, should that be set)
+    out = run_script(COMPETITOR_SCRIPT, env={"GOMP_SPINCOUNT": "300000"})
+    assert "own worker seen runnable" in out and "competing with a busy thread" in out
+
+
 # ----------------------------------------------------------------------------
 # (d) leaks
 # ----------------------------------------------------------------------------

@@ -583,6 +583,35 @@ static void FBMM_NAME(gemm_stream)(const FBMM_NAME(dtype_ops) *kd,
     }
 }
 
+/* A vector's lanes folded to 16 bytes by halving (lane i + lane i + half). */
+typedef ACC_T FBMM_NAME(half16) __attribute__((vector_size(16)));
+
+static inline __attribute__((always_inline)) FBMM_NAME(half16) FBMM_NAME(fold16)(VEC_T v)
+{
+    FBMM_NAME(half16) s;
+#if FBMM_VBYTES == 64
+    typedef ACC_T half32 __attribute__((vector_size(32)));
+    half32 lo32, hi32;
+    memcpy(&lo32, &v, 32);
+    memcpy(&hi32, (const char *)&v + 32, 32);
+    lo32 += hi32;
+    FBMM_NAME(half16) lo, hi;
+    memcpy(&lo, &lo32, 16);
+    memcpy(&hi, (const char *)&lo32 + 16, 16);
+    s = lo + hi;
+#elif FBMM_VBYTES == 32
+    FBMM_NAME(half16) lo, hi;
+    memcpy(&lo, &v, 16);
+    memcpy(&hi, (const char *)&v + 16, 16);
+    s = lo + hi;
+#elif FBMM_VBYTES == 16
+    memcpy(&s, &v, 16);
+#else
+#error "fold16: FBMM_VBYTES must be 16, 32 or 64"
+#endif
+    return s;
+}
+
 /* The sum of a vector's lanes, by halving: 256 and 512 bits fold to 128,
  * then 2 or 4 lanes pairwise. The trap: the plain lane loop is VL - 1
  * dependent scalar adds (with extracts) that -O3 may not reorder without
@@ -590,32 +619,41 @@ static void FBMM_NAME(gemm_stream)(const FBMM_NAME(dtype_ops) *kd,
  * multiply-adds. */
 static inline __attribute__((always_inline)) ACC_T FBMM_NAME(hsum)(VEC_T v)
 {
-    typedef ACC_T half16 __attribute__((vector_size(16)));
-    half16 s;
-#if FBMM_VBYTES == 64
-    typedef ACC_T half32 __attribute__((vector_size(32)));
-    half32 lo32, hi32;
-    memcpy(&lo32, &v, 32);
-    memcpy(&hi32, (const char *)&v + 32, 32);
-    lo32 += hi32;
-    half16 lo, hi;
-    memcpy(&lo, &lo32, 16);
-    memcpy(&hi, (const char *)&lo32 + 16, 16);
-    s = lo + hi;
-#elif FBMM_VBYTES == 32
-    half16 lo, hi;
-    memcpy(&lo, &v, 16);
-    memcpy(&hi, (const char *)&v + 16, 16);
-    s = lo + hi;
-#elif FBMM_VBYTES == 16
-    memcpy(&s, &v, 16);
-#else
-#error "hsum: FBMM_VBYTES must be 16, 32 or 64"
-#endif
+    FBMM_NAME(half16) s = FBMM_NAME(fold16)(v);
     ACC_T l[4];                     /* 4 lanes of 32 bits, or 2 of 64 */
     memcpy(l, &s, 16);
     if (sizeof(ACC_T) == 4) return (ACC_T)((l[0] + l[2]) + (l[1] + l[3]));
     return (ACC_T)(l[0] + l[1]);
+}
+
+/* hsum of four vectors at once, out[r] = hsum(v[r]) bit for bit (the same
+ * additions in the same order), with the last steps transposed into shuffles
+ * of whole vectors: four scalar reductions cost the gemv path more than its
+ * multiply-adds at m = 64 (64x64 float32 matrix-vector products: 23 GFLOP/s
+ * with A in L2, a quarter of the FMA peak). */
+static inline __attribute__((always_inline)) void FBMM_NAME(hsum4)(const VEC_T *v, ACC_T *out)
+{
+    typedef FBMM_NAME(half16) h16;
+    const h16 s0 = FBMM_NAME(fold16)(v[0]), s1 = FBMM_NAME(fold16)(v[1]);
+    const h16 s2 = FBMM_NAME(fold16)(v[2]), s3 = FBMM_NAME(fold16)(v[3]);
+#if ACC_BYTES == 4
+    typedef int32_t lanes __attribute__((vector_size(16)));
+    /* u01 = (s0[0] + s0[2], s1[0] + s1[2], s0[1] + s0[3], s1[1] + s1[3]) */
+    const h16 u01 = __builtin_shuffle(s0, s1, (lanes){0, 4, 1, 5}) +
+                    __builtin_shuffle(s0, s1, (lanes){2, 6, 3, 7});
+    const h16 u23 = __builtin_shuffle(s2, s3, (lanes){0, 4, 1, 5}) +
+                    __builtin_shuffle(s2, s3, (lanes){2, 6, 3, 7});
+    /* lane r: (sr[0] + sr[2]) + (sr[1] + sr[3]), as hsum */
+    const h16 sums = __builtin_shuffle(u01, u23, (lanes){0, 1, 4, 5}) +
+                     __builtin_shuffle(u01, u23, (lanes){2, 3, 6, 7});
+    memcpy(out, &sums, 16);
+#else
+    typedef int64_t lanes __attribute__((vector_size(16)));
+    const h16 r01 = __builtin_shuffle(s0, s1, (lanes){0, 2}) + __builtin_shuffle(s0, s1, (lanes){1, 3});
+    const h16 r23 = __builtin_shuffle(s2, s3, (lanes){0, 2}) + __builtin_shuffle(s2, s3, (lanes){1, 3});
+    memcpy(out, &r01, 16);
+    memcpy(out + 2, &r23, 16);
+#endif
 }
 
 /*
@@ -639,12 +677,15 @@ static inline __attribute__((always_inline)) void FBMM_NAME(gemv_rows)(
     const int ROWS, const int COLS, const char *a, int64_t a_sr, const ACC_T *bt, int64_t b_cs,
     int64_t K, ACC_T *sums)
 {
-    enum { U = 2 };                       /* vectors per accumulator chain and step */
+    /* vectors per accumulator chain and step: 2 for 1-2 columns; 1 for 3-4,
+     * whose 2 x 4 x 2 accumulators and 8 vectors of B did not fit AVX2's 16
+     * registers (the loop spilled) */
+    const int U = COLS <= 2 ? 2 : 1;
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
         const int64_t kc = K - k0 < KC ? K - k0 : KC;
         const char *ak = a + k0 * (int64_t)sizeof(ACC_T);
         const ACC_T *bk = bt + k0;
-        VEC_T acc[4][FBMM_GEMV_MAX_COLS][U];
+        VEC_T acc[4][FBMM_GEMV_MAX_COLS][2];
         FBMM_UNROLL
         for (int r = 0; r < ROWS; r++)
             FBMM_UNROLL
@@ -653,7 +694,7 @@ static inline __attribute__((always_inline)) void FBMM_NAME(gemv_rows)(
                 for (int u = 0; u < U; u++) acc[r][j][u] = (VEC_T){0};
         int64_t k = 0;
         for (; k + U * VL <= kc; k += U * VL) {
-            VEC_T bv[FBMM_GEMV_MAX_COLS][U];
+            VEC_T bv[FBMM_GEMV_MAX_COLS][2];
             FBMM_UNROLL
             for (int j = 0; j < COLS; j++)
                 FBMM_UNROLL
@@ -676,14 +717,35 @@ static inline __attribute__((always_inline)) void FBMM_NAME(gemv_rows)(
                 }
             }
         }
+        ACC_T parts[FBMM_GEMV_MAX_COLS][4];
+        FBMM_UNROLL
+        for (int j = 0; j < COLS; j++) {
+            VEC_T v[4];
+            FBMM_UNROLL
+            for (int r = 0; r < ROWS; r++) {
+                v[r] = acc[r][j][0];
+                FBMM_UNROLL
+                for (int u = 1; u < U; u++) v[r] += acc[r][j][u];
+            }
+            if (ROWS == 4) {
+                FBMM_NAME(hsum4)(v, parts[j]);
+            } else {
+                FBMM_UNROLL
+                for (int r = 0; r < ROWS; r++) parts[j][r] = FBMM_NAME(hsum)(v[r]);
+            }
+        }
+        if (ROWS == 4 && k == kc && k0 == 0) {
+            /* no scalar tail to add, and the first block: the sums stay in
+             * vectors (sums[j * 4 + r] is parts[j][r]); taking the lanes
+             * apart to add a zero tail cost as much as the reduction */
+            memcpy(sums, parts, sizeof(ACC_T) * 4 * COLS);
+            continue;
+        }
         FBMM_UNROLL
         for (int r = 0; r < ROWS; r++) {
             FBMM_UNROLL
             for (int j = 0; j < COLS; j++) {
-                VEC_T v = acc[r][j][0];
-                FBMM_UNROLL
-                for (int u = 1; u < U; u++) v += acc[r][j][u];
-                ACC_T part = FBMM_NAME(hsum)(v);
+                ACC_T part = parts[j][r];
                 for (int64_t kk = k; kk < kc; kk++) {
                     ACC_T x;
                     memcpy(&x, ak + r * a_sr + kk * (int64_t)sizeof(ACC_T), sizeof x);
@@ -728,10 +790,12 @@ static void FBMM_NAME(gemm_gemv)(const FBMM_NAME(dtype_ops) *kd,
 #define FBMM_GEMV_ONE(C) 1
 #define FBMM_GEMV_FOR_COLS(ROWS_OF, A_, S_)                                                        \
     switch (cols) {                                                                                \
-    case 1: FBMM_NAME(gemv_rows)(ROWS_OF(1), 1, A_, a_sr, bt, b_cs, K, S_); break;                 \
-    case 2: FBMM_NAME(gemv_rows)(ROWS_OF(2), 2, A_, a_sr, bt, b_cs, K, S_); break;                 \
-    case 3: FBMM_NAME(gemv_rows)(ROWS_OF(3), 3, A_, a_sr, bt, b_cs, K, S_); break;                 \
-    default: FBMM_NAME(gemv_rows)(ROWS_OF(4), FBMM_GEMV_MAX_COLS, A_, a_sr, bt, b_cs, K, S_); break; \
+    case 1: FBMM_NAME(gemv_rows)(ROWS_OF(1), 1, A_, a_sr, bt, b_cs, K, S_); break;        \
+    case 2: FBMM_NAME(gemv_rows)(ROWS_OF(2), 2, A_, a_sr, bt, b_cs, K, S_); break;        \
+    case 3: FBMM_NAME(gemv_rows)(ROWS_OF(3), 3, A_, a_sr, bt, b_cs, K, S_); break;        \
+    default:                                                                                       \
+        FBMM_NAME(gemv_rows)(ROWS_OF(4), FBMM_GEMV_MAX_COLS, A_, a_sr, bt, b_cs, K, S_);  \
+        break;                                                                                     \
     }
     const int64_t group = FBMM_GEMV_GROUP(cols);
     ACC_T sums[FBMM_GEMV_MAX_COLS * 4];          /* sums[j * 4 + r] = C[i + r, j] */

@@ -677,10 +677,11 @@ static inline __attribute__((always_inline)) void FBMM_NAME(gemv_rows)(
     const int ROWS, const int COLS, const char *a, int64_t a_sr, const ACC_T *bt, int64_t b_cs,
     int64_t K, ACC_T *sums)
 {
-    /* vectors per accumulator chain and step: 2 for 1-2 columns; 1 for 3-4,
-     * whose 2 x 4 x 2 accumulators and 8 vectors of B did not fit AVX2's 16
-     * registers (the loop spilled) */
-    const int U = COLS <= 2 ? 2 : 1;
+    /* vectors per accumulator chain and step: 2 for one column; 1 for more,
+     * whose 4 x 2 x 2 or 2 x 4 x 2 accumulators and 4 or 8 vectors of B did
+     * not fit AVX2's 16 registers (the loop spilled; Zen 3, float32,
+     * 128x64x64x2 +24%, 128x64x64x4 +7% with one) */
+    const int U = COLS == 1 ? 2 : 1;
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
         const int64_t kc = K - k0 < KC ? K - k0 : KC;
         const char *ak = a + k0 * (int64_t)sizeof(ACC_T);
@@ -784,8 +785,9 @@ static void FBMM_NAME(gemm_gemv)(const FBMM_NAME(dtype_ops) *kd,
     /* a plain result is written here, element by element (one 16-byte store
      * for a column of 4 float rows); the epilogue's through kd->store */
     const int plain = !ep->scaled && !ep->has_bias;
-    /* FBMM_GEMV_GROUP(cols) rows at a time: 4 for 1-2 columns, 2 for 3-4
-     * (the accumulators and A's and B's vectors fit AVX2's 16 registers) */
+    /* FBMM_GEMV_GROUP(cols) rows at a time: 4 for 1-2 columns (4 x 1 x 2 or
+     * 4 x 2 x 1 accumulators, 2 vectors of B, one of A), 2 for 3-4 (2 x 4 x 1,
+     * 4, 1): within AVX2's 16 registers */
 #define FBMM_GEMV_GROUP(C) ((C) <= 2 ? 4 : 2)
 #define FBMM_GEMV_ONE(C) 1
 #define FBMM_GEMV_FOR_COLS(ROWS_OF, A_, S_)                                                        \

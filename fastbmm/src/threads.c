@@ -15,8 +15,10 @@
 
 #ifdef __linux__
 #include <dirent.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <stdio.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #endif
 
@@ -148,9 +150,10 @@ int fbmm_threads_cap(void)
 
 static int g_online = 1;
 static int g_follow_load = 1;
-/* A reading is an open, read and close of /proc/loadavg and of each thread's
- * stat: 50-70 us on a KVM guest with 3 threads (a few us on bare metal).
- * Read anew each 1 ms, that took 5% of back-to-back 1 ms calls on 2
+/* A reading is a read of /proc/loadavg and of each thread's stat: 50-70 us
+ * on a KVM guest with 3 threads when each file was opened, read and closed,
+ * 15-20 us with the files kept open (below); a few us on bare metal. Read
+ * anew each 1 ms, the first took 5% of back-to-back 1 ms calls on 2
  * threads; so the interval is FBMM_RUNQUEUE_COST_RATIO times the last
  * reading's cost (about 3%), within 1-8 ms (a reading preempted midway
  * must not leave the count stale for long). */
@@ -208,33 +211,201 @@ static int is_team_thread(pid_t tid)
     return 0;
 }
 
-/* This process's runnable threads (at least 1: the caller); *competing: those
- * of them neither the caller nor a thread of fastbmm's regions. */
-static int own_runnable_threads(int *competing)
+/* /proc files kept open between readings: a pread is 2-4 us where an open,
+ * read and close is 7-11 us on a KVM guest. The process may close a
+ * descriptor it does not own and reuse its number, so each is checked by
+ * device and inode before a read (and before a close). */
+typedef struct {
+    pid_t tid;      /* the thread of a stat file; 0 for /proc/loadavg */
+    int fd;         /* -1: not open */
+    dev_t dev;
+    ino_t ino;
+} kept_file;
+
+#define FBMM_MAX_KEPT_THREADS 64
+#define FBMM_THREAD_LIST_NS 10000000    /* list this process's threads again after 10 ms */
+static pthread_mutex_t g_proc_mu = PTHREAD_MUTEX_INITIALIZER;   /* guards the kept files */
+static kept_file g_loadavg = {0, -1, 0, 0};
+static kept_file g_kept[FBMM_MAX_KEPT_THREADS];
+static int g_nkept = 0;
+static int g_too_many_threads = 0;      /* more threads than kept files: open each */
+static int64_t g_listed_at_ns = -1;
+
+static int open_kept(const char *path, pid_t tid, kept_file *f)
 {
-    *competing = 0;
+    f->tid = tid;
+    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (f->fd < 0)
+        return 0;
+    if (fstat(f->fd, &st) != 0) {
+        close(f->fd);
+        f->fd = -1;
+        return 0;
+    }
+    f->dev = st.st_dev;
+    f->ino = st.st_ino;
+    return 1;
+}
+
+/* Whether f's descriptor is still the file it was opened on. */
+static int kept_is_ours(const kept_file *f)
+{
+    struct stat st;
+    return f->fd >= 0 && fstat(f->fd, &st) == 0 && st.st_dev == f->dev && st.st_ino == f->ino;
+}
+
+static void close_kept(kept_file *f)
+{
+    if (kept_is_ours(f))
+        close(f->fd);
+    f->fd = -1;
+}
+
+/* The text of a kept file, NUL-terminated; 0 if it is gone (closed). */
+static int read_kept(kept_file *f, char *buf, size_t size)
+{
+    if (!kept_is_ours(f)) {
+        f->fd = -1;         /* someone else's now: not ours to close */
+        return 0;
+    }
+    ssize_t len = pread(f->fd, buf, size - 1, 0);
+    if (len <= 0) {         /* the thread has ended */
+        close(f->fd);
+        f->fd = -1;
+        return 0;
+    }
+    buf[len] = 0;
+    return 1;
+}
+
+static int list_threads(void)
+{
     DIR *dir = opendir("/proc/self/task");
     if (!dir)
-        return 1;
-    const pid_t self = current_tid();
-    int n = 0;
+        return 0;
+    pid_t seen[FBMM_MAX_KEPT_THREADS];
+    int nseen = 0;
+    g_too_many_threads = 0;
     struct dirent *e;
-    char path[64], buf[512];
     while ((e = readdir(dir)) != NULL) {
         if (e->d_name[0] < '0' || e->d_name[0] > '9')
             continue;
-        snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", e->d_name);
-        /* the state follows the name, which may hold spaces and ')' */
-        char *p = read_proc(path, buf, sizeof buf) ? strrchr(buf, ')') : NULL;
-        if (p && p[1] == ' ' && p[2] == 'R') {
+        if (nseen == FBMM_MAX_KEPT_THREADS) {
+            g_too_many_threads = 1;
+            break;
+        }
+        seen[nseen++] = (pid_t)strtol(e->d_name, NULL, 10);
+    }
+    closedir(dir);
+    /* keep the files of the threads still listed, close the others */
+    int n = 0;
+    for (int i = 0; i < g_nkept; i++) {
+        int listed = 0;
+        for (int j = 0; j < nseen && !listed; j++)
+            listed = seen[j] == g_kept[i].tid;
+        if (listed && g_kept[i].fd >= 0)
+            g_kept[n++] = g_kept[i];
+        else
+            close_kept(&g_kept[i]);
+    }
+    g_nkept = n;
+    for (int j = 0; j < nseen; j++) {
+        int kept = 0;
+        for (int i = 0; i < g_nkept && !kept; i++)
+            kept = g_kept[i].tid == seen[j];
+        if (kept)
+            continue;
+        char path[64];
+        snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)seen[j]);
+        if (open_kept(path, seen[j], &g_kept[g_nkept]))
+            g_nkept++;
+    }
+    g_listed_at_ns = now_ns();
+    return 1;
+}
+
+/* Whether a thread's stat text says it is runnable (the state follows the
+ * name, which may hold spaces and ')'). */
+static int stat_says_runnable(const char *buf)
+{
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && p[2] == 'R';
+}
+
+/* This process's runnable threads (at least 1: the caller); *competing: those
+ * of them neither the caller nor a thread of fastbmm's regions. Called with
+ * g_proc_mu held. */
+static int own_runnable_threads(int *competing)
+{
+    *competing = 0;
+    if ((g_listed_at_ns < 0 || now_ns() - g_listed_at_ns >= FBMM_THREAD_LIST_NS) &&
+        !list_threads())
+        return 1;
+    const pid_t self = current_tid();
+    int n = 0;
+    char buf[512];
+    if (g_too_many_threads) {
+        /* more threads than kept files: each one's stat opened and read */
+        DIR *dir = opendir("/proc/self/task");
+        if (!dir)
+            return 1;
+        struct dirent *e;
+        char path[64];
+        while ((e = readdir(dir)) != NULL) {
+            if (e->d_name[0] < '0' || e->d_name[0] > '9')
+                continue;
+            snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", e->d_name);
+            if (read_proc(path, buf, sizeof buf) && stat_says_runnable(buf)) {
+                n++;
+                pid_t tid = (pid_t)strtol(e->d_name, NULL, 10);
+                if (tid != self && !is_team_thread(tid))
+                    ++*competing;
+            }
+        }
+        closedir(dir);
+        return n > 0 ? n : 1;
+    }
+    for (int i = 0; i < g_nkept; i++) {
+        if (!read_kept(&g_kept[i], buf, sizeof buf)) {
+            g_listed_at_ns = -1;        /* a thread has ended: list them again next time */
+            continue;
+        }
+        if (stat_says_runnable(buf)) {
             n++;
-            pid_t tid = (pid_t)strtol(e->d_name, NULL, 10);
-            if (tid != self && !is_team_thread(tid))
+            if (g_kept[i].tid != self && !is_team_thread(g_kept[i].tid))
                 ++*competing;
         }
     }
-    closedir(dir);
     return n > 0 ? n : 1;
+}
+
+/* /proc/loadavg's runnable count (4th field, "3" in "0.50 0.40 0.30 3/120
+ * 4567"); -1 if unreadable. Called with g_proc_mu held. */
+static int runnable_in_system(void)
+{
+    char buf[128];
+    if (!read_kept(&g_loadavg, buf, sizeof buf)) {
+        if (!open_kept("/proc/loadavg", 0, &g_loadavg) || !read_kept(&g_loadavg, buf, sizeof buf))
+            return -1;
+    }
+    char *slash = strchr(buf, '/');
+    if (!slash)
+        return -1;
+    char *p = slash;
+    while (p > buf && p[-1] != ' ')
+        p--;
+    return (int)strtol(p, NULL, 10);
+}
+
+/* In a fork child: the kept thread files are the parent's threads'. */
+static void forget_kept_files(void)
+{
+    pthread_mutex_init(&g_proc_mu, NULL);
+    for (int i = 0; i < g_nkept; i++)
+        close_kept(&g_kept[i]);
+    g_nkept = 0;
+    g_listed_at_ns = -1;
 }
 
 /* Runnable threads of other processes; -1 if unknown. */
@@ -244,7 +415,9 @@ static int others_runnable(void)
     int64_t at = __atomic_load_n(&g_others_at_ns, __ATOMIC_ACQUIRE);
     if (at >= 0 && now - at < __atomic_load_n(&g_others_interval_ns, __ATOMIC_RELAXED))
         return __atomic_load_n(&g_others, __ATOMIC_RELAXED);
-    char buf[128];
+    /* another thread is reading: its reading will do */
+    if (pthread_mutex_trylock(&g_proc_mu) != 0)
+        return __atomic_load_n(&g_others, __ATOMIC_RELAXED);
     /* This process's own threads first, then loadavg. Between calls our
      * workers only go from spinning (runnable) to sleeping, never back, so
      * counting them first can only count one of them twice, never a worker
@@ -256,16 +429,11 @@ static int others_runnable(void)
      * missed once this way is caught by the two-reading rule. */
     int competing_own;
     const int own = own_runnable_threads(&competing_own);
-    if (!read_proc("/proc/loadavg", buf, sizeof buf))
+    const int total = runnable_in_system();
+    pthread_mutex_unlock(&g_proc_mu);
+    if (total < 0)
         return -1;
-    /* "0.50 0.40 0.30 3/120 4567": runnable/total */
-    char *slash = strchr(buf, '/');
-    if (!slash)
-        return -1;
-    char *p = slash;
-    while (p > buf && p[-1] != ' ')
-        p--;
-    int others = (int)strtol(p, NULL, 10) - own;
+    int others = total - own;
     if (others < 0)
         others = 0;
     others += competing_own;
@@ -292,7 +460,9 @@ int fbmm_competing_threads_of_process(void)
         return -1;
     closedir(dir);
     int competing;
+    pthread_mutex_lock(&g_proc_mu);
     own_runnable_threads(&competing);
+    pthread_mutex_unlock(&g_proc_mu);
     return competing;
 }
 #else
@@ -392,6 +562,7 @@ static void after_fork_in_child(void)
     /* the parent's threads are not this process's */
     g_team_tid_count = 0;
     tl_recorded = 0;
+    forget_kept_files();
 #endif
     g_cpus = count_cpus();
 }

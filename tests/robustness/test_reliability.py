@@ -762,6 +762,55 @@ def test_own_workers_are_no_competitors_other_threads_are():
     assert "own worker seen runnable" in out and "competing with a busy thread" in out
 
 
+KEPT_FILES_SCRIPT = r"""
+import os, time
+import numpy as np, fastbmm
+from fastbmm import _runtime
+
+fastbmm.set_num_threads(2)
+a = np.ones((64, 48, 48))
+want = a @ a
+fastbmm.bmm(a, a)
+_runtime._competing_threads_of_process()          # the /proc files are open now
+def kept():
+    fds = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith("/proc/"):
+                fds.append(int(fd))
+        except OSError:
+            pass
+    return sorted(fds)
+ours = kept()
+assert ours, "no /proc file kept open"
+# The process closes descriptors it does not own, and reuses their numbers.
+for fd in ours:
+    os.close(fd)
+users = [os.open(os.devnull, os.O_RDONLY) for _ in ours]
+assert sorted(users) == ours, (users, ours)
+time.sleep(0.02)                                  # past the reading interval
+for _ in range(20):
+    assert np.array_equal(fastbmm.bmm(a, a), want)
+    assert _runtime._competing_threads_of_process() >= 0
+    time.sleep(0.002)
+for fd in users:                                  # still the user's, still open
+    os.fstat(fd)
+    assert os.readlink(f"/proc/self/fd/{fd}") == os.devnull
+print("KEPT-OK", len(ours), len(kept()))
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="reads /proc/self/fd")
+def test_kept_proc_files_survive_a_process_closing_them():
+    """The load reading keeps /proc files open; a process that closes
+    descriptors it does not own and reuses the numbers must lose nothing: the
+    reused ones are never read as /proc files nor closed, and fastbmm reopens
+    its own."""
+    out = run_script(KEPT_FILES_SCRIPT).split()
+    assert out[0] == "KEPT-OK", out
+    assert int(out[2]) >= 1, out                 # reopened
+
+
 # ----------------------------------------------------------------------------
 # (d) leaks
 # ----------------------------------------------------------------------------

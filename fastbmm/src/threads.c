@@ -333,6 +333,17 @@ static int stat_says_runnable(const char *buf)
     return p && p[1] == ' ' && p[2] == 'R';
 }
 
+/* Counts a thread whose stat text is `stat` into *n if runnable, and into
+ * *competing if it is also neither the caller nor one of fastbmm's. */
+static void tally_thread(pid_t tid, const char *stat, pid_t self, int *n, int *competing)
+{
+    if (!stat_says_runnable(stat))
+        return;
+    ++*n;
+    if (tid != self && !is_team_thread(tid))
+        ++*competing;
+}
+
 /* This process's runnable threads (at least 1: the caller); *competing: those
  * of them neither the caller nor a thread of fastbmm's regions. Called with
  * g_proc_mu held. */
@@ -356,26 +367,17 @@ static int own_runnable_threads(int *competing)
             if (e->d_name[0] < '0' || e->d_name[0] > '9')
                 continue;
             snprintf(path, sizeof path, "/proc/self/task/%.20s/stat", e->d_name);
-            if (read_proc(path, buf, sizeof buf) && stat_says_runnable(buf)) {
-                n++;
-                pid_t tid = (pid_t)strtol(e->d_name, NULL, 10);
-                if (tid != self && !is_team_thread(tid))
-                    ++*competing;
-            }
+            if (read_proc(path, buf, sizeof buf))
+                tally_thread((pid_t)strtol(e->d_name, NULL, 10), buf, self, &n, competing);
         }
         closedir(dir);
         return n > 0 ? n : 1;
     }
     for (int i = 0; i < g_nkept; i++) {
-        if (!read_kept(&g_kept[i], buf, sizeof buf)) {
+        if (read_kept(&g_kept[i], buf, sizeof buf))
+            tally_thread(g_kept[i].tid, buf, self, &n, competing);
+        else
             g_listed_at_ns = -1;        /* a thread has ended: list them again next time */
-            continue;
-        }
-        if (stat_says_runnable(buf)) {
-            n++;
-            if (g_kept[i].tid != self && !is_team_thread(g_kept[i].tid))
-                ++*competing;
-        }
     }
     return n > 0 ? n : 1;
 }

@@ -709,10 +709,16 @@ def test_busy_core_does_not_slow_the_default_thread_count(competitor):
 
 
 COMPETITOR_SCRIPT = r"""
-import threading, time
+import sys, threading, time
 import numpy as np, fastbmm
 from fastbmm import _runtime, bench
 
+# idle threads (asleep on an event): past 64, the reading opens each thread's
+# file instead of keeping them open
+idle = threading.Event()
+sleepers = [threading.Thread(target=idle.wait, daemon=True) for _ in range(int(sys.argv[1]))]
+for t in sleepers:
+    t.start()
 fastbmm.set_num_threads(2)
 _runtime._team_follows_load(False)       # a worker, whatever the load
 a = np.ones((64, 48, 48))
@@ -729,10 +735,12 @@ for _ in range(40):
 print("own worker seen runnable", seen_worker)
 assert seen_worker > 0
 
-# A thread of this process that computes with the GIL released competes.
+# A thread of this process that computes with the GIL released competes. Its
+# ufunc runs 10 ms and more: the reading holds the GIL, and a thread that waits
+# for the GIL sleeps (opening 80 threads' files, the reading outlasted a shorter one).
 stop = threading.Event()
 def spin():
-    x = np.ones(1 << 18)
+    x = np.ones(1 << 22)
     while not stop.is_set():
         np.sqrt(x, out=x)
 busy = threading.Thread(target=spin)
@@ -747,18 +755,22 @@ finally:
     busy.join()
 print("competing with a busy thread", max(counts))
 assert max(counts) >= 1, counts
+idle.set()
+for t in sleepers:
+    t.join()
 """
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="reads /proc/self/task")
-def test_own_workers_are_no_competitors_other_threads_are():
+@pytest.mark.parametrize("idle_threads", [0, 80])
+def test_own_workers_are_no_competitors_other_threads_are(idle_threads):
     """The team size counts this process's runnable threads as competitors
     but the caller and fastbmm's own workers (which spin a while after each
     call): a worker taken for a competitor made the default team one thread on
     a quiet machine, and OpenBLAS's spinning workers, not counted, made a
     2-thread call after numpy.matmul 3-6x slower."""
     # GNU OpenMP's default spin (it wins over OMP_WAIT_POLICY, should that be set)
-    out = run_script(COMPETITOR_SCRIPT, env={"GOMP_SPINCOUNT": "300000"})
+    out = run_script(COMPETITOR_SCRIPT, idle_threads, env={"GOMP_SPINCOUNT": "300000"})
     assert "own worker seen runnable" in out and "competing with a busy thread" in out
 
 

@@ -19,17 +19,17 @@ typedef ACC_T FBMM_NAME(vec) __attribute__((vector_size(FBMM_VBYTES)));
 
 /* The small paths' m rows of B (nv vectors each) when they are whole vectors
  * of the accumulator's bits (`whole`): read in place where B and its row
- * stride are vector-aligned, else copied a vector at a time into bp (a row
- * off a vector boundary splits loads across cache lines, once per few rows of
- * C: 1024x32^3 int32 50-55 -> 38-40 GOP/s in place). Returns where the rows
- * are, *ldb bytes apart; NULL when not whole, and the caller copies its rows,
- * zero-padded, into bp (*ldb: nv vectors). */
+ * stride are vector-aligned, or where `in_place_unaligned` says so; else
+ * copied a vector at a time into bp. Returns where the rows are, *ldb bytes
+ * apart; NULL when not whole, and the caller copies its rows, zero-padded,
+ * into bp (*ldb: nv vectors). */
 static inline __attribute__((always_inline)) const char *FBMM_NAME(small_b_rows)(
-    const char *B, int64_t b_sr, int64_t m, int64_t nv, int whole, VEC_T *bp, int64_t *ldb)
+    const char *B, int64_t b_sr, int64_t m, int64_t nv, int whole, int in_place_unaligned,
+    VEC_T *bp, int64_t *ldb)
 {
     *ldb = nv * (int64_t)sizeof(VEC_T);
     if (!whole) return 0;
-    if ((((uintptr_t)B | (uint64_t)b_sr) % sizeof(VEC_T)) == 0) {
+    if (in_place_unaligned || (((uintptr_t)B | (uint64_t)b_sr) % sizeof(VEC_T)) == 0) {
         *ldb = b_sr;
         return B;
     }

@@ -274,16 +274,21 @@ static inline __attribute__((always_inline)) void K_(small_matrix)(
     const int64_t n = P->n, m = P->m, p = P->p;
     int64_t a_sr = P->a.sr;
     if (nv < 1 || nv > SMALL_NVMAX) __builtin_unreachable();
-    /* B's rows, ldb bytes apart. The traps: the byte-count copy of a row
+    /* B's rows, ldb bytes apart. The trap: the byte-count copy of a row
      * (fbmm_copy_row's run-time branches) cost 16x16x16 float32 a fifth of
-     * its time (Zen 3, 1 thread: 2048x16^3 52 -> 67 GFLOP/s without it); but
-     * in place, a row of B off a vector boundary (NumPy aligns data to 16
-     * bytes only) splits a load across cache lines once per 4 rows of C:
-     * 1024x32^3 int32 50-55 -> 38-40 GOP/s. So unaligned whole rows are
-     * copied, a vector at a time, and read from the block. */
+     * its time (Zen 3, 1 thread: 2048x16^3 52 -> 67 GFLOP/s without it).
+     * Whole rows off a vector boundary (NumPy aligns data to 16 bytes only,
+     * and a large array's data often lies 16 bytes past one) are read in
+     * place with vectors of up to 32 bytes: half their loads cross a cache
+     * line, and that still beats copying B first. Zen 3, 1 thread, B 16
+     * bytes off, in place against copied (median ratio of 30 alternations in
+     * one process): float32 2048x16^3 1.13, 1024x32^3 1.05, float64 16^3
+     * 1.18, 32^3 0.95-1.0, int32 32^3 1.05. A 64-byte vector off its
+     * boundary crosses a line at every load: copied (AVX-512). */
     const int b_whole = SAME_REPR && P->b.sc == (int64_t)sizeof(IN_T) && p == nv * VL;
     int64_t ldb;
-    const char *bsrc = FBMM_NAME(small_b_rows)(B, P->b.sr, m, nv, b_whole, bp, &ldb);
+    const char *bsrc = FBMM_NAME(small_b_rows)(B, P->b.sr, m, nv, b_whole, FBMM_VBYTES <= 32,
+                                               bp, &ldb);
     const int b_padded = !bsrc;
     if (b_padded) bsrc = (const char *)bp;
     for (int64_t k = 0; b_padded && k < m; k++) {

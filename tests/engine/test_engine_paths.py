@@ -218,7 +218,8 @@ def _b_at(rng, dtype, shape, offset, row_pad, batch_pad):
                                    np.complex128], ids=str)
 def test_small_path_b_in_place_or_copied(kernel, dtype):
     """The small path reads B in place when its rows are whole vectors at vector-
-    aligned addresses, else copies them (whole vectors, or padded): B at a vector
+    aligned addresses (real kinds with vectors of up to 32 bytes: off that
+    boundary too), else copies them (whole vectors, or padded): B at a vector
     boundary or off it by half a vector or one element, rows padded by a vector
     or by an element, and matrices of one call on different alignments."""
     dtype = np.dtype(dtype)

@@ -245,6 +245,14 @@ static void FBMM_NAME(microkernel_strided)(
 #undef FBMM_MK_ROWS
 }
 
+/* Prefetch `rows` rows of `bytes` bytes each, `stride` bytes apart. */
+static inline __attribute__((always_inline)) void FBMM_NAME(prefetch_rows)(
+    const char *p, int64_t stride, int64_t rows, int64_t bytes)
+{
+    for (int64_t r = 0; r < rows; r++, p += stride)
+        for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 2);
+}
+
 /* Bytes of scratch one thread needs for tiles of at most rows x cols (logical). */
 static size_t FBMM_NAME(scratch_bytes)(const FBMM_NAME(dtype_ops) *kd, int64_t rows, int64_t K, int64_t cols)
 {
@@ -362,6 +370,9 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                 kd->pack_b(bp, b, b_sr, b_sc, pc, kc, jc, nc);
             else if (edge_c)
                 kd->pack_b(bp, b, b_sr, b_sc, pc, kc, jc + nc - edge_c, edge_c);
+            /* A in place, long rows: its next rows fetched during the
+             * first pass (FBMM_A_PREFETCH_MIN_ROW_BYTES) */
+            const int a_prefetch = a_direct && a_cs == 1 && kc * esz >= FBMM_A_PREFETCH_MIN_ROW_BYTES;
             for (int64_t ic = 0; ic < rows; ic += MC) {
                 int64_t mc = rows - ic < MC ? rows - ic : MC;
                 const ACC_T *ablk;
@@ -398,6 +409,10 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int64_t mr = mc - ir < MR ? mc - ir : MR;
                         int full = (mr == MR && nr == NR);
+                        if (a_prefetch && jr == 0 && ir + MR < mc)
+                            FBMM_NAME(prefetch_rows)(
+                                (const char *)(ablk + (ir + MR) * blk_rs), blk_rs * esz,
+                                mc - ir - MR < MR ? mc - ir - MR : MR, kc * esz);
                         if (kd->staged) {
                             char *t = (char *)(stage + (ic + ir) * nc_max + jr);
                             /* direct even at edges: a staging row holds nc_max

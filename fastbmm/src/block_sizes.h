@@ -55,7 +55,7 @@
 /* An A read in place: during the first pass over a block (its first sliver
  * of B), the next MR rows are prefetched before each microkernel call when
  * the block's rows are at least this many bytes long. The first pass reads A
- * from L3 (later ones from L2), six rows of short streams at once, and the
+ * from L3 (later ones from L2), MR rows (six on AVX2) of short streams at once, and the
  * hardware prefetchers start each stream late. Zen 3, 1 thread, median
  * ratio of 30 alternations in one process: float64 64x128x128x64 1.02-1.05,
  * 64x128x64x128 1.07, 256x64^3 1.11, 512x24x40x56 1.08; float32

@@ -39,6 +39,44 @@ static inline __attribute__((always_inline)) const char *FBMM_NAME(small_b_rows)
     return (const char *)bp;
 }
 
+/* The RB bytes at p (RB = 8 or 16, less than a vector) repeated across a
+ * vector: one broadcast load (vbroadcastsd, vbroadcastf128, vbroadcastf32x4).
+ * The trap: GCC finds vbroadcastf128 in the element-wise form for 32-byte
+ * vectors but builds a 64-byte one on the stack (four stores, then a load
+ * that cannot be forwarded from them), so AVX-512 says it with an
+ * intrinsic; 8 bytes are one double's bits on every ISA. (Stored through
+ * dst: a 64-byte vector returned without AVX-512, in the emulated test
+ * variant, would change the ABI.) */
+#if defined(__AVX512F__) && FBMM_VBYTES == 64
+#  include <immintrin.h>
+#endif
+static inline __attribute__((always_inline)) void FBMM_NAME(repeat_row)(VEC_T *dst, const char *p,
+                                                                        const int RB)
+{
+    if (RB == 8) {
+        typedef double d_vec __attribute__((vector_size(FBMM_VBYTES)));
+        double x;
+        memcpy(&x, p, 8);
+        d_vec v;
+        FBMM_UNROLL
+        for (int l = 0; l < FBMM_VBYTES / 8; l++) v[l] = x;
+        *dst = (VEC_T)v;
+        return;
+    }
+#if defined(__AVX512F__) && FBMM_VBYTES == 64
+    *dst = (VEC_T)_mm512_broadcast_f32x4(_mm_loadu_ps((const float *)p));
+#else
+    typedef ACC_T row16 __attribute__((vector_size(16)));
+    const int pc = 16 / (int)sizeof(ACC_T);
+    row16 t;
+    memcpy(&t, p, 16);
+    VEC_T v;
+    FBMM_UNROLL
+    for (int l = 0; l < VL; l++) v[l] = t[l % pc];
+    *dst = v;
+#endif
+}
+
 /* How one dtype enters and leaves this family (kind_real.h, kind_complex.h). */
 typedef struct {
     /* pack rows [0, mc) x logical columns [k0, k0 + kc) of A into MR-row slivers */

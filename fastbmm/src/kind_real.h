@@ -342,55 +342,163 @@ static inline __attribute__((always_inline)) void K_(small_matrix)(
  * width has its own vector type and a narrower row is assembled from its
  * elements in registers. */
 #define K_TINY_FN(NAME, W)                                                              \
-static inline __attribute__((always_inline)) void K_(NAME)(                             \
-    const int M, const int PC, const fbmm_problem *P, int64_t b0, int64_t b1)           \
+static inline __attribute__((always_inline)) void K_(NAME##_matrix)(                    \
+    const int M, const int PC, int64_t n, int64_t a_sr, int64_t b_sr, int64_t c_sr,     \
+    const char *A, const char *B, char *C)                                              \
 {                                                                                       \
     typedef ACC_T vec_t __attribute__((vector_size(W)));                                \
     typedef int32_t words4 __attribute__((vector_size(16)));                            \
     typedef int64_t dwords4 __attribute__((vector_size(32)));                           \
+    vec_t bv[8];                                                                        \
+    FBMM_UNROLL                                                                         \
+    for (int k = 0; k < M; k++) {                                                       \
+        const char *row = B + k * b_sr;                                                 \
+        if (PC * sizeof(ACC_T) == W) {                                                  \
+            memcpy(&bv[k], row, W);                                                     \
+        } else if (sizeof(ACC_T) == 4) {    /* 2 or 3 lanes of 16 bytes */              \
+            int32_t w0, w1, w2 = 0;                                                     \
+            memcpy(&w0, row, 4);                                                        \
+            memcpy(&w1, row + 4, 4);                                                    \
+            if (PC > 2) memcpy(&w2, row + 8, 4);                                        \
+            words4 t = {w0, w1, w2, 0};                                                 \
+            memcpy(&bv[k], &t, 16);                                                     \
+        } else {                            /* 3 lanes of 32 bytes */                   \
+            int64_t w0, w1, w2;                                                         \
+            memcpy(&w0, row, 8);                                                        \
+            memcpy(&w1, row + 8, 8);                                                    \
+            memcpy(&w2, row + 16, 8);                                                   \
+            dwords4 t = {w0, w1, w2, 0};                                                \
+            memcpy(&bv[k], &t, W < 32 ? W : 32);                                        \
+        }                                                                               \
+    }                                                                                   \
+    for (int64_t i = 0; i < n; i++) {                                                   \
+        const char *ai = A + i * a_sr;                                                  \
+        vec_t acc = (vec_t){0};                                                         \
+        FBMM_UNROLL                                                                     \
+        for (int k = 0; k < M; k++)                                                     \
+            acc += LOAD_IN(ai + k * (int64_t)sizeof(ACC_T)) * bv[k];                    \
+        memcpy(C + i * c_sr, &acc, (size_t)PC * sizeof(ACC_T));                         \
+    }                                                                                   \
+}                                                                                       \
+static inline __attribute__((always_inline)) void K_(NAME)(                             \
+    const int M, const int PC, const fbmm_problem *P, int64_t b0, int64_t b1)           \
+{                                                                                       \
     const int64_t n = P->n, a_sr = P->a.sr, b_sr = P->b.sr, c_sr = P->c.sr;             \
+    if (!P->bdims) {                                                                    \
+        const int64_t a_sb = P->a.sb, b_sb = P->b.sb, c_sb = P->c.sb;                   \
+        for (int64_t bi = b0; bi < b1; bi++)  /* no pointer past the last entry */      \
+            K_(NAME##_matrix)(M, PC, n, a_sr, b_sr, c_sr, P->a.data + bi * a_sb,        \
+                              P->b.data + bi * b_sb, P->c.data + bi * c_sb);            \
+        return;                                                                         \
+    }                                                                                   \
     fbmm_batch_cursor cur;                                                              \
     fbmm_cursor_init(&cur, P, b0, b1);                                                  \
     const char *A, *B, *D;                                                              \
     char *C;                                                                            \
-    while (fbmm_cursor_step(&cur, P, &A, &B, &C, &D)) {                                 \
-        vec_t bv[8];                                                                    \
-        FBMM_UNROLL                                                                     \
-        for (int k = 0; k < M; k++) {                                                   \
-            const char *row = B + k * b_sr;                                             \
-            if (PC * sizeof(ACC_T) == W) {                                              \
-                memcpy(&bv[k], row, W);                                                 \
-            } else if (sizeof(ACC_T) == 4) {    /* 2 or 3 lanes of 16 bytes */          \
-                int32_t w0, w1, w2 = 0;                                                 \
-                memcpy(&w0, row, 4);                                                    \
-                memcpy(&w1, row + 4, 4);                                                \
-                if (PC > 2) memcpy(&w2, row + 8, 4);                                    \
-                words4 t = {w0, w1, w2, 0};                                             \
-                memcpy(&bv[k], &t, 16);                                                 \
-            } else {                            /* 3 lanes of 32 bytes */               \
-                int64_t w0, w1, w2;                                                     \
-                memcpy(&w0, row, 8);                                                    \
-                memcpy(&w1, row + 8, 8);                                                \
-                memcpy(&w2, row + 16, 8);                                               \
-                dwords4 t = {w0, w1, w2, 0};                                            \
-                memcpy(&bv[k], &t, W < 32 ? W : 32);                                    \
-            }                                                                           \
-        }                                                                               \
-        for (int64_t i = 0; i < n; i++) {                                               \
-            const char *ai = A + i * a_sr;                                              \
-            vec_t acc = (vec_t){0};                                                     \
-            FBMM_UNROLL                                                                 \
-            for (int k = 0; k < M; k++)                                                 \
-                acc += LOAD_IN(ai + k * (int64_t)sizeof(ACC_T)) * bv[k];                \
-            memcpy(C + i * c_sr, &acc, (size_t)PC * sizeof(ACC_T));                     \
-        }                                                                               \
-    }                                                                                   \
+    while (fbmm_cursor_step(&cur, P, &A, &B, &C, &D))                                   \
+        K_(NAME##_matrix)(M, PC, n, a_sr, b_sr, c_sr, A, B, C);                         \
 }
 K_TINY_FN(tiny16, 16)
 K_TINY_FN(tiny32, 32)
 K_TINY_FN(tinyv, FBMM_VBYTES)
 K_TINY_FN(tinyv2, 2 * FBMM_VBYTES)
 #undef K_TINY_FN
+
+/* Tiny matrices whose rows of C are narrower than a vector: m = p = PC
+ * columns of RB = 8 or 16 bytes (4x4 float32 and int32, 2x2 float32 and
+ * float64), rows contiguous. A vector holds R = VL /
+ * PC consecutive rows of C, lane l at row l / PC and column l % PC, so
+ *     C[r, j] = sum_k A[r, k] B[k, j]
+ * is PC multiply-adds of whole vectors: A's R rows (one load) with each row's
+ * element k repeated over that row's PC lanes (one vpermilps, inside 128-bit
+ * lanes), times B's row k repeated R times
+ * (one broadcast load, repeat_row). The per-row form (tiny16) does R times
+ * as many multiply-adds, each 1 / R of a vector wide.
+ * rowpack_rows: n a multiple of R, n / R vectors of C a matrix. */
+static inline __attribute__((always_inline)) void K_(rowpack_rows)(
+    const int RB, int64_t vectors, const char *A, const char *B, int64_t b_sr, char *C)
+{
+    typedef FBMM_NAME(lane_index_vec) LANES_T;
+    const int PC = RB / (int)sizeof(ACC_T);
+    VEC_T bk[8];
+    FBMM_UNROLL
+    for (int k = 0; k < PC; k++) FBMM_NAME(repeat_row)(&bk[k], B + k * b_sr, RB);
+    for (int64_t v = 0; v < vectors; v++) {
+        VEC_T av, acc = (VEC_T){0};
+        memcpy(&av, A + v * FBMM_VBYTES, FBMM_VBYTES);
+        FBMM_UNROLL
+        for (int k = 0; k < PC; k++) {
+            LANES_T ak;
+            FBMM_UNROLL
+            for (int l = 0; l < VL; l++) ak[l] = l / PC * PC + k;
+            acc += __builtin_shuffle(av, ak) * bk[k];
+        }
+        memcpy(C + v * FBMM_VBYTES, &acc, FBMM_VBYTES);
+    }
+}
+
+/* rowpack_group: n = m = p with R a multiple of n (2x2 on AVX2), so a vector
+ * holds Q = R / n whole matrices, consecutive in memory; B's row k of each
+ * comes from one load of Q matrices of B, shuffled like A (lane l takes
+ * element k * PC + l % PC of its own matrix, l / (n PC)). */
+static inline __attribute__((always_inline)) void K_(rowpack_group)(
+    const int RB, const char *A, const char *B, char *C)
+{
+    typedef FBMM_NAME(lane_index_vec) LANES_T;
+    const int PC = RB / (int)sizeof(ACC_T), G = PC * PC;
+    VEC_T av, bv, acc = (VEC_T){0};
+    memcpy(&av, A, FBMM_VBYTES);
+    memcpy(&bv, B, FBMM_VBYTES);
+    FBMM_UNROLL
+    for (int k = 0; k < PC; k++) {
+        LANES_T ak, bk;
+        FBMM_UNROLL
+        for (int l = 0; l < VL; l++) {
+            ak[l] = l / PC * PC + k;
+            bk[l] = l / G * G + k * PC + l % PC;
+        }
+        acc += __builtin_shuffle(av, ak) * __builtin_shuffle(bv, bk);
+    }
+    memcpy(C, &acc, FBMM_VBYTES);
+}
+
+/* Entries [b0, b1) by rowpack_rows or (q > 1: q matrices a vector, plain
+ * contiguous batch) rowpack_group; returns the first entry it left (the
+ * group's remainder, for the per-row form). */
+static inline __attribute__((always_inline)) int64_t K_(rowpack)(
+    const int RB, const fbmm_problem *P, int64_t q, int64_t b0, int64_t b1)
+{
+    if (q > 1) {
+        const int64_t a_sb = P->a.sb, b_sb = P->b.sb, c_sb = P->c.sb;
+        int64_t bi = b0;
+        for (; bi + q <= b1; bi += q)
+            K_(rowpack_group)(RB, P->a.data + bi * a_sb, P->b.data + bi * b_sb,
+                              P->c.data + bi * c_sb);
+        return bi;
+    }
+    const int64_t vectors = P->n * RB / FBMM_VBYTES, b_sr = P->b.sr;
+    if (!P->bdims) {
+        const int64_t a_sb = P->a.sb, b_sb = P->b.sb, c_sb = P->c.sb;
+        /* one or two vectors a matrix (n = R, 2R: 4x4, 2x2) as constants: a
+         * run-time trip count of one cost 2x2 float64 a third of its speed */
+#define K_ROWPACK_LOOP(VECTORS)                                                         \
+        for (int64_t bi = b0; bi < b1; bi++)                                            \
+            K_(rowpack_rows)(RB, VECTORS, P->a.data + bi * a_sb, P->b.data + bi * b_sb, \
+                             b_sr, P->c.data + bi * c_sb);
+        if (vectors == 1) { K_ROWPACK_LOOP(1) }
+        else if (vectors == 2) { K_ROWPACK_LOOP(2) }
+        else { K_ROWPACK_LOOP(vectors) }
+#undef K_ROWPACK_LOOP
+        return b1;
+    }
+    fbmm_batch_cursor cur;
+    fbmm_cursor_init(&cur, P, b0, b1);
+    const char *A, *B, *D;
+    char *C;
+    while (fbmm_cursor_step(&cur, P, &A, &B, &C, &D))
+        K_(rowpack_rows)(RB, vectors, A, B, b_sr, C);
+    return b1;
+}
 
 /* The tiny instances' dispatch: 1 when it ran the entries [b0, b1), 0 when
  * the problem is not one of theirs. A function of its own (not inlined into
@@ -406,6 +514,23 @@ static __attribute__((noinline)) int K_(tiny)(const fbmm_problem *P, int64_t b0,
         !(narrow || w == 16 || (w == 32 && FBMM_VBYTES >= 32) || w == FBMM_VBYTES ||
           w == 2 * FBMM_VBYTES))
         return 0;
+    /* rows narrower than a vector, m = p: R rows (or R / n matrices) a vector */
+    const int64_t R = FBMM_VBYTES / (w ? w : 1);
+    if (P->m == P->p && (w == 8 || w == 16) && w < FBMM_VBYTES &&
+        P->a.sr == w && P->c.sr == w) {
+        int64_t q = 0;
+        if (P->n % R == 0)
+            q = 1;
+        else if (R % P->n == 0 && P->n == P->m && !P->bdims && P->b.sr == w &&
+                 P->a.sb == P->n * w && P->b.sb == P->n * w && P->c.sb == P->n * w)
+            q = R / P->n;
+        if (q) {
+            const int64_t done = w == 8 ? K_(rowpack)(8, P, q, b0, b1)
+                                        : K_(rowpack)(16, P, q, b0, b1);
+            if (done == b1) return 1;
+            b0 = done;      /* fewer than q matrices left: the per-row form */
+        }
+    }
 #define K_TINY_M(M_)                                                                    \
     case M_:                                                                            \
         if (narrow && esz == 8) K_(tiny32)(M_, 3, P, b0, b1);                           \

@@ -263,6 +263,52 @@ def test_tiny_matrices_rows_of_one_vector(kernel, dtype):
                 assert_bmm_close(fastbmm.bmm(a, bb), a, bb, what=what + " (broadcast B)")
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64], ids=str)
+def test_tiny_matrices_several_rows_a_vector(kernel, dtype):
+    """m = p with rows of 8 or 16 bytes, narrower than a vector (4x4 float32,
+    2x2 float32 and float64 on AVX2): R = vector / row consecutive rows of C in
+    one vector when R divides n; when n = m = p divides R (2x2), R / n whole
+    matrices a vector if the batch is contiguous, the last ones (fewer than
+    R / n) by rows. Every n around R, batches around the group size, and the
+    layouts that must leave the packed form: A's or C's rows apart, B's rows
+    apart, a reversed or every-other batch, a broadcast batch (matmul)."""
+    dtype = np.dtype(dtype)
+    vbytes = _blocking(dtype)[1] // 2 * dtype.itemsize
+    rng = seeded_rng("rowpack", kernel, dtype.name)
+    for rb in (8, 16):
+        pc = rb // dtype.itemsize
+        if pc < 2 or rb >= vbytes:
+            continue
+        rows = vbytes // rb
+        for n in sorted({1, 2, 3, pc, rows - 1, rows, rows + 1, 2 * rows, 3 * rows, 4 * rows} - {0}):
+            for batch in (1, 2, 3, 4, 5, 7, 9):
+                what = f"{kernel} {dtype} n={n} m=p={pc} batch={batch}"
+                a = random_values(rng, (batch, n, pc), dtype)
+                b = random_values(rng, (batch, pc, pc), dtype)
+                assert_bmm_close(fastbmm.bmm(a, b), a, b, what=what)
+                out = np.zeros((batch, 2 * n, pc), dtype)[:, ::2]           # C's rows apart
+                assert fastbmm.bmm(a, b, out=out) is out
+                assert_bmm_close(out, a, b, what=what + " (C's rows apart)")
+                a2 = random_values(rng, (batch, 2 * n, pc), dtype)[:, ::2]  # A's rows apart
+                assert_bmm_close(fastbmm.bmm(a2, b), a2, b, what=what + " (A's rows apart)")
+                b2 = random_values(rng, (batch, 2 * pc, pc), dtype)[:, ::-2]
+                assert_bmm_close(fastbmm.bmm(a, b2), a, b2, what=what + " (B's rows apart)")
+                ar, br = a[::-1], b[::-1]                                   # batch reversed
+                assert_bmm_close(fastbmm.bmm(ar, br), ar, br, what=what + " (reversed batch)")
+                a3 = random_values(rng, (2 * batch, n, pc), dtype)[::2]     # every other matrix
+                assert_bmm_close(fastbmm.bmm(a3, b), a3, b, what=what + " (A every other)")
+                out3 = np.zeros((2 * batch, n, pc), dtype)[::2]
+                assert fastbmm.bmm(a, b, out=out3) is out3
+                assert_bmm_close(out3, a, b, what=what + " (C every other)")
+            a4 = random_values(rng, (3, 1, n, pc), dtype)
+            b4 = random_values(rng, (1, 4, pc, pc), dtype)
+            got = fastbmm.matmul(a4, b4)
+            assert got.shape == (3, 4, n, pc)
+            for i in range(3):
+                assert_bmm_close(got[i], np.broadcast_to(a4[i], (4, n, pc)), b4[0],
+                                 what=f"{kernel} {dtype} n={n} m=p={pc} broadcast batch")
+
+
 # ----------------------------------------------------------------------------
 # float16 conversions: F16C instructions in the avx2/avx512 variants, portable
 # C in the baseline. Both must give NumPy's bits for every input.

@@ -10,6 +10,9 @@
   C in column blocks of 2 vectors (then 1) x 4 rows (then 2, 1); whole vectors
   stored straight to C, a partial one through a buffer; A in place or strided;
   the baddbmm epilogue per column block.
+* Tiny matrices (m <= 8, rows of B and C of 16 or 32 bytes or narrower): B's
+  rows in registers; where m = p and a row is 8 or 16 bytes, several rows of C
+  (or several whole 2x2 matrices) a vector.
 
 Every case is compared with the exact reference (NumPy in a wider type, or
 modulo 2**64 for integers) on every kernel variant this CPU runs.

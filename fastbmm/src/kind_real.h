@@ -328,22 +328,22 @@ static inline __attribute__((always_inline)) void K_(small_matrix)(
  * and C of one vector of W = 16, 32, FBMM_VBYTES or 2 * FBMM_VBYTES bytes
  * (whole: 4x4 float32, 2x2, 4x4 and 8x8 float64, 8x8 float32 on AVX2...; or
  * narrower, of 2 to 8 elements: 2 and 3 float32 in 16 bytes, 5-7 in 32, 3
- * float64 in 32, 5-7 in 64; the 2x2 and 3x3 transforms), operands and result of the accumulator's bits, unit columns,
- * no epilogue. B's M rows are loaded once into registers (two vectors a row
- * for M = 8 are more than AVX2's 16: the compiler keeps some on the stack,
- * still a constant-bound loop), and each row of C is M broadcast
- * multiply-adds and one store. The traps: the general small path's
- * per-matrix work (B copied into a block, run-time loop bounds, a partial
- * vector stored through a buffer) is ~75 cycles where a 4x4x4 product is 16
- * multiply-adds; and a row
- * narrower than its vector, copied into a zeroed register by memcpy, went
+ * float64 in 32, 5-7 in 64; the 2x2 and 3x3 transforms), operands and result
+ * of the accumulator's bits, unit columns, no epilogue. B's M rows are
+ * loaded once into registers (two vectors a row for M = 8 are more than
+ * AVX2's 16: the compiler keeps some on the stack, still a constant-bound
+ * loop), and each row of C is M broadcast multiply-adds and one store. The
+ * traps: the general small path's per-matrix work (B copied into a block,
+ * run-time loop bounds, a partial vector stored through a buffer) is ~75
+ * cycles where a 4x4x4 product is 16 multiply-adds; and a row narrower than
+ * its vector, copied into a zeroed register by memcpy, went
  * through the stack and waited on a failed store forwarding (4x4x4 float32
  * in a 32-byte type ran at half this speed; 3x3x3 gained nothing), so each
  * width has its own vector type and a narrower row is loaded whole where B's
  * rows are contiguous (a row's tail is the next row's head; the last row is
  * read ending where it ends, then shifted), else assembled from its elements
- * in registers; a narrower row of C is stored as 8 or 16 bytes and one
- * element (3x3x3 float32 1.6-2x on a Zen 3, against the copy through a
+ * in registers; a narrower row of C is stored in pieces of 32, 16, 8 and 4
+ * bytes (3x3x3 float32 1.6-2x on a Zen 3, against the copy through a
  * stack buffer). Rows of 5-7 elements took the general small path, at 2.6-3.6x
  * (float32, int32) and 1.6-1.9x (float64) this form's time on a Zen 3. */
 #define K_TINY_FN(NAME, W)                                                              \
@@ -450,14 +450,14 @@ K_TINY_FN(tinyv2, 2 * FBMM_VBYTES)
 
 /* Tiny matrices whose rows of C are narrower than a vector: m = p = PC
  * columns of RB = 8 or 16 bytes (4x4 float32 and int32, 2x2 float32 and
- * float64), rows contiguous. A vector holds R = VL /
- * PC consecutive rows of C, lane l at row l / PC and column l % PC, so
+ * float64), rows contiguous. A vector holds R = VL / PC consecutive rows of
+ * C, lane l at row l / PC and column l % PC, so
  *     C[r, j] = sum_k A[r, k] B[k, j]
  * is PC multiply-adds of whole vectors: A's R rows (one load) with each row's
  * element k repeated over that row's PC lanes (one vpermilps, inside 128-bit
- * lanes), times B's row k repeated R times
- * (one broadcast load, repeat_row). The per-row form (tiny16) does R times
- * as many multiply-adds, each 1 / R of a vector wide.
+ * lanes), times B's row k repeated R times (one broadcast load, repeat_row).
+ * The per-row form (tiny16) does R times as many multiply-adds, each 1 / R of
+ * a vector wide.
  * rowpack_rows: n a multiple of R, n / R vectors of C a matrix. */
 static inline __attribute__((always_inline)) void K_(rowpack_rows)(
     const int RB, int64_t vectors, const char *A, const char *B, int64_t b_sr, char *C)
@@ -578,7 +578,9 @@ static __attribute__((noinline)) int K_(tiny)(const fbmm_problem *P, int64_t b0,
     }
 /* (WB, PC) instances that exist: a row of PC elements goes in WB bytes and
  * in no narrower width of the list (a compile-time test: no instance of a
- * row wider than its vector) */
+ * row wider than its vector; the ternary keeps the dead branches' PC valid).
+ * Every shape rowpack takes has an instance here, so a group's remainder
+ * never falls back to the general path after part of the batch ran. */
 #define K_TINY_FITS(WB, PC_) (PC_ * esz <= WB && (WB == 16 || 2 * PC_ * esz > WB))
 #define K_TINY_PC(M_, FN, WB, PC_)                                                      \
         if (K_TINY_FITS(WB, PC_) && W == WB && P->p == PC_) {                           \

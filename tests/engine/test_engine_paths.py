@@ -243,15 +243,18 @@ def test_small_path_b_in_place_or_copied(kernel, dtype):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.int64], ids=str)
 def test_tiny_matrices_rows_of_one_vector(kernel, dtype):
     """m <= 8 and rows of B and C of 16 or 32 bytes, one vector or two (4x4
-    float32, 2x2, 4x4 and 8x8 float64, 8x8 float32 on AVX2), or narrower (2 and
-    3 float32, 3 float64): B's rows held in registers, one store a row of C.
+    float32, 2x2, 4x4 and 8x8 float64, 8x8 float32 on AVX2), or narrower (2, 3
+    and 5-7 float32, 3 and 5-7 float64): B's rows held in registers (a narrow
+    row of a contiguous B loaded whole), one store a row of C (a narrow one in
+    pieces). Every p from 2 to 9.
     Rows of B and C at any stride (reversed, every other), a broadcast B, and
     next to them the shapes one column off, which take the general small path."""
     dtype = np.dtype(dtype)
     vbytes = _blocking(dtype)[1] // 2 * dtype.itemsize
     widths = {w // dtype.itemsize for w in (16, 32, vbytes, 2 * vbytes) if w <= 2 * vbytes}
     rng = seeded_rng("tiny", kernel, dtype.name)
-    for p in sorted(widths | set(range(2, 10)) | {q + d for q in widths for d in (-1, 1) if q + d >= 1}):
+    around = {q + d for q in widths for d in (-1, 1) if q + d >= 1}
+    for p in sorted(widths | set(range(2, 10)) | around):
         for m in range(1, 10):
             for n in (1, 3, 4, 9):
                 what = f"{kernel} {dtype} n={n} m={m} p={p}"
@@ -283,7 +286,7 @@ def test_tiny_matrices_several_rows_a_vector(kernel, dtype):
         if pc < 2 or rb >= vbytes:
             continue
         rows = vbytes // rb
-        for n in sorted({1, 2, 3, pc, rows - 1, rows, rows + 1, 2 * rows, 3 * rows, 4 * rows} - {0}):
+        for n in sorted({1, 2, 3, pc, rows - 1, rows + 1} | {k * rows for k in (1, 2, 3, 4)}):
             for batch in (1, 2, 3, 4, 5, 7, 9):
                 what = f"{kernel} {dtype} n={n} m=p={pc} batch={batch}"
                 a = random_values(rng, (batch, n, pc), dtype)

@@ -297,6 +297,10 @@ int fbmm_cpu_has_avx512bf16(void);
 int fbmm_cpu_has_avx512vnni(void);   /* AVX512-VNNI (vpdpwssd) on this CPU */
 int fbmm_cpu_has_avxvnni(void);      /* AVX-VNNI (VEX vpdpwssd, with AVX2) on this CPU */
 int fbmm_amx_bf16_usable(void);
+/* Whether the packed nest prefetches an A read in place (block_sizes.h's
+ * FBMM_A_PREFETCH_MIN_ROW_BYTES): on AMD CPUs, and off x86 as before; not on
+ * Intel ones, whose L2 streamer covers those rows without it. */
+int fbmm_cpu_prefetch_a_rows(void);
 
 #ifdef __cplusplus
 }

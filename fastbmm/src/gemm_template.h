@@ -409,8 +409,11 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
             else if (edge_c)
                 kd->pack_b(bp, b, b_sr, b_sc, pc, kc, jc + nc - edge_c, edge_c);
             /* A in place, long rows: its next rows fetched during the
-             * first pass (FBMM_A_PREFETCH_MIN_ROW_BYTES) */
-            const int a_prefetch = a_direct && a_cs == 1 && kc * esz >= FBMM_A_PREFETCH_MIN_ROW_BYTES;
+             * first pass (FBMM_A_PREFETCH_MIN_ROW_BYTES), on the CPUs
+             * where that pays (fbmm_cpu_prefetch_a_rows) */
+            const int a_prefetch = a_direct && a_cs == 1 &&
+                                   kc * esz >= FBMM_A_PREFETCH_MIN_ROW_BYTES &&
+                                   fbmm_cpu_prefetch_a_rows();
             for (int64_t ic = 0; ic < rows; ic += MC) {
                 int64_t mc = rows - ic < MC ? rows - ic : MC;
                 const ACC_T *ablk;

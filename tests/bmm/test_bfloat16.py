@@ -35,10 +35,11 @@ def bf16_kernel(request):
 
 
 # sizes around the paths: small (<= 8), the few-rows and few-columns ones, the
-# packed nest's edges, several KC panels, more rows than one staged MC block;
-# a last panel of depth 1 (513 = 2 * 256 + 1: one half-empty pair)
+# packed nest's edges, several KC panels, more rows than one staged MC block
+# (128 for AMX, 120 or 192 for the others); a last panel of depth 1 (513 =
+# 2 * 256 + 1 or 512 + 1: one half-empty pair)
 SHAPES = [(3, 2, 5, 3), (4, 8, 8, 8), (2, 1, 40, 33), (2, 37, 29, 2), (3, 19, 70, 45),
-          (1, 150, 300, 70), (2, 13, 600, 17), (2, 45, 513, 37)]
+          (1, 200, 300, 70), (2, 13, 600, 17), (2, 45, 513, 37)]
 
 
 def _bf16(x):
@@ -309,16 +310,18 @@ def test_tiny_values_are_summed_exactly(bf16_kernel, case):
     # one power of two, fewer than 2**24 of them), gradual underflow included,
     # so the float64 sums are the expected float32 values to the last bit.
     rng = seeded_rng("bf16-tiny", case)
-    b_, n, m, p = 2, 200, 101, 40
+    _, nest = bf16_kernel
+    mc = 128 if nest == "amx" else _runtime.block_sizes()["f32"]["MC"]   # rows per A block
+    b_, n, m, p = 2, mc + 56, 101, 40
     if case == "subnormal-products":      # products 2**-140 * k: float32 subnormals
         a = _scaled_integers(rng, (b_, n, m), 2.0 ** -70)
         b = _scaled_integers(rng, (b_, m, p), 2.0 ** -70)
     elif case == "subnormal-inputs":      # bfloat16 subnormals in A, normal products
         a = _scaled_integers(rng, (b_, n, m), 2.0 ** -133)
         b = _scaled_integers(rng, (b_, m, p), 2.0 ** 20)
-    else:                                 # rows 144.. (the second MC block) tiny
+    else:                                 # rows mc.. (the second MC block) tiny
         a = _scaled_integers(rng, (b_, n, m), 1.0)
-        a[:, 144:] = _scaled_integers(rng, (b_, n - 144, m), 2.0 ** -70)
+        a[:, mc:] = _scaled_integers(rng, (b_, n - mc, m), 2.0 ** -70)
         b = _scaled_integers(rng, (b_, m, p), 2.0 ** -60)
     want = _sums64(a, b)
     assert np.all(want.astype(np.float32) == want), "the reference is exact in float32"

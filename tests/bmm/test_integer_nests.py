@@ -32,10 +32,11 @@ def int_kernel(request):
 # the small path (<= 16: the VNNI nest's crossover, FBMM_SMALL_MAX_VNNI), the
 # VNNI nest below the small path's limit (17..32), the packed nest's edge
 # tiles (rows past MR = 12, columns past NR = 32), odd depths (one half-empty
-# pair), depth 1, several KC = 256 panels (513: a last panel of depth 1),
-# more rows than one MC = 144 block, more columns than one NC = 3072 panel
+# pair), depth 1, several KC-deep panels (KC = 256 or 512: 513 leaves a last
+# panel of depth 1), more rows than one MC block (120 on avx2, 192 on avx512),
+# more columns than one NC = 3072 panel
 SHAPES = [(3, 5, 7, 3), (4, 16, 16, 16), (3, 17, 17, 17), (2, 24, 31, 33), (2, 32, 32, 32),
-          (2, 40, 1, 45), (2, 37, 29, 70), (1, 150, 300, 70), (2, 13, 513, 35),
+          (2, 40, 1, 45), (2, 37, 29, 70), (1, 200, 300, 70), (2, 13, 513, 35),
           (1, 3, 7, 3100), (2, 45, 2, 37)]
 
 

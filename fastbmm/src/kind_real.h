@@ -684,14 +684,14 @@ static void K_(small)(const fbmm_problem *P, int64_t b0, int64_t b1)
      * they crowd the loads: 1024x32^3 float64 0.97-0.98x) */
     const int pf = P->n * P->m * P->p >= 16 * 16 * 16 &&
                    (P->n + P->p) * P->m * (int64_t)sizeof(IN_T) <= 8192;
-    const int b_rows = P->b.sc == (int64_t)sizeof(IN_T);
+    const int a_rows = P->a.sc == (int64_t)sizeof(IN_T), b_rows = P->b.sc == (int64_t)sizeof(IN_T);
     const char *pA = 0, *pB = 0, *pD = 0;
     char *pC = 0;
     int have = 0;
     for (;;) {
         const int more = fbmm_cursor_step(&cur, P, &A, &B, &C, &D);
         if (have) {
-            const char *pfa = pf && more && a_unit ? A : 0;
+            const char *pfa = pf && more && a_rows ? A : 0;
             const char *pfb = pf && more && b_rows ? B : 0;
             if (nv == 1 && a_unit)
                 K_(small_matrix)(P, pA, pB, pC, pD, 1, sizeof(ACC_T), bp, aw, pfa, pfb);

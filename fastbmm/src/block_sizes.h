@@ -68,6 +68,23 @@
  * 72/71, 32x256^3 float32 166/158 -> 168/162; the rest within noise. */
 #define FBMM_A_PREFETCH_MIN_ROW_BYTES 256
 
+/* The packed nest's prefetch of the next tile's operands (next_fetch.h):
+ * only where the next A and B together take at most MAX_BYTES (32x256^3
+ * float32, 512 KiB a matrix, ran 0.94x with it), and only where the whole
+ * batch's A and B take more than MIN_BATCH_BYTES (a batch that stays in L2
+ * pays for the prefetch instructions and gains nothing: 8x96^3 float32
+ * 0.95x, 8x24x40x56 0.92x). Xeon (family 6 model 167, AVX-512), 1 thread,
+ * without -> with, median GFLOP/s, alternated in one process: float32
+ * 512x24x40x56 77-77 -> 81, 256x96^3 130-131 -> 132-134, 64x128x128x64
+ * 136 -> 138, 64x128x64x128T 128-129 -> 133, 1024x36^3 69-70 -> 75;
+ * float64 512x24x40x56 42 -> 45, 256x96^3 56-57 -> 63-64, 64x128x128x64
+ * 68 -> 71-72, 1024x36^3 42 -> 44; 32x160^3 and 32x256^3 unchanged; at 2
+ * threads the same gains (float32 1024x36^3 108-109 -> 115-117). The
+ * rest of the gap to a batch resident in L2 (512x24x40x56 float32: 106) is
+ * not this prefetch's to close. */
+#define FBMM_NEXT_FETCH_MAX_BYTES (256 * 1024)
+#define FBMM_NEXT_FETCH_MIN_BATCH_BYTES (1024.0 * 1024.0)
+
 /* Parallel split of one matrix (batch smaller than the thread count): C tiles
  * of at least this many rows/columns, so each task amortises its packing. */
 #define FBMM_MIN_TILE_ROWS 96

@@ -10,6 +10,7 @@
 #include "fastbmm.h"
 #include "block_sizes.h"
 #include "elements.h"
+#include "next_fetch.h"
 
 #define FBMM_STR_(x) #x
 #define FBMM_STR(x) FBMM_STR_(x)
@@ -38,8 +39,11 @@
  */
 typedef struct {
     void (*small)(const fbmm_problem *P, int64_t b0, int64_t b1);
+    /* next_a, next_b: the operands' origins of the tile this thread is
+     * likely to run next (NULL: none), for gemm_tile's prefetch */
     void (*tile)(const fbmm_problem *P, const char *a, const char *b, char *c, const char *d,
-                 int64_t rows, int64_t cols, void *scratch);
+                 int64_t rows, int64_t cols, void *scratch, const char *next_a,
+                 const char *next_b);
     void (*stream)(const fbmm_problem *P, const char *a, const char *b, char *c, const char *d,
                    int64_t rows, int64_t cols);
     void (*gemv)(const fbmm_problem *P, const char *a, const char *b, char *c, const char *d,
@@ -207,6 +211,7 @@ static int FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
     if (work < FBMM_SERIAL_WORK) threads = 1;
 
     P->row_tile = P->n; P->col_tile = P->p;
+    P->next_fetch = 0;
     P->row_tiles = 1; P->col_tiles = 1;
     P->batch_chunk = 1;
     P->scratch_bytes = 0;
@@ -258,6 +263,11 @@ static int FBMM_ENGINE_FN(plan)(fbmm_problem *P, int nthreads)
                                         FBMM_ALIGN * FBMM_ALIGN);
         else if (!stream)
             P->scratch_bytes = K->scratch(P->row_tile, P->m, P->col_tile);
+        /* the next tile's operands prefetched (gemm_tile) only where the
+         * batch's A and B outgrow L2: a batch that stays in L2 between calls
+         * pays for the prefetches and gains nothing */
+        P->next_fetch = (double)P->batch * (double)(P->n + P->p) * (double)P->m *
+                            (double)K->itemsize > FBMM_NEXT_FETCH_MIN_BATCH_BYTES;
     }
     if (threads > P->ntasks) threads = (int)P->ntasks;
     P->threads = threads < 1 ? 1 : threads;
@@ -282,6 +292,16 @@ static void FBMM_ENGINE_FN(run_task)(const fbmm_problem *P, int64_t t, void *scr
     const int64_t cols = P->p - j0 < P->col_tile ? P->p - j0 : P->col_tile;
     const char *a = FBMM_ENTRY(P, a, bi) + i0 * P->a.sr;
     const char *b = FBMM_ENTRY(P, b, bi) + j0 * P->b.sc;
+    /* The task this thread most likely runs next: tasks are handed out in
+     * order from one counter (threads.c), so t + threads while the threads
+     * keep pace; a wrong guess only fetches lines another thread reads. */
+    const char *na = 0, *nb = 0;
+    const int64_t tn = t + P->threads;
+    if (P->path == FBMM_PATH_PACKED && tn < P->ntasks && P->next_fetch) {
+        const int64_t bn = tn / per, rn = tn % per;
+        na = FBMM_ENTRY(P, a, bn) + (rn / P->col_tiles) * P->row_tile * P->a.sr;
+        nb = FBMM_ENTRY(P, b, bn) + (rn % P->col_tiles) * P->col_tile * P->b.sc;
+    }
     char *c = FBMM_ENTRY(P, c, bi) + i0 * P->c.sr + j0 * P->c.sc;
     const char *d = P->ep.has_bias
         ? FBMM_ENTRY(P, d, bi) + i0 * P->ep.d_sr + j0 * P->ep.d_sc : 0;
@@ -290,7 +310,7 @@ static void FBMM_ENGINE_FN(run_task)(const fbmm_problem *P, int64_t t, void *scr
     else if (P->path == FBMM_PATH_GEMV)
         K->gemv(P, a, b, c, d, rows, cols, scratch);
     else
-        K->tile(P, a, b, c, d, rows, cols, scratch);
+        K->tile(P, a, b, c, d, rows, cols, scratch, na, nb);
 }
 
 #define FBMM_BLOCKING(FAM) \

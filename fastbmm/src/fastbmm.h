@@ -101,6 +101,7 @@ typedef struct {
     int64_t batch_chunk;        /* SMALL: batch entries per task */
     int64_t row_tile, col_tile; /* PACKED: rows and columns of C per task */
     int64_t row_tiles, col_tiles;
+    int next_fetch;             /* PACKED: prefetch the next tile's operands (gemm_tile) */
     int64_t ntasks;
     int threads;                /* threads worth starting (1: run serially) */
     size_t scratch_bytes;       /* per thread, a multiple of FBMM_ALIGN */

@@ -203,7 +203,7 @@ static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
     int direct, int first, int64_t mr, int64_t nr,
     void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int,
                   const fbmm_epilogue *, const char *),
-    const fbmm_epilogue *ep, const char *d)
+    const fbmm_epilogue *ep, const char *d, const char *pf, int64_t pf_s, int64_t pf_n)
 {
     VEC_T acc[MR][FBMM_NV];
     FBMM_UNROLL
@@ -219,8 +219,22 @@ static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
             __builtin_prefetch(c + r * c_sr + NVEC * FBMM_VBYTES - 1, 1);
         }
     }
+    /* the first pf_n steps also fetch a line of the next tile (next_fetch.h) */
     FBMM_UNROLL4
-    for (int64_t k = 0; k < kc; k++) {
+    for (int64_t k = 0; k < pf_n; k++) {
+        VEC_T bv[FBMM_NV];
+        __builtin_prefetch(pf + k * pf_s, 0, 2);
+        FBMM_UNROLL
+        for (int v = 0; v < NVEC; v++) memcpy(&bv[v], bp + k * b_rs + v * VL, sizeof bv[v]);
+        FBMM_UNROLL
+        for (int r = 0; r < ROWS; r++) {
+            ACC_T ar = a[r * a_rs + k * a_cs];
+            FBMM_UNROLL
+            for (int v = 0; v < NVEC; v++) acc[r][v] += ar * bv[v];
+        }
+    }
+    FBMM_UNROLL4
+    for (int64_t k = pf_n; k < kc; k++) {
         VEC_T bv[FBMM_NV];
         FBMM_UNROLL
         for (int v = 0; v < NVEC; v++) memcpy(&bv[v], bp + k * b_rs + v * VL, sizeof bv[v]);
@@ -244,10 +258,10 @@ static void FBMM_NAME(microkernel_packed)(
     char *c, int64_t c_sr, int64_t c_sc, int direct, int first, int64_t mr, int64_t nr,
     void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int,
                   const fbmm_epilogue *, const char *),
-    const fbmm_epilogue *ep, const char *d)
+    const fbmm_epilogue *ep, const char *d, const char *pf, int64_t pf_s, int64_t pf_n)
 {
     FBMM_NAME(microkernel_body)(MR, FBMM_NV, kc, a, 1, MR, bp, b_rs, c, c_sr, c_sc, direct,
-                                first, mr, nr, store, ep, d);
+                                first, mr, nr, store, ep, d, pf, pf_s, pf_n);
 }
 
 static void FBMM_NAME(microkernel_strided)(
@@ -256,16 +270,18 @@ static void FBMM_NAME(microkernel_strided)(
     int64_t nvec,
     void (*store)(char *, int64_t, int64_t, const ACC_T *, int64_t, int64_t, int,
                   const fbmm_epilogue *, const char *),
-    const fbmm_epilogue *ep, const char *d)
+    const fbmm_epilogue *ep, const char *d, const char *pf, int64_t pf_s, int64_t pf_n)
 {
 #define FBMM_MK_ROWS(R)                                                                    \
     case R:                                                                                \
         if (nvec == FBMM_NV)                                                               \
             FBMM_NAME(microkernel_body)(R, FBMM_NV, kc, a, a_rs, a_cs, bp, b_rs, c, c_sr,  \
-                                        c_sc, direct, first, mr, nr, store, ep, d);        \
+                                        c_sc, direct, first, mr, nr, store, ep, d, pf,     \
+                                        pf_s, pf_n);                                       \
         else                                                                               \
             FBMM_NAME(microkernel_body)(R, 1, kc, a, a_rs, a_cs, bp, b_rs, c, c_sr,        \
-                                        c_sc, direct, first, mr, nr, store, ep, d);        \
+                                        c_sc, direct, first, mr, nr, store, ep, d, pf,     \
+                                        pf_s, pf_n);                                       \
         break;
 #if MR != 4 && MR != 6 && MR != 12
 #  error "microkernel_strided's cases cover MR in {4, 6, 12}: add the new MR's rows"
@@ -348,7 +364,8 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                                  const char *b, int64_t b_sr, int64_t b_sc,
                                  char *c, int64_t c_sr, int64_t c_sc,
                                  const fbmm_epilogue *ep, const char *d,
-                                 int64_t rows, int64_t K, int64_t cols, void *scratch)
+                                 int64_t rows, int64_t K, int64_t cols, void *scratch,
+                                 const char *next_a, const char *next_b)
 {
     const int64_t esz = (int64_t)sizeof(ACC_T);
     int64_t kc_max = K < KC ? K : KC;
@@ -395,6 +412,25 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                          (!kd->cplx || ep->real_scalars) &&
                          (!ep->has_bias || ep->d_sc == c_sc);
     const fbmm_epilogue *plain = &FBMM_NAME(plain_epilogue);
+
+    /* The next tile's B and A (real kinds, contiguous rows), fetched into L2
+     * over this tile's microkernel calls (next_fetch.h), where both fit in
+     * FBMM_NEXT_FETCH_MAX_BYTES (larger ones stream well enough, and would
+     * evict this tile's own blocks). */
+    fbmm_next_fetch nf;
+    nf.region = 2;
+    nf.per_call = 0;
+    if (!kd->cplx) {
+        const int64_t isz = kd->in_size;
+        const int nfa = next_a && a_sc == isz, nfb = next_b && b_sc == isz;
+        if ((nfa || nfb) &&
+            (nfa ? rows * K * isz : 0) + (nfb ? K * cols * isz : 0) <= FBMM_NEXT_FETCH_MAX_BYTES) {
+            fbmm_next_fetch_region(&nf, 0, next_b, b_sr, nfb ? K : 0, cols * isz);
+            fbmm_next_fetch_region(&nf, 1, next_a, a_sr, nfa ? rows : 0, K * isz);
+            fbmm_next_fetch_start(&nf, ((K + KC - 1) / KC) * ((rows + MR - 1) / MR) *
+                                           ((cols + NR - 1) / NR), kc_max);
+        }
+    }
 
     for (int64_t jc = 0; jc < cols; jc += NC) {
         int64_t nc = cols - jc < NC ? cols - jc : NC;
@@ -450,6 +486,15 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int64_t mr = mc - ir < MR ? mc - ir : MR;
                         int full = (mr == MR && nr == NR);
+                        /* this call's column of the next tile's lines, and
+                         * any beyond one a call at once */
+                        int64_t pf_s = 0, pf_n = 0;
+                        const char *pf = fbmm_next_fetch_column(&nf, kc, &pf_s, &pf_n);
+                        for (int64_t x = 1; x < nf.per_call && nf.region < 2; x++) {
+                            int64_t s2, n2;
+                            const char *p2 = fbmm_next_fetch_column(&nf, kc, &s2, &n2);
+                            fbmm_next_fetch_now(p2, s2, n2);
+                        }
                         if (a_prefetch && jr == 0 && ir + MR < mc)
                             FBMM_NAME(prefetch_rows)(
                                 (const char *)(ablk + (ir + MR) * blk_rs), blk_rs * esz,
@@ -464,11 +509,12 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                                     kc, a_widen ? ablk + ir * blk_rs : ablk + ir * kc,
                                     a_widen ? blk_rs : 1, a_widen ? blk_cs : MR, bsl, bs, t,
                                     nc_max * esz, esz, 1, first, mr, nr, nvec,
-                                    FBMM_NAME(store_native), plain, 0);
+                                    FBMM_NAME(store_native), plain, 0, pf, pf_s, pf_n);
                             else
                                 FBMM_NAME(microkernel_packed)(
                                     kc, ablk + ir * kc, bsl, bs, t, nc_max * esz, esz,
-                                    full, first, mr, nr, FBMM_NAME(store_native), plain, 0);
+                                    full, first, mr, nr, FBMM_NAME(store_native), plain, 0,
+                                    pf, pf_s, pf_n);
                             continue;
                         }
                         char *t = c + (ic + ir) * c_sr + ((jc + jr) / cdiv) * c_sc;
@@ -483,11 +529,12 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                                 kc, a_rows ? ablk + ir * blk_rs : ablk + ir * kc,
                                 a_rows ? blk_rs : 1, a_rows ? blk_cs : MR, bsl, bs, t, c_sr,
                                 c_sc, c_direct && nr == nvec * VL, first, mr, nr, nvec,
-                                kd->store, ep, td);
+                                kd->store, ep, td, pf, pf_s, pf_n);
                         else
                             FBMM_NAME(microkernel_packed)(
                                 kc, ablk + ir * kc, bsl, bs, t, c_sr, c_sc,
-                                full && c_direct, first, mr, nr, kd->store, ep, td);
+                                full && c_direct, first, mr, nr, kd->store, ep, td, pf, pf_s,
+                                pf_n);
                     }
                 }
             }

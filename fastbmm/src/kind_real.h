@@ -746,7 +746,8 @@ static const FBMM_NAME(dtype_ops) K_(ops) = {
  * fbmm_bf16_nest); int8, uint8 and int16: the VNNI nest where the CPU runs
  * it (fbmm_int_nest). */
 static void K_(tile)(const fbmm_problem *P, const char *a, const char *b, char *c,
-                     const char *d, int64_t rows, int64_t cols, void *scratch)
+                     const char *d, int64_t rows, int64_t cols, void *scratch,
+                     const char *next_a, const char *next_b)
 {
 #if K_VNNI
     if (fbmm_int_nest() == FBMM_INT_VNNI) {
@@ -771,7 +772,7 @@ static void K_(tile)(const fbmm_problem *P, const char *a, const char *b, char *
     }
 #endif
     FBMM_NAME(gemm_tile)(&K_(ops), a, P->a.sr, P->a.sc, b, P->b.sr, P->b.sc, c, P->c.sr, P->c.sc,
-                    &P->ep, d, rows, P->m, cols, scratch);
+                    &P->ep, d, rows, P->m, cols, scratch, next_a, next_b);
 }
 
 /* The largest scratch of the nests the tile may run: widening, and for

@@ -1,0 +1,89 @@
+/*
+ * next_fetch.h -- fetching the next tile's operands while this one computes.
+ *
+ * A batch of medium matrices (a few KiB to a few hundred KiB each) meets
+ * every matrix first in L3 or memory: the packing of B and the first sliver
+ * of an A read in place wait on those lines. A prefetch of the next task's
+ * A and B into L2 hides that, but only spread out: a burst of prefetches at
+ * the start of a task, or between two microkernel calls, stalls the loads
+ * behind it on Intel CPUs (BENCHMARKS.md, "tried and dropped"). So the
+ * lines are handed to the microkernel, which issues one per step of its k
+ * loop: a "column" of lines, the same line of consecutive rows (B's rows,
+ * then A's), `stride` bytes apart.
+ *
+ * Family-independent: bytes and 64-byte lines only.
+ */
+#ifndef FBMM_NEXT_FETCH_H
+#define FBMM_NEXT_FETCH_H
+
+#include <stdint.h>
+
+#define FBMM_LINE 64
+
+/* Up to two regions (the next B's rows, then the next A's), each `rows`
+ * rows of `lines` lines, `stride` bytes apart; walked a column at a time:
+ * line `line` of rows [row, row + n). */
+typedef struct {
+    const char *base[2];
+    int64_t stride[2], rows[2], lines[2];
+    int region;                 /* the region being walked; 2: done */
+    int64_t line, row;          /* the next column's line and first row */
+    int64_t per_call;           /* columns to hand out per microkernel call */
+} fbmm_next_fetch;
+
+/* Region i: rows x bytes from p, rows `stride` bytes apart (rows = 0: none). */
+static inline void fbmm_next_fetch_region(fbmm_next_fetch *f, int i, const char *p,
+                                          int64_t stride, int64_t rows, int64_t bytes)
+{
+    /* from the line holding the first byte to the one holding the last */
+    const uintptr_t lo = (uintptr_t)p & ~(uintptr_t)(FBMM_LINE - 1);
+    f->base[i] = (const char *)lo;
+    f->stride[i] = stride;
+    f->rows[i] = bytes > 0 ? rows : 0;
+    f->lines[i] = (int64_t)(((uintptr_t)p + (uintptr_t)bytes - lo + FBMM_LINE - 1) / FBMM_LINE);
+}
+
+/* After the regions are set: `calls` microkernel calls of depth up to
+ * `depth` will take the columns (columns longer than depth are cut). */
+static inline void fbmm_next_fetch_start(fbmm_next_fetch *f, int64_t calls, int64_t depth)
+{
+    int64_t columns = 0;
+    for (int g = 0; g < 2; g++) columns += f->lines[g] * ((f->rows[g] + depth - 1) / depth);
+    f->region = f->rows[0] ? 0 : f->rows[1] ? 1 : 2;
+    f->line = f->row = 0;
+    f->per_call = calls > 0 ? (columns + calls - 1) / calls : columns;
+}
+
+/* The next column, at most `max` lines: its first line's address, *stride
+ * and *n (0: nothing left). */
+static inline const char *fbmm_next_fetch_column(fbmm_next_fetch *f, int64_t max,
+                                                 int64_t *stride, int64_t *n)
+{
+    const int g = f->region;
+    if (g >= 2) {
+        *n = 0;
+        return 0;
+    }
+    const char *p = f->base[g] + f->row * f->stride[g] + f->line * FBMM_LINE;
+    const int64_t left = f->rows[g] - f->row;
+    *n = left < max ? left : max;
+    *stride = f->stride[g];
+    f->row += *n;
+    if (f->row == f->rows[g]) {
+        f->row = 0;
+        if (++f->line == f->lines[g]) {
+            f->line = 0;
+            f->region = (g == 0 && f->rows[1]) ? 1 : 2;
+        }
+    }
+    return p;
+}
+
+/* A column issued at once (the columns beyond one per call, where a tile has
+ * fewer calls than the next operands have columns). */
+static inline void fbmm_next_fetch_now(const char *p, int64_t stride, int64_t n)
+{
+    for (int64_t i = 0; i < n; i++) __builtin_prefetch(p + i * stride, 0, 2);
+}
+
+#endif /* FBMM_NEXT_FETCH_H */

@@ -133,6 +133,26 @@ def test_edge_tiles_in_place(kernel, dtype):
             assert_bmm_close(fastbmm.bmm(a, b), a, b, what=f"{kernel} n={n + mr} p={p}")
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.float16], ids=str)
+def test_packed_batches_past_l2(kernel, threads, dtype):
+    """Batches whose A and B outgrow L2 (over 1 MiB): the packed nest fetches
+    the next tile's operands during each microkernel's first k steps
+    (next_fetch.h), which splits its k loop in two: depths across a KC block
+    (the second panel shallower than the fetched column), a B read in place
+    with a packed edge sliver, A's rows strided (a slice of wider rows), and
+    matrices cut into tiles across threads."""
+    dtype = np.dtype(dtype)
+    _, _, kc = _blocking(dtype if dtype.itemsize >= 4 else np.dtype(np.float32))
+    rng = seeded_rng("packed-next-fetch", kernel, dtype.name, threads)
+    for batch, n, m, p, a_pad in [(40, 37, kc + 88, 45, 0), (600, 24, 40, 56, 0),
+                                  (300, 40, 64, 72, 5), (7, 256, 160, 256, 0)]:
+        assert batch * (n + p) * m * dtype.itemsize > 2 ** 20
+        a = random_values(rng, (batch, n, m + a_pad), dtype)[:, :, :m]
+        b = random_values(rng, (batch, m, p), dtype)
+        what = f"{kernel} {dtype} {threads} threads {batch}x{n}x{m}x{p} a_pad={a_pad}"
+        assert_bmm_close(fastbmm.bmm(a, b), a, b, what=what)
+
 def _transposed_view(rng, shape, dtype, offset_bytes=0):
     """A (b, m, p) transposed view of a contiguous (b, p, m) array (attention's
     k.transpose(0, 2, 1)): columns contiguous, starting `offset_bytes` past an

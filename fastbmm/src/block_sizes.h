@@ -10,6 +10,10 @@
 #define FASTBMM_BLOCK_SIZES_H
 
 #define FBMM_NV 2                   /* vectors per row of the C tile: NR = 2 * lanes */
+/* gemm_template.h's microkernel_wide: FBMM_WIDE_ROWS x 3 vectors, where 32
+ * vector registers hold its 24 accumulators */
+#define FBMM_WIDE_TILE (FBMM_VBYTES == 64)
+#define FBMM_WIDE_ROWS 8
 
 /* B's rows are read in place (float/double, contiguous rows) when the KC rows
  * of a sliver lie within this many bytes (half of a 32 KiB L1); further

@@ -143,6 +143,23 @@ static void FBMM_NAME(store_native)(char *c, int64_t sr, int64_t sc, const ACC_T
  * Shared by the widening microkernel below and bfloat16's pair-dot one
  * (gemm_pairdot.h); always inlined, so acc stays in registers.
  */
+/* One vector of C at p through the epilogue (dp: D's vector, when it has one). */
+static inline __attribute__((always_inline)) void FBMM_NAME(vec_out)(
+    VEC_T x, char *p, int first, const fbmm_epilogue *ep, const char *dp, ACC_T al, ACC_T be)
+{
+    if (ep->scaled) x = al * x;
+    if (!first) {
+        VEC_T old;
+        memcpy(&old, p, sizeof old);
+        x += old;
+    } else if (ep->has_bias) {
+        VEC_T dv;
+        memcpy(&dv, dp, sizeof dv);
+        x += be * dv;
+    }
+    memcpy(p, &x, sizeof x);
+}
+
 static inline __attribute__((always_inline)) void FBMM_NAME(tile_out)(
     const int ROWS, const int NVEC, VEC_T acc[MR][FBMM_NV], char *c, int64_t c_sr, int64_t c_sc,
     int direct, int first, int64_t mr, int64_t nr,
@@ -154,22 +171,10 @@ static inline __attribute__((always_inline)) void FBMM_NAME(tile_out)(
         const ACC_T al = FBMM_ALPHA(ep), be = FBMM_BETA(ep);
         FBMM_UNROLL
         for (int r = 0; r < ROWS; r++) {
-            char *row = c + r * c_sr;
             FBMM_UNROLL
-            for (int v = 0; v < NVEC; v++) {
-                VEC_T x = acc[r][v];
-                if (ep->scaled) x = al * x;
-                if (!first) {
-                    VEC_T old;
-                    memcpy(&old, row + v * FBMM_VBYTES, sizeof old);
-                    x += old;
-                } else if (ep->has_bias) {
-                    VEC_T dv;
-                    memcpy(&dv, d + r * ep->d_sr + v * FBMM_VBYTES, sizeof dv);
-                    x += be * dv;
-                }
-                memcpy(row + v * FBMM_VBYTES, &x, sizeof x);
-            }
+            for (int v = 0; v < NVEC; v++)
+                FBMM_NAME(vec_out)(acc[r][v], c + r * c_sr + v * FBMM_VBYTES, first, ep,
+                                   d ? d + r * ep->d_sr + v * FBMM_VBYTES : 0, al, be);
         }
     } else {
         ACC_T tile[MR * NR] __attribute__((aligned(FBMM_VBYTES)));
@@ -299,12 +304,97 @@ static void FBMM_NAME(microkernel_strided)(
 #undef FBMM_MK_ROWS
 }
 
+#if FBMM_WIDE_TILE
+/*
+ * The wide tile: C[0:ROWS, 0:3 VL] (=|+=) A[0:ROWS, 0:kc] @ B[0:kc, 0:3 VL],
+ * ROWS <= FBMM_WIDE_ROWS constant, A read with strides (a_rs, a_cs), B's
+ * first two vectors of each row at b0 and its third at b1 (b_rs apart: in
+ * place, or a packed sliver and the next one), C written by vector moves.
+ * For C three vectors wide (48 float32 columns on AVX-512, or a panel
+ * ending in three), where the MR x NR tile and its one-vector edge tile
+ * make two passes over A: the edge pass is MR broadcasts for MR
+ * multiply-adds, as slow as a whole tile for half its work. Here every
+ * broadcast feeds three multiply-adds (8 x 3 = 24 accumulators + 3 of B +
+ * 1 broadcast: 28 of 32 registers).
+ */
+static inline __attribute__((always_inline)) void FBMM_NAME(wide_body)(
+    const int ROWS, int64_t kc, const ACC_T *restrict a, int64_t a_rs, int64_t a_cs,
+    const ACC_T *restrict b0, const ACC_T *restrict b1, int64_t b_rs, char *c, int64_t c_sr,
+    int first, const fbmm_epilogue *ep, const char *d, const char *pf, int64_t pf_s,
+    int64_t pf_n)
+{
+    VEC_T acc[FBMM_WIDE_ROWS][3];
+    FBMM_UNROLL
+    for (int r = 0; r < ROWS; r++) acc[r][0] = acc[r][1] = acc[r][2] = (VEC_T){0};
+    FBMM_UNROLL
+    for (int r = 0; r < ROWS; r++) {
+        __builtin_prefetch(c + r * c_sr, 1);
+        __builtin_prefetch(c + r * c_sr + 3 * FBMM_VBYTES - 1, 1);
+    }
+    for (int64_t k = 0; k < kc; k++) {
+        VEC_T bv[3];
+        if (k < pf_n) __builtin_prefetch(pf + k * pf_s, 0, 2);   /* next_fetch.h */
+        FBMM_UNROLL
+        for (int v = 0; v < 2; v++) memcpy(&bv[v], b0 + k * b_rs + v * VL, sizeof bv[v]);
+        memcpy(&bv[2], b1 + k * b_rs, sizeof bv[2]);
+        FBMM_UNROLL
+        for (int r = 0; r < ROWS; r++) {
+            ACC_T ar = a[r * a_rs + k * a_cs];
+            FBMM_UNROLL
+            for (int v = 0; v < 3; v++) acc[r][v] += ar * bv[v];
+        }
+    }
+    const ACC_T al = FBMM_ALPHA(ep), be = FBMM_BETA(ep);
+    FBMM_UNROLL
+    for (int r = 0; r < ROWS; r++) {
+        FBMM_UNROLL
+        for (int v = 0; v < 3; v++)
+            FBMM_NAME(vec_out)(acc[r][v], c + r * c_sr + v * FBMM_VBYTES, first, ep,
+                               d ? d + r * ep->d_sr + v * FBMM_VBYTES : 0, al, be);
+    }
+}
+
+static void FBMM_NAME(microkernel_wide)(
+    int64_t kc, const ACC_T *a, int64_t a_rs, int64_t a_cs, const ACC_T *b0, const ACC_T *b1,
+    int64_t b_rs, char *c, int64_t c_sr, int first, int64_t mr, const fbmm_epilogue *ep,
+    const char *d, const char *pf, int64_t pf_s, int64_t pf_n)
+{
+#if FBMM_WIDE_ROWS != 8
+#  error "microkernel_wide's cases cover FBMM_WIDE_ROWS = 8"
+#endif
+#define FBMM_WIDE_CASE(R)                                                                   \
+    case R:                                                                                 \
+        FBMM_NAME(wide_body)(R, kc, a, a_rs, a_cs, b0, b1, b_rs, c, c_sr, first, ep, d, pf,  \
+                             pf_s, pf_n);                                                   \
+        break;
+    switch (mr) {
+    FBMM_WIDE_CASE(1) FBMM_WIDE_CASE(2) FBMM_WIDE_CASE(3) FBMM_WIDE_CASE(4)
+    FBMM_WIDE_CASE(5) FBMM_WIDE_CASE(6) FBMM_WIDE_CASE(7) FBMM_WIDE_CASE(8)
+    }
+#undef FBMM_WIDE_CASE
+}
+#endif
+
 /* Prefetch `rows` rows of `bytes` bytes each, `stride` bytes apart. */
 static inline __attribute__((always_inline)) void FBMM_NAME(prefetch_rows)(
     const char *p, int64_t stride, int64_t rows, int64_t bytes)
 {
     for (int64_t r = 0; r < rows; r++, p += stride)
         for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 2);
+}
+
+/* A microkernel call's column of the next tile's lines (issued one per k
+ * step), and any columns beyond one a call issued at once. */
+static inline __attribute__((always_inline)) const char *FBMM_NAME(next_fetch_call)(
+    fbmm_next_fetch *nf, int64_t kc, int64_t *pf_s, int64_t *pf_n)
+{
+    const char *pf = fbmm_next_fetch_column(nf, kc, pf_s, pf_n);
+    for (int64_t x = 1; x < nf->per_call && nf->region < 2; x++) {
+        int64_t s2, n2;
+        const char *p2 = fbmm_next_fetch_column(nf, kc, &s2, &n2);
+        fbmm_next_fetch_now(p2, s2, n2);
+    }
+    return pf;
 }
 
 /* Bytes of scratch one thread needs for tiles of at most rows x cols (logical). */
@@ -412,6 +502,11 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                          (!kd->cplx || ep->real_scalars) &&
                          (!ep->has_bias || ep->d_sc == c_sc);
     const fbmm_epilogue *plain = &FBMM_NAME(plain_epilogue);
+#if FBMM_WIDE_TILE
+    /* C's last three vectors of columns in a panel through microkernel_wide:
+     * A read by rows (in place or widened), C by vector moves (or staged) */
+    const int wide = (kd->staged || c_direct) && (a_direct || a_widen);
+#endif
 
     /* The next tile's B and A (real kinds, contiguous rows), fetched into L2
      * over this tile's microkernel calls (next_fetch.h), where both fit in
@@ -467,6 +562,35 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                     ablk = ap;
                 }
                 for (int64_t jr = 0; jr < nc; jr += NR) {
+#if FBMM_WIDE_TILE
+                    if (wide && nc - jr == 3 * VL) {
+                        /* the last three vectors of columns in one pass: in
+                         * place, or a whole sliver and the first vector of
+                         * the (edge) sliver after it */
+                        const ACC_T *b0 = b_direct ? (const ACC_T *)(b + pc * b_sr) + jc + jr
+                                                   : bp + jr * kc;
+                        const ACC_T *b1 = b_direct ? b0 + FBMM_NV * VL : bp + (jr + NR) * kc;
+                        const int64_t bs = b_direct ? b_rs : NR;
+                        for (int64_t ir = 0; ir < mc; ir += FBMM_WIDE_ROWS) {
+                            const int64_t mr = mc - ir < FBMM_WIDE_ROWS ? mc - ir : FBMM_WIDE_ROWS;
+                            int64_t pf_s = 0, pf_n = 0;
+                            const char *pf = FBMM_NAME(next_fetch_call)(&nf, kc, &pf_s, &pf_n);
+                            const int64_t i = ic + ir, j = (jc + jr) / cdiv;
+                            const ACC_T *ar = ablk + ir * blk_rs;
+                            if (kd->staged)     /* the staging rows, as the tiles below */
+                                FBMM_NAME(microkernel_wide)(
+                                    kc, ar, blk_rs, blk_cs, b0, b1, bs,
+                                    (char *)(stage + i * nc_max + jr), nc_max * esz, first, mr,
+                                    plain, 0, pf, pf_s, pf_n);
+                            else
+                                FBMM_NAME(microkernel_wide)(
+                                    kc, ar, blk_rs, blk_cs, b0, b1, bs, c + i * c_sr + j * c_sc,
+                                    c_sr, first, mr, ep, d ? d + i * ep->d_sr + j * ep->d_sc : 0,
+                                    pf, pf_s, pf_n);
+                        }
+                        break;
+                    }
+#endif
                     int64_t nr = nc - jr < NR ? nc - jr : NR;
                     const ACC_T *bsl;
                     int64_t bs, nvec = FBMM_NV;   /* vectors the tile computes */
@@ -486,15 +610,8 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         int64_t mr = mc - ir < MR ? mc - ir : MR;
                         int full = (mr == MR && nr == NR);
-                        /* this call's column of the next tile's lines, and
-                         * any beyond one a call at once */
                         int64_t pf_s = 0, pf_n = 0;
-                        const char *pf = fbmm_next_fetch_column(&nf, kc, &pf_s, &pf_n);
-                        for (int64_t x = 1; x < nf.per_call && nf.region < 2; x++) {
-                            int64_t s2, n2;
-                            const char *p2 = fbmm_next_fetch_column(&nf, kc, &s2, &n2);
-                            fbmm_next_fetch_now(p2, s2, n2);
-                        }
+                        const char *pf = FBMM_NAME(next_fetch_call)(&nf, kc, &pf_s, &pf_n);
                         if (a_prefetch && jr == 0 && ir + MR < mc)
                             FBMM_NAME(prefetch_rows)(
                                 (const char *)(ablk + (ir + MR) * blk_rs), blk_rs * esz,

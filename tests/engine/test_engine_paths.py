@@ -153,6 +153,34 @@ def test_packed_batches_past_l2(kernel, threads, dtype):
         what = f"{kernel} {dtype} {threads} threads {batch}x{n}x{m}x{p} a_pad={a_pad}"
         assert_bmm_close(fastbmm.bmm(a, b), a, b, what=what)
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.float16, np.complex64],
+                         ids=lambda t: np.dtype(t).name)
+def test_wide_tile_columns(kernel, dtype):
+    """C's last three vectors of columns in a panel (gemm_template.h's
+    microkernel_wide on 64-byte vectors: 8 rows x 3 vectors): three, five and
+    seven vectors of columns, row counts with every edge of 8 rows, depths
+    across a KC block, B in place or packed (rows longer than the in-place
+    span), float16 through its staging rows, complex (two lanes an element),
+    and baddbmm's alpha, beta and a bias D of every row and column."""
+    dtype = np.dtype(dtype)
+    vl = _lanes(dtype)
+    _, _, kc = _blocking(dtype if dtype.kind != "f" or dtype.itemsize >= 4
+                         else np.dtype(np.float32))
+    n0 = small_max(_runtime.block_sizes(), dtype) + 1      # past the small path: the packed nest
+    rng = seeded_rng("wide-tile", kernel, dtype.name)
+    for p in (3 * vl, 5 * vl, 7 * vl):
+        for n in (n0, n0 + 7, 8 * ((n0 + 8) // 8)):
+            for m in (9, kc + 5):
+                what = f"{kernel} {dtype} n={n} m={m} p={p}"
+                a = random_values(rng, (2, n, m), dtype)
+                b = random_values(rng, (2, m, p), dtype)
+                assert_bmm_close(fastbmm.bmm(a, b), a, b, what=what)
+        a = random_values(rng, (2, n0 + 3, 40), dtype)
+        b = random_values(rng, (2, 40, p), dtype)
+        check_baddbmm(random_values(rng, (2, n0 + 3, p), dtype), a, b, beta=2, alpha=3,
+                      with_torch=False)
+
 def _transposed_view(rng, shape, dtype, offset_bytes=0):
     """A (b, m, p) transposed view of a contiguous (b, p, m) array (attention's
     k.transpose(0, 2, 1)): columns contiguous, starting `offset_bytes` past an

@@ -132,8 +132,9 @@ static inline void fbmm_copy_row(void *dst, const void *src, size_t n)
  * fbmm_widen_E(dst, src, n): n consecutive elements at src, widened into
  * dst[0 .. n) -- the packing of a contiguous row. A constant element stride
  * lets the compiler vectorise the widening (bfloat16's shift, the integers'
- * sign extension); float16 uses F16C's 8-wide vcvtph2ps where the variant has
- * it (the scalar _cvtsh_ss of fbmm_load_f16 does not vectorise).
+ * sign extension); float16 uses AVX-512F's 16-wide vcvtph2ps, then F16C's
+ * 8-wide one, where the variant has them (the scalar _cvtsh_ss of
+ * fbmm_load_f16 does not vectorise); fbmm_narrow_f16 the same, back.
  */
 static inline void fbmm_widen_f32(float *d, const char *s, int64_t n) { memcpy(d, s, (size_t)n * 4); }
 static inline void fbmm_widen_f64(double *d, const char *s, int64_t n) { memcpy(d, s, (size_t)n * 8); }
@@ -196,6 +197,12 @@ FBMM_NARROW_8BIT(u8)
 static inline void fbmm_narrow_f16(char *d, const float *s, int64_t n)
 {
     int64_t j = 0;
+#if defined(__AVX512F__)
+    for (; j + 16 <= n; j += 16)
+        _mm256_storeu_si256((__m256i *)(d + 2 * j),
+                            _mm512_cvtps_ph(_mm512_loadu_ps(s + j),
+                                            _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+#endif
 #if defined(__F16C__)
     for (; j + 8 <= n; j += 8)
         _mm_storeu_si128((__m128i *)(d + 2 * j),
@@ -237,6 +244,10 @@ static inline void fbmm_narrow_f16(char *d, const float *s, int64_t n)
 static inline void fbmm_widen_f16(float *dst, const char *src, int64_t n)
 {
     int64_t j = 0;
+#if defined(__AVX512F__)
+    for (; j + 16 <= n; j += 16)
+        _mm512_storeu_ps(dst + j, _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(src + 2 * j))));
+#endif
 #if defined(__F16C__)
     for (; j + 8 <= n; j += 8)
         _mm256_storeu_ps(dst + j, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(src + 2 * j))));

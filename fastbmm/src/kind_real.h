@@ -73,9 +73,14 @@ static void K_(pack_b)(ACC_T *dst, const char *b, int64_t sr, int64_t sc,
                 }
                 else if (nr == NR)
                     WIDEN_IN(d, row + jb * sc, NR);
-                else
+                else {
+                    /* zeros first, in vector moves (a zeroing loop of a
+                     * run-time length is a libc memset call per row) */
+                    const VEC_T z = {0};
+                    FBMM_UNROLL
+                    for (int v = 0; v < FBMM_NV; v++) memcpy(d + v * VL, &z, sizeof z);
                     WIDEN_IN(d, row + jb * sc, nr);
-                for (int64_t j = nr; j < NR; j++) d[j] = 0;
+                }
             }
         }
         return;

@@ -448,6 +448,9 @@ static void FBMM_NAME(stage_out)(const FBMM_NAME(dtype_ops) *kd, const ACC_T *st
  * since the microkernel reads a whole MR x NR tile.
  * Staged kinds (f16) accumulate in an MC x NC float buffer and round to the
  * output once, after the last panel; the planner keeps their tiles <= MC rows.
+ * A panel ending in three vectors of columns takes them in one pass of the
+ * wide tile (microkernel_wide, 64-byte vectors). next_a, next_b: the next
+ * tile's operands (or NULL), fetched into L2 during this one (next_fetch.h).
  */
 static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                                  const char *a, int64_t a_sr, int64_t a_sc,

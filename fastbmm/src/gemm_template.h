@@ -201,6 +201,23 @@ static inline __attribute__((always_inline)) void FBMM_NAME(tile_out)(
  * row stride of B itself when its rows are read in place.
  * `direct`, `store`: how the tile reaches C (tile_out).
  */
+/* One step k of the microkernel: acc[r][v] += A[r, k] * B[k, v vectors],
+ * ak = A's column k (rows a_rs apart), bk = B's row k. */
+static inline __attribute__((always_inline)) void FBMM_NAME(k_step)(
+    const int ROWS, const int NVEC, VEC_T acc[MR][FBMM_NV], const ACC_T *restrict ak,
+    int64_t a_rs, const ACC_T *restrict bk)
+{
+    VEC_T bv[FBMM_NV];
+    FBMM_UNROLL
+    for (int v = 0; v < NVEC; v++) memcpy(&bv[v], bk + v * VL, sizeof bv[v]);
+    FBMM_UNROLL
+    for (int r = 0; r < ROWS; r++) {
+        ACC_T ar = ak[r * a_rs];
+        FBMM_UNROLL
+        for (int v = 0; v < NVEC; v++) acc[r][v] += ar * bv[v];
+    }
+}
+
 static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
     const int ROWS, const int NVEC,
     int64_t kc, const ACC_T *restrict a, int64_t a_rs, int64_t a_cs,
@@ -224,32 +241,16 @@ static inline __attribute__((always_inline)) void FBMM_NAME(microkernel_body)(
             __builtin_prefetch(c + r * c_sr + NVEC * FBMM_VBYTES - 1, 1);
         }
     }
-    /* the first pf_n steps also fetch a line of the next tile (next_fetch.h) */
+    /* the first pf_n steps also fetch a line of the next tile (next_fetch.h);
+     * two loops, so that the steps after carry no test */
     FBMM_UNROLL4
     for (int64_t k = 0; k < pf_n; k++) {
-        VEC_T bv[FBMM_NV];
         __builtin_prefetch(pf + k * pf_s, 0, 2);
-        FBMM_UNROLL
-        for (int v = 0; v < NVEC; v++) memcpy(&bv[v], bp + k * b_rs + v * VL, sizeof bv[v]);
-        FBMM_UNROLL
-        for (int r = 0; r < ROWS; r++) {
-            ACC_T ar = a[r * a_rs + k * a_cs];
-            FBMM_UNROLL
-            for (int v = 0; v < NVEC; v++) acc[r][v] += ar * bv[v];
-        }
+        FBMM_NAME(k_step)(ROWS, NVEC, acc, a + k * a_cs, a_rs, bp + k * b_rs);
     }
     FBMM_UNROLL4
-    for (int64_t k = pf_n; k < kc; k++) {
-        VEC_T bv[FBMM_NV];
-        FBMM_UNROLL
-        for (int v = 0; v < NVEC; v++) memcpy(&bv[v], bp + k * b_rs + v * VL, sizeof bv[v]);
-        FBMM_UNROLL
-        for (int r = 0; r < ROWS; r++) {
-            ACC_T ar = a[r * a_rs + k * a_cs];
-            FBMM_UNROLL
-            for (int v = 0; v < NVEC; v++) acc[r][v] += ar * bv[v];
-        }
-    }
+    for (int64_t k = pf_n; k < kc; k++)
+        FBMM_NAME(k_step)(ROWS, NVEC, acc, a + k * a_cs, a_rs, bp + k * b_rs);
     FBMM_NAME(tile_out)(ROWS, NVEC, acc, c, c_sr, c_sc, direct, first, mr, nr, store, ep, d);
 }
 

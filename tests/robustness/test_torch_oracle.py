@@ -97,6 +97,18 @@ def test_wrong_torch_is_recorded(fake_torch):
     assert whats == ["torch.baddbmm", "torch.bmm", "torch.bmm stand-in", "torch.matmul"], whats
 
 
+def test_torch_disagreement_names_torch_not_fastbmm(fake_torch):
+    # the assertions' own label defaults to "fastbmm": a report of torch's
+    # wrong value must not say that fastbmm's elements are out of tolerance
+    inp, a, b = _float16_operands()
+    before = len(TORCH_DISAGREEMENTS)
+    test_baddbmm.check_baddbmm(inp, a, b, beta=0, alpha=0)
+    test_values.check(a, b)
+    messages = [m for _, m in TORCH_DISAGREEMENTS[before:]]
+    assert len(messages) == 2, messages
+    assert all(m.startswith("torch: ") and "fastbmm" not in m for m in messages), messages
+
+
 def test_wrong_fastbmm_still_fails(fake_torch, monkeypatch):
     inp, a, b = _float16_operands()
     monkeypatch.setattr(fastbmm, "baddbmm", lambda *args, **kw: _defective_half((2, 3, 5)))

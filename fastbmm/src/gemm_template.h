@@ -384,20 +384,6 @@ static inline __attribute__((always_inline)) void FBMM_NAME(prefetch_rows)(
         for (int64_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 2);
 }
 
-/* A microkernel call's column of the next tile's lines (issued one per k
- * step), and any columns beyond one a call issued at once. */
-static inline __attribute__((always_inline)) const char *FBMM_NAME(next_fetch_call)(
-    fbmm_next_fetch *nf, int64_t kc, int64_t *pf_s, int64_t *pf_n)
-{
-    const char *pf = fbmm_next_fetch_column(nf, kc, pf_s, pf_n);
-    for (int64_t x = 1; x < nf->per_call && nf->region < 2; x++) {
-        int64_t s2, n2;
-        const char *p2 = fbmm_next_fetch_column(nf, kc, &s2, &n2);
-        fbmm_next_fetch_now(p2, s2, n2);
-    }
-    return pf;
-}
-
 /* Bytes of scratch one thread needs for tiles of at most rows x cols (logical). */
 static size_t FBMM_NAME(scratch_bytes)(const FBMM_NAME(dtype_ops) *kd, int64_t rows, int64_t K, int64_t cols)
 {
@@ -518,7 +504,6 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
      * evict this tile's own blocks). */
     fbmm_next_fetch nf;
     nf.region = 2;
-    nf.per_call = 0;
     if (!kd->cplx) {
         const int64_t isz = kd->in_size;
         const int nfa = next_a && a_sc == isz, nfb = next_b && b_sc == isz;
@@ -526,8 +511,7 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
             (nfa ? rows * K * isz : 0) + (nfb ? K * cols * isz : 0) <= FBMM_NEXT_FETCH_MAX_BYTES) {
             fbmm_next_fetch_region(&nf, 0, next_b, b_sr, nfb ? K : 0, cols * isz);
             fbmm_next_fetch_region(&nf, 1, next_a, a_sr, nfa ? rows : 0, K * isz);
-            fbmm_next_fetch_start(&nf, ((K + KC - 1) / KC) * ((rows + MR - 1) / MR) *
-                                           ((cols + NR - 1) / NR), kc_max);
+            fbmm_next_fetch_start(&nf);
         }
     }
 
@@ -578,7 +562,7 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                         for (int64_t ir = 0; ir < mc; ir += FBMM_WIDE_ROWS) {
                             const int64_t mr = mc - ir < FBMM_WIDE_ROWS ? mc - ir : FBMM_WIDE_ROWS;
                             int64_t pf_s = 0, pf_n = 0;
-                            const char *pf = FBMM_NAME(next_fetch_call)(&nf, kc, &pf_s, &pf_n);
+                            const char *pf = fbmm_next_fetch_column(&nf, kc, &pf_s, &pf_n);
                             const int64_t i = ic + ir, j = (jc + jr) / cdiv;
                             const ACC_T *ar = ablk + ir * blk_rs;
                             if (kd->staged)     /* the staging rows, as the tiles below */
@@ -615,7 +599,7 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
                         int64_t mr = mc - ir < MR ? mc - ir : MR;
                         int full = (mr == MR && nr == NR);
                         int64_t pf_s = 0, pf_n = 0;
-                        const char *pf = FBMM_NAME(next_fetch_call)(&nf, kc, &pf_s, &pf_n);
+                        const char *pf = fbmm_next_fetch_column(&nf, kc, &pf_s, &pf_n);
                         if (a_prefetch && jr == 0 && ir + MR < mc)
                             FBMM_NAME(prefetch_rows)(
                                 (const char *)(ablk + (ir + MR) * blk_rs), blk_rs * esz,

@@ -9,7 +9,14 @@
  * behind it on Intel CPUs (BENCHMARKS.md, "tried and dropped"). So the
  * lines are handed to the microkernel, which issues one per step of its k
  * loop: a "column" of lines, the same line of consecutive rows (B's rows,
- * then A's), `stride` bytes apart.
+ * then A's), `stride` bytes apart, one column a call.
+ *
+ * The trap: a tile with fewer calls than the next operands have columns.
+ * Issuing the extra columns at once before a call is the burst again:
+ * 128x24x256x64 (one 24x64 tile a matrix, 4 calls, 20 columns of up to 256
+ * lines) ran float32 77 -> 97 and float64 37 -> 50 GFLOP/s once they were
+ * dropped (Xeon, family 6 model 167, 1 thread, alternated processes). The
+ * columns beyond one a call are left to the hardware prefetchers.
  *
  * Family-independent: bytes and 64-byte lines only.
  */
@@ -28,7 +35,6 @@ typedef struct {
     int64_t stride[2], rows[2], lines[2];
     int region;                 /* the region being walked; 2: done */
     int64_t line, row;          /* the next column's line and first row */
-    int64_t per_call;           /* columns to hand out per microkernel call */
 } fbmm_next_fetch;
 
 /* Region i: rows x bytes from p, rows `stride` bytes apart (rows = 0: none). */
@@ -43,15 +49,11 @@ static inline void fbmm_next_fetch_region(fbmm_next_fetch *f, int i, const char 
     f->lines[i] = (int64_t)(((uintptr_t)p + (uintptr_t)bytes - lo + FBMM_LINE - 1) / FBMM_LINE);
 }
 
-/* After the regions are set: `calls` microkernel calls of depth up to
- * `depth` will take the columns (columns longer than depth are cut). */
-static inline void fbmm_next_fetch_start(fbmm_next_fetch *f, int64_t calls, int64_t depth)
+/* After the regions are set: walk them from the first line of B's. */
+static inline void fbmm_next_fetch_start(fbmm_next_fetch *f)
 {
-    int64_t columns = 0;
-    for (int g = 0; g < 2; g++) columns += f->lines[g] * ((f->rows[g] + depth - 1) / depth);
     f->region = f->rows[0] ? 0 : f->rows[1] ? 1 : 2;
     f->line = f->row = 0;
-    f->per_call = calls > 0 ? (columns + calls - 1) / calls : columns;
 }
 
 /* The next column, at most `max` lines: its first line's address, *stride
@@ -77,13 +79,6 @@ static inline const char *fbmm_next_fetch_column(fbmm_next_fetch *f, int64_t max
         }
     }
     return p;
-}
-
-/* A column issued at once (the columns beyond one per call, where a tile has
- * fewer calls than the next operands have columns). */
-static inline void fbmm_next_fetch_now(const char *p, int64_t stride, int64_t n)
-{
-    for (int64_t i = 0; i < n; i++) __builtin_prefetch(p + i * stride, 0, 2);
 }
 
 #endif /* FBMM_NEXT_FETCH_H */

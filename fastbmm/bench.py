@@ -143,6 +143,9 @@ SHAPES = (
     BenchShape(2048, 16, 16, 16),
     BenchShape(1024, 32, 32, 32),
     BenchShape(512, 24, 40, 56),  # sizes that are not powers of two (edge tiles along p)
+    # a batched linear map: 24 rows (tokens) of 256 features into 64, one tile a matrix,
+    # deeper than its few microkernel calls
+    BenchShape(128, 24, 256, 64),
     # ViT attention scores (ViT-L/16 at 224 px): 16 heads, 197 tokens (196 patches + the
     # class token), head size 64
     BenchShape(16, 197, 64, 197, mat2_transposed=True),

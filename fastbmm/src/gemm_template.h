@@ -507,9 +507,19 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
     if (!kd->cplx) {
         const int64_t isz = kd->in_size;
         const int nfa = next_a && a_sc == isz, nfb = next_b && b_sc == isz;
-        if ((nfa || nfb) &&
-            (nfa ? rows * K * isz : 0) + (nfb ? K * cols * isz : 0) <= FBMM_NEXT_FETCH_MAX_BYTES) {
-            fbmm_next_fetch_region(&nf, 0, next_b, b_sr, nfb ? K : 0, cols * isz);
+        /* a transposed B (k.transpose(0, 2, 1)): its columns are the rows
+         * fetched (back to back: one run of lines). Xeon (family 6 model
+         * 167), 1 thread, 6 alternated processes, median ratio: float32
+         * 64x128x64x128T 1.07, 16x197x64x197T 1.06, 512x24x40x56T 1.05,
+         * 128x64x32x64T 1.06; float64 1.07, 1.07, 1.10, 1.03. */
+        const int nfbt = next_b && !nfb && b_sr == isz;
+        if ((nfa || nfb || nfbt) &&
+            (nfa ? rows * K * isz : 0) + (nfb || nfbt ? K * cols * isz : 0) <=
+                FBMM_NEXT_FETCH_MAX_BYTES) {
+            if (nfbt)
+                fbmm_next_fetch_region(&nf, 0, next_b, b_sc, cols, K * isz);
+            else
+                fbmm_next_fetch_region(&nf, 0, next_b, b_sr, nfb ? K : 0, cols * isz);
             fbmm_next_fetch_region(&nf, 1, next_a, a_sr, nfa ? rows : 0, K * isz);
             fbmm_next_fetch_start(&nf);
         }

@@ -73,11 +73,10 @@
 #define FBMM_A_PREFETCH_MIN_ROW_BYTES 256
 
 /* The packed nest's prefetch of the next tile's operands (next_fetch.h):
- * only where the next A and B together take at most MAX_BYTES (32x256^3
- * float32, 512 KiB a matrix, ran 0.94x with it), and only where the whole
- * batch's A and B take more than MIN_BATCH_BYTES (a batch that stays in L2
- * pays for the prefetch instructions and gains nothing: 8x96^3 float32
- * 0.95x, 8x24x40x56 0.92x). Xeon (family 6 model 167, AVX-512), 1 thread,
+ * only where the next A and B together take at most MAX_BYTES (below), and
+ * only where the whole batch's A and B take more than MIN_BATCH_BYTES (a
+ * batch that stays in L2 pays for the prefetch instructions and gains
+ * nothing: 8x96^3 float32 0.95x, 8x24x40x56 0.92x). Xeon (family 6 model 167, AVX-512), 1 thread,
  * without -> with, median GFLOP/s, alternated in one process: float32
  * 512x24x40x56 77-77 -> 81, 256x96^3 130-131 -> 132-134, 64x128x128x64
  * 136 -> 138, 64x128x64x128T 128-129 -> 133, 1024x36^3 69-70 -> 75;
@@ -86,7 +85,16 @@
  * threads the same gains (float32 1024x36^3 108-109 -> 115-117). The
  * rest of the gap to a batch resident in L2 (512x24x40x56 float32: 106) is
  * not this prefetch's to close. */
-#define FBMM_NEXT_FETCH_MAX_BYTES (256 * 1024)
+/* MAX_BYTES was 256 KiB: with bursts of prefetches, 32x256^3 float32 (512
+ * KiB a matrix) ran 0.94x with it; with one column a call but contiguous
+ * rows still walked down the rows, 1.5 MiB ran float32 0.92-0.97x, float64
+ * 0.90-1.00x. With runs of lines in order too (next_fetch.h), 256 KiB -> 1
+ * MiB (Xeon, family 6 model 167, 1 thread), two runs of 6 alternated
+ * processes, median ratio: float32 32x256^3 1.08, 1.03,
+ * 64x192^3 1.03, 1.04, 32x128x512x128 1.05, 1.02; float64 32x256^3 1.02,
+ * 1.05, 64x192^3 1.16, 1.20, 32x128x512x128 0.99, 1.00; 4x1024^3 and
+ * 8x384^3 (above 1 MiB, as before) 0.98-1.04: the machine's noise. */
+#define FBMM_NEXT_FETCH_MAX_BYTES (1024 * 1024)
 #define FBMM_NEXT_FETCH_MIN_BATCH_BYTES (1024.0 * 1024.0)
 
 /* Parallel split of one matrix (batch smaller than the thread count): C tiles

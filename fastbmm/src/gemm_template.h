@@ -498,10 +498,10 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
     const int wide = (kd->staged || c_direct) && (a_direct || a_widen);
 #endif
 
-    /* The next tile's B and A (real kinds, contiguous rows or, for B, columns), fetched into L2
-     * over this tile's microkernel calls (next_fetch.h), where both fit in
-     * FBMM_NEXT_FETCH_MAX_BYTES (larger ones stream well enough, and would
-     * evict this tile's own blocks). */
+    /* The next tile's B and A (real kinds, contiguous rows or, for B,
+     * columns), fetched into L2 over this tile's microkernel calls
+     * (next_fetch.h), where both fit in FBMM_NEXT_FETCH_MAX_BYTES (larger
+     * ones stream well enough, and would evict this tile's own blocks). */
     fbmm_next_fetch nf;
     nf.region = 2;
     if (!kd->cplx) {

@@ -43,7 +43,7 @@ typedef struct {
      * likely to run next (NULL: none), for gemm_tile's prefetch */
     void (*tile)(const fbmm_problem *P, const char *a, const char *b, char *c, const char *d,
                  int64_t rows, int64_t cols, void *scratch, const char *next_a,
-                 const char *next_b);
+                 const char *next_b, const char *next_c);
     void (*stream)(const fbmm_problem *P, const char *a, const char *b, char *c, const char *d,
                    int64_t rows, int64_t cols);
     void (*gemv)(const fbmm_problem *P, const char *a, const char *b, char *c, const char *d,
@@ -295,12 +295,14 @@ static void FBMM_ENGINE_FN(run_task)(const fbmm_problem *P, int64_t t, void *scr
     /* The task this thread most likely runs next: tasks are handed out in
      * order from one counter (threads.c), so t + threads while the threads
      * keep pace; a wrong guess only fetches lines another thread reads. */
-    const char *na = 0, *nb = 0;
+    const char *na = 0, *nb = 0, *nc = 0;
     const int64_t tn = t + P->threads;
     if (P->path == FBMM_PATH_PACKED && tn < P->ntasks && P->next_fetch) {
         const int64_t bn = tn / per, rn = tn % per;
         na = FBMM_ENTRY(P, a, bn) + (rn / P->col_tiles) * P->row_tile * P->a.sr;
         nb = FBMM_ENTRY(P, b, bn) + (rn % P->col_tiles) * P->col_tile * P->b.sc;
+        nc = FBMM_ENTRY(P, c, bn) + (rn / P->col_tiles) * P->row_tile * P->c.sr +
+             (rn % P->col_tiles) * P->col_tile * P->c.sc;
     }
     char *c = FBMM_ENTRY(P, c, bi) + i0 * P->c.sr + j0 * P->c.sc;
     const char *d = P->ep.has_bias
@@ -310,7 +312,7 @@ static void FBMM_ENGINE_FN(run_task)(const fbmm_problem *P, int64_t t, void *scr
     else if (P->path == FBMM_PATH_GEMV)
         K->gemv(P, a, b, c, d, rows, cols, scratch);
     else
-        K->tile(P, a, b, c, d, rows, cols, scratch, na, nb);
+        K->tile(P, a, b, c, d, rows, cols, scratch, na, nb, nc);
 }
 
 #define FBMM_BLOCKING(FAM) \

@@ -335,10 +335,10 @@ static const FBMM_NAME(dtype_ops) K_(ops) = {
 /* The packed nest on one tile: 2m deep and 2 * cols wide in real terms. */
 static void K_(tile)(const fbmm_problem *P, const char *a, const char *b, char *c,
                      const char *d, int64_t rows, int64_t cols, void *scratch,
-                     const char *next_a, const char *next_b)
+                     const char *next_a, const char *next_b, const char *next_c)
 {
     FBMM_NAME(gemm_tile)(&K_(ops), a, P->a.sr, P->a.sc, b, P->b.sr, P->b.sc, c, P->c.sr, P->c.sc,
-                    &P->ep, d, rows, 2 * P->m, 2 * cols, scratch, next_a, next_b);
+                    &P->ep, d, rows, 2 * P->m, 2 * cols, scratch, next_a, next_b, next_c);
 }
 
 static size_t K_(scratch)(int64_t rows, int64_t K, int64_t cols)

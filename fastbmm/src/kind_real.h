@@ -762,7 +762,7 @@ static const FBMM_NAME(dtype_ops) K_(ops) = {
  * it (fbmm_int_nest). */
 static void K_(tile)(const fbmm_problem *P, const char *a, const char *b, char *c,
                      const char *d, int64_t rows, int64_t cols, void *scratch,
-                     const char *next_a, const char *next_b)
+                     const char *next_a, const char *next_b, const char *next_c)
 {
 #if K_VNNI
     if (fbmm_int_nest() == FBMM_INT_VNNI) {
@@ -787,7 +787,7 @@ static void K_(tile)(const fbmm_problem *P, const char *a, const char *b, char *
     }
 #endif
     FBMM_NAME(gemm_tile)(&K_(ops), a, P->a.sr, P->a.sc, b, P->b.sr, P->b.sc, c, P->c.sr, P->c.sc,
-                    &P->ep, d, rows, P->m, cols, scratch, next_a, next_b);
+                    &P->ep, d, rows, P->m, cols, scratch, next_a, next_b, next_c);
 }
 
 /* The largest scratch of the nests the tile may run: widening, and for

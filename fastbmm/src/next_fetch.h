@@ -3,14 +3,15 @@
  *
  * A batch of medium matrices (a few KiB to a few hundred KiB each) meets
  * every matrix first in L3 or memory: the packing of B and the first sliver
- * of an A read in place wait on those lines. A prefetch of the next task's
- * A and B into L2 hides that, but only spread out: a burst of prefetches at
- * the start of a task, or between two microkernel calls, stalls the loads
- * behind it on Intel CPUs (BENCHMARKS.md, "tried and dropped"). So the
- * lines are handed to the microkernel, which issues one per step of its k
- * loop: a "column" of lines, the same line of consecutive rows (B's rows,
- * then A's), `stride` bytes apart, or consecutive lines where the rows lie
- * back to back (fbmm_next_fetch_region); one column a call.
+ * of an A read in place wait on those lines, and the stores to C on its.
+ * A prefetch of the next task's B, A and C into L2 hides that, but only
+ * spread out: a burst of prefetches at the start of a task, or between two
+ * microkernel calls, stalls the loads behind it on Intel CPUs
+ * (BENCHMARKS.md, "tried and dropped"). So the lines are handed to the
+ * microkernel, which issues one per step of its k loop: a "column" of
+ * lines, the same line of consecutive rows (B's rows, then A's, then C's),
+ * `stride` bytes apart, or consecutive lines where the rows lie back to
+ * back (fbmm_next_fetch_region); one column a call.
  *
  * The trap: a tile with fewer calls than the next operands have columns.
  * Issuing the extra columns at once before a call is the burst again:
@@ -28,13 +29,14 @@
 
 #define FBMM_LINE 64
 
-/* Up to two regions (the next B's rows, then the next A's), each `rows`
- * rows of `lines` lines, `stride` bytes apart; walked a column at a time:
- * line `line` of rows [row, row + n). */
+/* Up to three regions (the next B's rows, the next A's, the next C's),
+ * each `rows` rows of `lines` lines, `stride` bytes apart; walked a column
+ * at a time: line `line` of rows [row, row + n). */
+#define FBMM_NEXT_REGIONS 3
 typedef struct {
-    const char *base[2];
-    int64_t stride[2], rows[2], lines[2];
-    int region;                 /* the region being walked; 2: done */
+    const char *base[FBMM_NEXT_REGIONS];
+    int64_t stride[FBMM_NEXT_REGIONS], rows[FBMM_NEXT_REGIONS], lines[FBMM_NEXT_REGIONS];
+    int region;                 /* the region being walked; FBMM_NEXT_REGIONS: done */
     int64_t line, row;          /* the next column's line and first row */
 } fbmm_next_fetch;
 
@@ -69,10 +71,18 @@ static inline void fbmm_next_fetch_region(fbmm_next_fetch *f, int i, const char 
     }
 }
 
+/* The first region after g that has rows (FBMM_NEXT_REGIONS: none). */
+static inline int fbmm_next_fetch_after(const fbmm_next_fetch *f, int g)
+{
+    while (++g < FBMM_NEXT_REGIONS && !f->rows[g]) {
+    }
+    return g;
+}
+
 /* After the regions are set: walk them from the first line of B's. */
 static inline void fbmm_next_fetch_start(fbmm_next_fetch *f)
 {
-    f->region = f->rows[0] ? 0 : f->rows[1] ? 1 : 2;
+    f->region = fbmm_next_fetch_after(f, -1);
     f->line = f->row = 0;
 }
 
@@ -82,7 +92,7 @@ static inline const char *fbmm_next_fetch_column(fbmm_next_fetch *f, int64_t max
                                                  int64_t *stride, int64_t *n)
 {
     const int g = f->region;
-    if (g >= 2) {
+    if (g >= FBMM_NEXT_REGIONS) {
         *n = 0;
         return 0;
     }
@@ -95,7 +105,7 @@ static inline const char *fbmm_next_fetch_column(fbmm_next_fetch *f, int64_t max
         f->row = 0;
         if (++f->line == f->lines[g]) {
             f->line = 0;
-            f->region = (g == 0 && f->rows[1]) ? 1 : 2;
+            f->region = fbmm_next_fetch_after(f, g);
         }
     }
     return p;

@@ -76,8 +76,9 @@
  * only where the next A and B together take at most MAX_BYTES (below), and
  * only where the whole batch's A and B take more than MIN_BATCH_BYTES (a
  * batch that stays in L2 pays for the prefetch instructions and gains
- * nothing: 8x96^3 float32 0.95x, 8x24x40x56 0.92x). Xeon (family 6 model 167, AVX-512), 1 thread,
- * without -> with, median GFLOP/s, alternated in one process: float32
+ * nothing: 8x96^3 float32 0.95x, 8x24x40x56 0.92x). Xeon (family 6 model
+ * 167, AVX-512), 1 thread, without -> with, median GFLOP/s, alternated in
+ * one process: float32
  * 512x24x40x56 77-77 -> 81, 256x96^3 130-131 -> 132-134, 64x128x128x64
  * 136 -> 138, 64x128x64x128T 128-129 -> 133, 1024x36^3 69-70 -> 75;
  * float64 512x24x40x56 42 -> 45, 256x96^3 56-57 -> 63-64, 64x128x128x64

@@ -39,8 +39,9 @@
  */
 typedef struct {
     void (*small)(const fbmm_problem *P, int64_t b0, int64_t b1);
-    /* next_a, next_b: the operands' origins of the tile this thread is
-     * likely to run next (NULL: none), for gemm_tile's prefetch */
+    /* next_a, next_b, next_c: the operands' and the result's origins of
+     * the tile this thread is likely to run next (NULL: none), for
+     * gemm_tile's prefetch */
     void (*tile)(const fbmm_problem *P, const char *a, const char *b, char *c, const char *d,
                  int64_t rows, int64_t cols, void *scratch, const char *next_a,
                  const char *next_b, const char *next_c);

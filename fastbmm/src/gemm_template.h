@@ -515,7 +515,9 @@ static void FBMM_NAME(gemm_tile)(const FBMM_NAME(dtype_ops) *kd,
         const int nfbt = next_b && !nfb && b_sr == isz;
         /* and the next C's lines, written by the next tile: a read fetch
          * brings a line no other core holds in the exclusive state, so the
-         * stores then need no further request. Counted out of MAX_BYTES.
+         * stores then need no further request. Its rows are cols * c_sc
+         * bytes (any real element, unit or small column stride); not
+         * counted in MAX_BYTES.
          * Xeon (family 6 model 167), 1 thread, two runs of 6 and 8
          * alternated processes, median ratio: float32 256x96^3 1.05, 1.03,
          * 64x128x128x64 1.01, 1.05, 64x128x64x128T 1.06, 1.04,

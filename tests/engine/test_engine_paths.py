@@ -141,17 +141,34 @@ def test_packed_batches_past_l2(kernel, threads, dtype):
     (next_fetch.h), which splits its k loop in two: depths across a KC block
     (the second panel shallower than the fetched column), a B read in place
     with a packed edge sliver, A's rows strided (a slice of wider rows), and
-    matrices cut into tiles across threads."""
+    matrices cut into tiles across threads. Also the regions the fetch walks:
+    a transposed B (``k.transpose(0, 2, 1)``, its columns fetched as rows),
+    operands whose rows lie back to back (one run of lines), and the next C,
+    written in place and into a strided ``out=`` (every other column). A
+    prefetch cannot change a result; these check that every such walk runs
+    and leaves the product exact on every kernel."""
     dtype = np.dtype(dtype)
     _, _, kc = _blocking(dtype if dtype.itemsize >= 4 else np.dtype(np.float32))
     rng = seeded_rng("packed-next-fetch", kernel, dtype.name, threads)
-    for batch, n, m, p, a_pad in [(40, 37, kc + 88, 45, 0), (600, 24, 40, 56, 0),
-                                  (300, 40, 64, 72, 5), (7, 256, 160, 256, 0)]:
+    for batch, n, m, p, a_pad, b_t in [(40, 37, kc + 88, 45, 0, False),
+                                       (600, 24, 40, 56, 0, False),
+                                       (300, 40, 64, 72, 5, False),
+                                       (7, 256, 160, 256, 0, False),
+                                       (128, 40, 64, 72, 0, True),
+                                       (96, 24, 256, 64, 0, True)]:
         assert batch * (n + p) * m * dtype.itemsize > 2 ** 20
         a = random_values(rng, (batch, n, m + a_pad), dtype)[:, :, :m]
-        b = random_values(rng, (batch, m, p), dtype)
-        what = f"{kernel} {dtype} {threads} threads {batch}x{n}x{m}x{p} a_pad={a_pad}"
+        if b_t:
+            b = random_values(rng, (batch, p, m), dtype).transpose(0, 2, 1)
+        else:
+            b = random_values(rng, (batch, m, p), dtype)
+        what = f"{kernel} {dtype} {threads} threads {batch}x{n}x{m}x{p} a_pad={a_pad} b_t={b_t}"
         assert_bmm_close(fastbmm.bmm(a, b), a, b, what=what)
+        wide = np.full((batch, n, 2 * p), 7, dtype)
+        out = wide[:, :, ::2]
+        assert fastbmm.bmm(a, b, out=out) is out
+        assert_bmm_close(out, a, b, what=what + " out= every other column")
+        assert np.all(wide[:, :, 1::2] == 7), what + ": out='s gaps written"
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int32, np.float16, np.complex64],
